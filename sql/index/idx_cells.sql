@@ -1,0 +1,29 @@
+-- The grid every index table is built on: each zone x time band x period that has any data
+-- in the city, so that a zone with no incidents shows 0 rather than disappearing.
+with zones as (
+    select zone_id from ref.zones
+),
+
+bands as (
+    select unnest(['day', 'night']) as time_band
+),
+
+periods as (
+    select period_start from staging.stg_survey
+    union
+    select period_start from staging.stg_incidents
+    union
+    select period_start from staging.stg_sensors
+),
+
+final as (
+    select
+        z.zone_id,
+        b.time_band,
+        p.period_start,
+    from zones as z
+    cross join bands as b
+    cross join periods as p
+)
+
+select * from final

@@ -1,0 +1,53 @@
+-- Dashboard table: one row per source batch (file) with rows read, accepted and
+-- quarantined, whether they reconcile, and the most frequent quarantine reason.
+with batches as (
+    select * from ops.batches
+),
+
+quarantined as (
+    select batch_id, reason from quarantine.survey
+    union all
+    select batch_id, reason from quarantine.incidents
+    union all
+    select batch_id, reason from quarantine.sensors
+),
+
+reasons as (
+    select
+        batch_id,
+        unnest(string_split(reason, '; ')) as reason,
+    from quarantined
+),
+
+top_reason as (
+    select
+        batch_id,
+        arg_max(reason, n) as top_reason,
+    from (
+        select batch_id, reason, count(*) as n from reasons group by all
+    )
+    group by batch_id
+),
+
+final as (
+    select
+        $city_id as city_id,
+        b.source_name,
+        b.source_kind,
+        b.batch_id,
+        b.file_path,
+        b.status,
+        b.rows_in_file,
+        b.rows_read,
+        b.rows_accepted,
+        b.rows_quarantined,
+        b.rows_read = b.rows_accepted + b.rows_quarantined as is_reconciled,
+        t.top_reason,
+        b.error,
+        b.finished_at as ingested_at,
+    from batches as b
+    left join top_reason as t on t.batch_id = b.batch_id
+)
+
+select * from final
+order by source_name, file_path

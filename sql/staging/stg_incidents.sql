@@ -1,0 +1,40 @@
+-- One row per reported incident, with its zone, the local time and the day/night band of
+-- the moment it happened (sun-based or fixed hours, from ref.day_bands).
+with incidents as (
+    select * from validated.incidents
+),
+
+day_bands as (
+    select * from ref.day_bands
+),
+
+localised as (
+    select
+        *,
+        timezone($city_tz, occurred_at) as occurred_local_at
+    from incidents
+),
+
+final as (
+    select
+        i.source_name,
+        i.batch_id,
+        i.incident_id,
+        i.occurred_at,
+        i.occurred_local_at,
+        i.zone_id,
+        case
+            when i.occurred_at >= b.day_starts_at and i.occurred_at < b.night_starts_at then 'day'
+            else 'night'
+        end as time_band,
+        b.local_date is not null as has_band_rule,
+        i.category,
+        i.severity,
+        i.source,
+        cast(date_trunc('month', i.occurred_local_at) as date) as period_start,
+    from localised as i
+    left join day_bands as b
+        on b.local_date = cast(i.occurred_local_at as date)
+)
+
+select * from final

@@ -1,0 +1,1 @@
+"""observatory: a safety-perception observatory for cities."""

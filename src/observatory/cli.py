@@ -1,0 +1,220 @@
+"""`observatory`: the command line for analysts and data engineers.
+
+Every command takes `--config` (default: ./observatory.toml, else the demo's
+var/demo/observatory.toml). A user's mistake (missing file, bad config, unknown source)
+prints one clear line and exits with code 2; failed batches exit with code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+
+from observatory.config import Config, ConfigError, load_config
+from observatory.ingest import BatchReport
+from observatory.sources.readers import BatchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+DEMO_DIR = Path("var/demo")
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="project file (TOML)", show_default=False)
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _config(path: Path | None) -> Config:
+    if path is None:
+        path = Path("observatory.toml")
+        if not path.is_file():
+            path = DEMO_DIR / "observatory.toml"
+        if not path.is_file():
+            _fail("no ./observatory.toml and no demo yet: pass --config or run `observatory demo`")
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _report_batches(batches: list[BatchReport]) -> int:
+    loaded = [b for b in batches if b.status == "loaded"]
+    skipped = [b for b in batches if b.status == "skipped"]
+    failed = [b for b in batches if b.status == "failed"]
+    for b in loaded:
+        typer.echo(
+            f"  loaded  {b.source:<22} {Path(b.file).name:<32} read {b.rows_read:>9,}  "
+            f"accepted {b.rows_accepted:>9,}  quarantined {b.rows_quarantined:>6,}"
+        )
+    if skipped:
+        typer.echo(f"  {len(skipped)} file(s) already ingested: nothing added for them")
+    for b in failed:
+        typer.echo(f"  FAILED  {b.source:<22} {b.error}", err=True)
+    return 1 if failed else 0
+
+
+def _guard(func):  # type: ignore[no-untyped-def]
+    """Turn expected user-facing errors into one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, BatchError, FileNotFoundError) as exc:
+            _fail(str(exc))
+        except duckdb.IOException as exc:
+            _fail(f"cannot open the warehouse (is another process writing to it?): {exc}")
+
+    return wrapper
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _zone_summary(cfg: Config) -> None:
+    con = duckdb.connect(str(cfg.warehouse_path), read_only=True)
+    try:
+        rows = con.execute(
+            """
+            with latest as (select max(period_start) as p from marts.zone_index)
+            select zone_id, zone_name,
+                   max(index_value) filter (where time_band = 'day') as day_index,
+                   max(index_value) filter (where time_band = 'night') as night_index,
+                   max(n_respondents) filter (where time_band = 'night') as n_night
+            from marts.zone_index, latest
+            where period_start = latest.p
+            group by all order by zone_id
+            """
+        ).fetchall()
+        (period,) = con.execute("select max(period_start) from marts.zone_index").fetchall()[0]
+    finally:
+        con.close()
+    typer.echo(f"\nZones, latest period {period} (index 0-100, higher = feels safer; '-' = suppressed):")
+    typer.echo(f"  {'zone':<6} {'name':<24} {'day':>6} {'night':>6} {'n':>4}")
+    for zid, name, day, night, n in rows:
+        fmt = lambda v: f"{v:6.1f}" if v is not None else "     -"  # noqa: E731
+        typer.echo(f"  {zid:<6} {name[:24]:<24} {fmt(day)} {fmt(night)} {n or 0:>4}")
+
+
+@app.command()
+@_guard
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="where the demo city lives")] = DEMO_DIR,
+    scale: Annotated[str, typer.Option(help="small | demo | xl")] = "demo",
+    seed: int = 20251,
+) -> None:
+    """Generate the SYNTHETIC demo city, then run the whole pipeline on it."""
+    from observatory.demo.generator import generate  # noqa: PLC0415
+    from observatory.pipeline import run  # noqa: PLC0415
+    from observatory.publish import export  # noqa: PLC0415
+
+    typer.echo(f"Generating the synthetic demo city ({scale}) in {directory} ...")
+    written = generate(directory, scale=scale, seed=seed)
+    typer.echo("  rows written: " + ", ".join(f"{k} {v:,}" for k, v in written.items()))
+    cfg = load_config(directory / "observatory.toml")
+    report = run(cfg)
+    code = _report_batches(report.batches)
+    files = export(cfg)
+    _zone_summary(cfg)
+    typer.echo(f"\nWarehouse: {cfg.warehouse_path}")
+    typer.echo(f"Exports:   {files[0].parent}  ({len(files)} files)")
+    typer.echo(f"Done in {report.seconds:.1f} s. All figures are SYNTHETIC.")
+    raise typer.Exit(code)
+
+
+@app.command()
+@_guard
+def ingest(
+    config: ConfigOpt = None,
+    source: Annotated[list[str] | None, typer.Option(help="only these sources")] = None,
+) -> None:
+    """Ingest new landing files: validate, accept or quarantine, record lineage."""
+    from observatory.pipeline import ingest as run_ingest  # noqa: PLC0415
+
+    cfg = _config(config)
+    raise typer.Exit(_report_batches(run_ingest(cfg, sources=source)))
+
+
+@app.command()
+@_guard
+def build(config: ConfigOpt = None) -> None:
+    """Rebuild staging, index and marts from the accepted rows."""
+    from observatory.pipeline import build as run_build  # noqa: PLC0415
+
+    cfg = _config(config)
+    built = run_build(cfg)
+    typer.echo(f"built {len(built)} models into {cfg.warehouse_path}")
+
+
+@app.command()
+@_guard
+def run(config: ConfigOpt = None) -> None:
+    """Ingest every source, then build: the whole pipeline."""
+    from observatory.pipeline import run as run_all  # noqa: PLC0415
+
+    cfg = _config(config)
+    report = run_all(cfg)
+    code = _report_batches(report.batches)
+    typer.echo(f"built {len(report.built)} models into {cfg.warehouse_path} in {report.seconds:.1f} s")
+    raise typer.Exit(code)
+
+
+@app.command()
+@_guard
+def status(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Warehouse path and, per source: batches, rows, freshness, last error."""
+    from observatory.status import status as get_status  # noqa: PLC0415
+
+    info = get_status(_config(config))
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    typer.echo(f"city {info['city']}  warehouse {info['warehouse']}" + ("" if info["exists"] else " (missing)"))
+    for s in info["sources"]:
+        typer.echo(
+            f"  {s['source']:<22} {s['kind']:<9} batches {s['batches_loaded']:>4} "
+            f"(failed {s['batches_failed']})  rows {s['rows_read']:>10,}  "
+            f"quarantined {s['rows_quarantined']:>7,}  last {s['last_ingested_at'] or '-'}"
+        )
+        if s["last_error"]:
+            typer.echo(f"      last error: {s['last_error']}")
+    for f in info.get("latest_failures", [])[:5]:
+        typer.echo(f"  failed check: {f['expectation']}({f['column']}) x{f['unexpected_count']} in {f['batch_id']}")
+
+
+@app.command()
+@_guard
+def export(
+    config: ConfigOpt = None,
+    directory: Annotated[Path | None, typer.Option("--dir", help="target folder")] = None,
+) -> None:
+    """Write the marts as Parquet and CSV files."""
+    from observatory.publish import export as run_export  # noqa: PLC0415
+
+    files = run_export(_config(config), directory)
+    for f in files:
+        typer.echo(str(f))
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,420 @@
+"""The demo city: a SYNTHETIC, Turin-like city along a river, written as raw landing files.
+
+Everything here is made up, deterministically from a seed, and labelled synthetic. The
+zones sit on a grid across a river at Turin's coordinates; each zone has a hidden
+lighting quality, incident level and "fear" trait, so the index has something true to
+find: night perception is lower where lighting is poorer, some zones feel unsafe despite
+few incidents (the fear-gap targets), and a few zones have too few respondents to
+publish. A sprinkle of bad rows of every kind is injected and listed in
+`landing/_injected_bad_rows.csv`, so tests can check that each one ends in quarantine.
+
+The files are written in the sources' own formats (a semicolon CSV with Italian labels for
+the survey, UTC ISO timestamps for incidents, long-format sensor readings plus a locations
+file) and ingested through the same path as real data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from observatory.config import CityConfig, TimeBandsConfig
+from observatory.timebands import band_bounds
+
+log = logging.getLogger(__name__)
+
+CITY = CityConfig(
+    id="demo_torino",
+    name="Torino lungo Dora (SYNTHETIC DEMO)",
+    timezone="Europe/Rome",
+    latitude=45.0703,
+    longitude=7.6869,
+    synthetic=True,
+)
+LABELS = ["per niente sicuro", "poco sicuro", "né sicuro né insicuro", "abbastanza sicuro", "molto sicuro"]
+CATEGORIES = ["theft", "vandalism", "disturbance", "drug_dealing", "robbery", "assault"]
+CATEGORY_P = [0.35, 0.2, 0.2, 0.1, 0.08, 0.07]
+METRICS = ["lux", "footfall", "noise_db"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Size of a generated city."""
+
+    cols: int
+    rows: int
+    months: int
+    sensors: int
+    cadence_minutes: int
+    respondents_per_cell: float
+    incidents_per_zone_month: float
+
+
+SCALES = {
+    "small": Scale(10, 2, 6, 15, 60, 25, 12),
+    "demo": Scale(10, 2, 12, 50, 15, 30, 20),
+    "xl": Scale(20, 10, 12, 430, 15, 42, 417),
+}
+START = dt.date(2025, 1, 1)
+ZONE_W, ZONE_H = 0.006, 0.005  # degrees: about 470 m x 555 m at Turin's latitude
+RIVER_LAT = 45.087
+
+
+@dataclass(frozen=True)
+class DemoZones:
+    """The synthetic zones and their hidden traits."""
+
+    frame: pd.DataFrame  # zone_id, name, population, lon0, lat0, lighting, level, fear, nightlife
+
+
+def _zones(scale: Scale, rng: np.random.Generator) -> DemoZones:
+    n = scale.cols * scale.rows
+    lon0 = 7.655 - ZONE_W * scale.cols / 2 + ZONE_W * (np.arange(n) % scale.cols)
+    row = np.arange(n) // scale.cols
+    lat0 = RIVER_LAT - ZONE_H * (scale.rows // 2) + ZONE_H * row
+    lighting = rng.uniform(0.55, 1.0, n)
+    level = rng.uniform(0.2, 1.0, n)  # incident propensity
+    fear = np.zeros(n, dtype=bool)
+    nightlife = np.zeros(n, dtype=bool)
+    dark = np.arange(n)[1::5]  # every fifth zone is poorly lit
+    lighting[dark] = rng.uniform(0.05, 0.25, len(dark))
+    fear_idx = np.arange(n)[3::7]  # feel unsafe despite few incidents
+    fear[fear_idx] = True
+    level[fear_idx] = rng.uniform(0.05, 0.15, len(fear_idx))
+    nightlife[np.arange(n)[2::6]] = True
+    names = [
+        f"Dora {('Nord' if r >= scale.rows // 2 else 'Sud')} {c + 1:02d}"
+        + (f"-{r}" if scale.rows > 2 else "")
+        for r, c in zip(row, np.arange(n) % scale.cols, strict=True)
+    ]
+    frame = pd.DataFrame(
+        {
+            "zone_id": [f"Z{i + 1:03d}" for i in range(n)],
+            "name": names,
+            "population": rng.integers(2500, 14000, n),
+            "lon0": lon0,
+            "lat0": lat0,
+            "lighting": lighting,
+            "level": level,
+            "fear": fear,
+            "nightlife": nightlife,
+        }
+    )
+    return DemoZones(frame)
+
+
+def _write_zones(zones: DemoZones, path: Path) -> None:
+    features = []
+    for z in zones.frame.itertuples():
+        x0, y0, x1, y1 = z.lon0, z.lat0, z.lon0 + ZONE_W, z.lat0 + ZONE_H
+        ring = [[round(x, 6), round(y, 6)] for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0))]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "zone_id": z.zone_id,
+                    "name": z.name,
+                    "population": int(z.population),
+                    "synthetic": True,
+                },
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    doc = {
+        "type": "FeatureCollection",
+        "name": "SYNTHETIC demo zones (observatory demo), not real boundaries",
+        "features": features,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+
+
+def _months(scale: Scale) -> list[dt.date]:
+    return [
+        dt.date(START.year + (START.month - 1 + i) // 12, (START.month - 1 + i) % 12 + 1, 1)
+        for i in range(scale.months)
+    ]
+
+
+def _month_end(month: dt.date) -> dt.date:
+    nxt = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, delim: str = ",") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.register("frame", frame)
+    con.execute(
+        f"copy (select * from frame) to '{path.as_posix()}' (header, delimiter '{delim}')"
+    )
+    con.close()
+
+
+class _BadRows:
+    """Registry of injected bad rows: what the quarantine must show."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+
+    def add(self, source: str, file: Path, row_number: int, reason: str, item: str = "") -> None:
+        self.rows.append(
+            {"source": source, "file": file.name, "row_number": row_number, "item_id": item, "reason": reason}
+        )
+
+
+def _survey(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows) -> int:
+    z = zones.frame
+    tz = ZoneInfo(CITY.timezone)
+    total = 0
+    small_sample = set(z.index[5::9])  # zones where few people answer
+    for m_i, month in enumerate(_months(scale)):
+        lam = np.where(z.index.isin(small_sample), 4.0, scale.respondents_per_cell)
+        counts = rng.poisson(lam)
+        zone_idx = np.repeat(z.index.to_numpy(), counts)
+        n = len(zone_idx)
+        day_mu = 4.1 - 1.3 * z["fear"].to_numpy()[zone_idx] - 0.5 * z["level"].to_numpy()[zone_idx]
+        night_mu = day_mu - 0.3 - 1.8 * (1.0 - z["lighting"].to_numpy()[zone_idx])
+        day = np.clip(np.rint(day_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
+        night = np.clip(np.rint(night_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
+        days = rng.integers(0, _month_end(month).day, n)
+        minutes = rng.integers(8 * 60, 22 * 60, n)
+        stamps = [
+            (dt.datetime.combine(month, dt.time(0), tz) + dt.timedelta(days=int(d), minutes=int(mi)))
+            .strftime("%d/%m/%Y %H:%M")
+            for d, mi in zip(days, minutes, strict=True)
+        ]
+        frame = pd.DataFrame(
+            {
+                "id_risposta": [f"R{m_i + 1:02d}-{i + 1:06d}" for i in range(n)],
+                "id_rispondente": [f"P{m_i + 1:02d}{i + 1:06d}" for i in range(n)],
+                "data_compilazione": stamps,
+                "quartiere": z["zone_id"].to_numpy()[zone_idx],
+                "sicurezza_giorno": [LABELS[v - 1] for v in day],
+                "sicurezza_notte": [LABELS[v - 1] for v in night],
+                "peso": np.round(rng.uniform(0.6, 1.6, n), 2).astype(str),
+            }
+        )
+        path = landing / "survey" / f"questionario_{month:%Y_%m}.csv"
+        frame = _inject_survey(frame, path, bad)
+        _write_csv(frame, path, delim=";")
+        total += len(frame)
+    return total
+
+
+def _inject_survey(frame: pd.DataFrame, path: Path, bad: _BadRows) -> pd.DataFrame:
+    src = "survey_quartieri"
+    frame = frame.copy()
+    frame.loc[3, "quartiere"] = None
+    bad.add(src, path, 4, "zone unknown", "sicurezza_giorno")
+    bad.add(src, path, 4, "zone unknown", "sicurezza_notte")
+    frame.loc[7, "sicurezza_notte"] = "boh"
+    bad.add(src, path, 8, "label not in the label map", "sicurezza_notte")
+    frame.loc[11, "sicurezza_giorno"] = "7"
+    bad.add(src, path, 12, "outside the declared scale", "sicurezza_giorno")
+    frame.loc[15, "data_compilazione"] = "31/02/2025 25:99"
+    bad.add(src, path, 16, "not a readable timestamp", "sicurezza_giorno")
+    bad.add(src, path, 16, "not a readable timestamp", "sicurezza_notte")
+    frame.loc[19, "peso"] = "-1"
+    bad.add(src, path, 20, "weight not positive", "sicurezza_giorno")
+    bad.add(src, path, 20, "weight not positive", "sicurezza_notte")
+    frame.loc[23, "data_compilazione"] = "01/01/2099 10:00"
+    bad.add(src, path, 24, "in the future", "sicurezza_giorno")
+    bad.add(src, path, 24, "in the future", "sicurezza_notte")
+    dup = frame.loc[[27]]
+    frame = pd.concat([frame, dup], ignore_index=True)
+    for row in (28, len(frame)):
+        for item in ("sicurezza_giorno", "sicurezza_notte"):
+            bad.add(src, path, row, "repeated within the batch", item)
+    return frame
+
+
+def _incidents(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows) -> int:
+    z = zones.frame
+    total = 0
+    next_id = 1
+    for month in _months(scale):
+        lam = scale.incidents_per_zone_month * z["level"].to_numpy() * 1.6
+        counts = rng.poisson(lam)
+        zone_idx = np.repeat(z.index.to_numpy(), counts)
+        n = len(zone_idx)
+        night_share = np.where(z["nightlife"].to_numpy()[zone_idx], 0.75, 0.45)
+        is_night = rng.random(n) < night_share
+        # Night hours 22:00-05:00 local, day hours 09:00-18:00 local: clear of twilight.
+        hour = np.where(is_night, (22 + rng.integers(0, 7, n)) % 24, rng.integers(9, 18, n))
+        day_of_month = rng.integers(0, _month_end(month).day, n)
+        local = (
+            pd.Timestamp(month)
+            + pd.to_timedelta(day_of_month, unit="D")
+            + pd.to_timedelta(hour, unit="h")
+            + pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
+        )
+        utc = local.tz_localize(CITY.timezone, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC")
+        lon = z["lon0"].to_numpy()[zone_idx] + rng.uniform(0.0002, ZONE_W - 0.0002, n)
+        lat = z["lat0"].to_numpy()[zone_idx] + rng.uniform(0.0002, ZONE_H - 0.0002, n)
+        frame = pd.DataFrame(
+            {
+                "incident_id": [f"INC{next_id + i:08d}" for i in range(n)],
+                "occurred_at": utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lat": np.round(lat, 6).astype(str),
+                "lon": np.round(lon, 6).astype(str),
+                "category": rng.choice(CATEGORIES, n, p=CATEGORY_P),
+                "channel": rng.choice(["polizia_locale", "carabinieri", "app_cittadini"], n),
+            }
+        )
+        frame = frame[frame["occurred_at"].notna()].reset_index(drop=True)
+        next_id += n
+        path = landing / "incidents" / f"segnalazioni_{month:%Y_%m}.csv"
+        frame = _inject_incidents(frame, path, bad)
+        _write_csv(frame, path)
+        total += len(frame)
+    return total
+
+
+def _inject_incidents(frame: pd.DataFrame, path: Path, bad: _BadRows) -> pd.DataFrame:
+    src = "incidents_polizia"
+    frame = frame.copy()
+    frame.loc[2, ["lat", "lon"]] = ["45.4642", "9.19"]  # Milan: outside the city
+    bad.add(src, path, 3, "outside the city's extent")
+    frame.loc[5, "incident_id"] = None
+    bad.add(src, path, 6, "record id missing")
+    frame.loc[8, "occurred_at"] = "not-a-date"
+    bad.add(src, path, 9, "not a readable timestamp")
+    frame.loc[10, "occurred_at"] = "2099-06-01T12:00:00Z"
+    bad.add(src, path, 11, "in the future")
+    frame.loc[12, "category"] = "ufo_sighting"
+    bad.add(src, path, 13, "category not in the source's severity list")
+    dup = frame.loc[[14]]
+    frame = pd.concat([frame, dup], ignore_index=True)
+    bad.add(src, path, 15, "repeated within the batch")
+    bad.add(src, path, len(frame), "repeated within the batch")
+    return frame
+
+
+def _sensor_sites(zones: DemoZones, scale: Scale, rng: np.random.Generator) -> pd.DataFrame:
+    z = zones.frame
+    zone_idx = np.arange(scale.sensors) % len(z)
+    # Metric cycles with a different stride from zones, so zones get a mix of sensors.
+    metric = [METRICS[(i % len(z) + i // len(z)) % 3] for i in range(scale.sensors)]
+    return pd.DataFrame(
+        {
+            "sensor_id": [f"S{i + 1:04d}" for i in range(scale.sensors)],
+            "zone_idx": zone_idx,
+            "metric": metric,
+            "lat": np.round(z["lat0"].to_numpy()[zone_idx] + rng.uniform(0.0005, ZONE_H - 0.0005, scale.sensors), 6),
+            "lon": np.round(z["lon0"].to_numpy()[zone_idx] + rng.uniform(0.0005, ZONE_W - 0.0005, scale.sensors), 6),
+        }
+    )
+
+
+def _is_night(stamps_utc: pd.DatetimeIndex) -> np.ndarray:
+    local = stamps_utc.tz_convert(CITY.timezone)
+    dates = pd.Index(local.date)
+    rule = TimeBandsConfig()
+    bounds = {d: band_bounds(CITY, rule, d) for d in dates.unique()}
+    start = pd.DatetimeIndex([bounds[d][0] for d in dates]).tz_convert("UTC")
+    end = pd.DatetimeIndex([bounds[d][1] for d in dates]).tz_convert("UTC")
+    return ~((stamps_utc >= start) & (stamps_utc < end))
+
+
+def _sensors(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows) -> int:
+    z = zones.frame
+    sites = _sensor_sites(zones, scale, rng)
+    loc_path = landing / "sensors" / "sensor_locations.csv"
+    _write_csv(sites[["sensor_id", "lat", "lon", "metric"]], loc_path)
+    total = 0
+    for month in _months(scale):
+        # One file per local calendar month, stamped in UTC.
+        start = pd.Timestamp(month).tz_localize(CITY.timezone).tz_convert("UTC")
+        end = pd.Timestamp(_month_end(month) + dt.timedelta(days=1)).tz_localize(CITY.timezone).tz_convert("UTC")
+        stamps = pd.date_range(start, end, freq=f"{scale.cadence_minutes}min", inclusive="left")
+        night = _is_night(stamps)
+        t, s = len(stamps), len(sites)
+        zi = sites["zone_idx"].to_numpy()
+        lighting = z["lighting"].to_numpy()[zi][None, :]
+        nightlife = z["nightlife"].to_numpy()[zi][None, :]
+        n_mat = night[:, None]
+        lux = np.where(n_mat, 32.0 * lighting + rng.normal(0, 2, (t, s)), rng.uniform(2000, 30000, (t, s)))
+        step_h = scale.cadence_minutes / 60.0
+        foot_rate = np.where(n_mat, np.where(nightlife, 90.0, 20.0), 160.0) * step_h
+        foot = rng.poisson(foot_rate * (0.5 + lighting))
+        noise = np.where(n_mat, np.where(nightlife, 64.0, 48.0), 61.0) + rng.normal(0, 3, (t, s))
+        metric = sites["metric"].to_numpy()
+        value = np.where(metric == "lux", np.clip(lux, 0, None), np.where(metric == "footfall", foot, noise))
+        frame = pd.DataFrame(
+            {
+                "sensor_id": np.tile(sites["sensor_id"].to_numpy(), t),
+                "timestamp": np.repeat(stamps.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(), s),
+                "metric": np.tile(metric, t),
+                "value": np.round(value.ravel(), 1).astype(str),
+            }
+        )
+        path = landing / "sensors" / "readings" / f"letture_{month:%Y_%m}.csv"
+        frame = _inject_sensors(frame, sites, path, bad)
+        _write_csv(frame, path)
+        total += len(frame)
+    return total
+
+
+def _inject_sensors(frame: pd.DataFrame, sites: pd.DataFrame, path: Path, bad: _BadRows) -> pd.DataFrame:
+    src = "sensors_street"
+    frame = frame.copy()
+    metric = frame["metric"].to_numpy()
+    lux_rows = np.flatnonzero(metric == "lux")[:3]
+    noise_rows = np.flatnonzero(metric == "noise_db")[:3]
+    frame.loc[lux_rows[0], "value"] = "-5.0"
+    bad.add(src, path, int(lux_rows[0]) + 1, "lux reading negative")
+    frame.loc[noise_rows[0], "value"] = "200.0"
+    bad.add(src, path, int(noise_rows[0]) + 1, "noise level outside 0-140 dB")
+    frame.loc[noise_rows[1], "value"] = "undefined"
+    bad.add(src, path, int(noise_rows[1]) + 1, "reading missing")
+    frame.loc[lux_rows[1], "sensor_id"] = "S9999"
+    bad.add(src, path, int(lux_rows[1]) + 1, "sensor not in the locations file")
+    frame.loc[lux_rows[2], "timestamp"] = "2025-13-45T99:00:00Z"
+    bad.add(src, path, int(lux_rows[2]) + 1, "not a readable timestamp")
+    dup = frame.loc[[int(noise_rows[2])]]
+    frame = pd.concat([frame, dup], ignore_index=True)
+    bad.add(src, path, int(noise_rows[2]) + 1, "repeated within the batch")
+    bad.add(src, path, len(frame), "repeated within the batch")
+    return frame
+
+
+def generate(target: Path, scale: str = "demo", seed: int = 20251) -> dict[str, int]:
+    """Write the synthetic demo city's landing files and its project file under `target`.
+
+    Args:
+        target: folder for `observatory.toml` and `landing/`.
+        scale: "small" (tests), "demo" (default) or "xl" (the benchmark workload).
+        seed: random seed; the same seed and scale give byte-identical files.
+
+    Returns:
+        Rows written per source kind.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    sc = SCALES[scale]
+    rng = np.random.default_rng(seed)
+    landing = target / "landing"
+    zones = _zones(sc, rng)
+    _write_zones(zones, landing / "zones" / "zones.geojson")
+    bad = _BadRows()
+    written = {
+        "survey": _survey(zones, sc, np.random.default_rng(seed + 1), landing, bad),
+        "incidents": _incidents(zones, sc, np.random.default_rng(seed + 2), landing, bad),
+        "sensors": _sensors(zones, sc, np.random.default_rng(seed + 3), landing, bad),
+    }
+    pd.DataFrame(bad.rows).to_csv(landing / "_injected_bad_rows.csv", index=False)
+    truth = zones.frame[["zone_id", "lighting", "level", "fear", "nightlife"]]
+    truth.to_csv(landing / "_synthetic_truth.csv", index=False)
+    config_template = Path(__file__).with_name("observatory.toml")
+    (target / "observatory.toml").write_text(config_template.read_text(encoding="utf-8"), encoding="utf-8")
+    log.info("demo city (%s) written to %s: %s", scale, target, written)
+    return written

@@ -1,0 +1,391 @@
+"""Ingestion: landing files -> raw -> validated, or quarantine with reasons.
+
+One file is one batch, identified by the source and the file's SHA-256, so re-ingesting
+the same bytes adds nothing. Each batch is read with DuckDB's readers into a work table,
+conformed by the source's compiled mapping, given its zone, validated by its GX suite,
+and then, in a single transaction, appended to `raw.<source>` (as read, with lineage),
+`validated.<kind>` (accepted rows) and `quarantine.<kind>` (rows with reasons), with its
+bookkeeping in `ops.*`. The invariant rows read = accepted + quarantined is checked inside
+that transaction; a failure anywhere leaves no partial batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from observatory.config import Config, SourceConfig
+from observatory.sources import mapping
+from observatory.sources.readers import BatchError, load_file
+from observatory.validation import gx_engine
+from observatory.validation.quarantine import flag_sql, row_checks
+from observatory.validation.suites import load_suite, suite_parameters
+from observatory.warehouse import columns_of, table_exists, transaction
+from observatory.zones import Zones, assign_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    """What happened to one file."""
+
+    source: str
+    file: str
+    batch_id: str
+    status: str  # loaded | skipped | failed
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class IngestReport:
+    """What happened to every file of a run."""
+
+    batches: list[BatchReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[BatchReport]:
+        """Batches that could not be ingested."""
+        return [b for b in self.batches if b.status == "failed"]
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def landing_files(cfg: Config, src: SourceConfig) -> list[Path]:
+    """Files matching a source's glob, sorted (so batches load in a stable order)."""
+    pattern = str(cfg.resolve(src.path))
+    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+
+
+def _already_loaded(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
+    row = con.execute(
+        "select count(*) from ops.batches where batch_id = ? and status = 'loaded'", [batch_id]
+    ).fetchall()[0]
+    return bool(row and row[0])
+
+
+def refresh_sensor_locations(
+    con: duckdb.DuckDBPyConnection, cfg: Config, src: SourceConfig, zones: Zones
+) -> int:
+    """Replace this source's rows of `ref.sensor_locations`, each sensor with its zone."""
+    loc = src.locations
+    assert loc is not None
+    path = cfg.resolve(loc.path)
+    if not path.is_file():
+        raise BatchError(f"{path}: sensor locations file not found (source '{src.name}')")
+    load_file(con, loc.format, path, loc.read, "work.sensor_locations_raw")
+    present = columns_of(con, "work.sensor_locations_raw")
+    missing = [c for c in (loc.sensor_id, loc.latitude, loc.longitude) if c not in present]
+    if missing:
+        raise BatchError(f"{path}: missing column(s) {missing}; the file has {present}")
+    q = mapping.quote_ident
+    con.execute(
+        f"""
+        create or replace table work.sensor_locations as
+        select distinct on (sensor_id) * from (
+            select
+                trim({q(loc.sensor_id)}) as sensor_id,
+                try_cast({q(loc.latitude)} as double) as latitude,
+                try_cast({q(loc.longitude)} as double) as longitude
+            from work.sensor_locations_raw
+        ) where sensor_id is not null and sensor_id <> ''
+        order by sensor_id
+        """
+    )
+    lookup = assign_table(con, zones, "work.sensor_locations", "longitude", "latitude")
+    con.execute(
+        """
+        create table if not exists ref.sensor_locations (
+            source_name varchar, sensor_id varchar, latitude double, longitude double,
+            zone_id varchar
+        )
+        """
+    )
+    with transaction(con):
+        con.execute("delete from ref.sensor_locations where source_name = ?", [src.name])
+        con.execute(
+            f"""
+            insert into ref.sensor_locations
+            select ?, l.sensor_id, l.latitude, l.longitude, z.zone_id
+            from work.sensor_locations as l
+            left join {lookup} as z on z.lon = l.longitude and z.lat = l.latitude
+            """,
+            [src.name],
+        )
+    (n,) = con.execute(
+        "select count(*) from ref.sensor_locations where source_name = ?", [src.name]
+    ).fetchall()[0]
+    return int(n)
+
+
+def _conform_with_zone(
+    con: duckdb.DuckDBPyConnection, src: SourceConfig, zones: Zones, conf: str, out: str
+) -> None:
+    """Add `zone_id` (by code, point or sensor) and `prior_batch_id` to a conformed batch."""
+    if src.kind == "sensors":
+        zone_join = (
+            "left join ref.sensor_locations as sl "
+            f"on sl.source_name = {mapping.literal(src.name)} and sl.sensor_id = c.sensor_id"
+        )
+        zone_expr = "sl.zone_id"
+    else:
+        lookup = assign_table(con, zones, conf, "longitude", "latitude")
+        zone_join = (
+            "left join ref.zones as zc on lower(zc.zone_id) = lower(c.zone_code) "
+            f"left join {lookup} as pz on pz.lon = c.longitude and pz.lat = c.latitude"
+        )
+        zone_expr = "coalesce(zc.zone_id, pz.zone_id)"
+    prior = f"validated.{src.kind}"
+    if table_exists(con, "validated", src.kind):
+        prior_join = (
+            f"left join (select record_id, min(batch_id) as batch_id from {prior} "
+            f"where source_name = {mapping.literal(src.name)} group by record_id) as pb "
+            "on pb.record_id = c.record_id"
+        )
+        prior_expr = "pb.batch_id"
+    else:
+        prior_join, prior_expr = "", "cast(null as varchar)"
+    con.execute(
+        f"""
+        create or replace table {out} as
+        select c.*, {zone_expr} as zone_id, {prior_expr} as prior_batch_id
+        from {conf} as c {zone_join} {prior_join}
+        """
+    )
+
+
+def _append(con: duckdb.DuckDBPyConnection, target: str, select_sql: str) -> None:
+    """Append rows by column name, creating the table on first use and widening it when a
+    later file brings new columns."""
+    schema, table = target.split(".")
+    described = [(name, typ) for name, typ, *_ in con.execute(f"describe {select_sql}").fetchall()]
+    if not table_exists(con, schema, table):
+        # Explicit DDL, not `create table ... as select ... limit 0`: in DuckDB 2.0.0 such a
+        # table keeps the statistics of the empty select, and later string filters on it
+        # silently return no rows (found by the read = accepted + quarantined check).
+        cols = ", ".join(f"{mapping.quote_ident(n)} {t}" for n, t in described)
+        con.execute(f"create table {target} ({cols})")
+    existing = set(columns_of(con, target))
+    for name, typ in described:
+        if name not in existing:
+            con.execute(f"alter table {target} add column {mapping.quote_ident(name)} {typ}")
+    con.execute(f"insert into {target} by name {select_sql}")
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    path: Path,
+    zones: Zones,
+    now: dt.datetime,
+) -> BatchReport:
+    """Ingest one landing file as one batch (see the module docstring)."""
+    started = time.perf_counter()
+    digest = file_hash(path)
+    batch_id = f"{src.name}:{digest[:16]}"
+    report = BatchReport(src.name, str(path), batch_id, "skipped")
+    if _already_loaded(con, batch_id):
+        return report
+    tag = digest[:16]
+    b, c, z, f = (f"work.{p}_{tag}" for p in ("b", "c", "z", "f"))
+    started_at = dt.datetime.now(dt.UTC)
+    try:
+        rows_in_file = load_file(con, src.format, path, src.read, b)
+        mapping.check_columns(src, columns_of(con, b), str(path))
+        con.execute(f"create or replace table {c} as {mapping.compile_conform(src, b, cfg.city.timezone)}")
+        _conform_with_zone(con, src, zones, c, z)
+        suite = load_suite(src, suite_parameters(src, zones.extent, now))
+        outcomes = gx_engine.validate_table(con, z, suite)
+        reasons = {i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])}
+        checks, batch_failures = row_checks(outcomes, reasons)
+        if batch_failures:
+            names = ", ".join(o.expectation_type for o in batch_failures)
+            raise BatchError(f"{path}: the batch as a whole fails {names}")
+        con.execute(f"create or replace table {f} as {flag_sql(z, checks)}")
+        _commit_batch(con, cfg, src, path, digest, batch_id, rows_in_file, f, b, suite, outcomes, started_at)
+    except (BatchError, duckdb.Error) as exc:
+        report.status, report.error = "failed", str(exc).splitlines()[0]
+        _record_failure(con, src, path, digest, batch_id, report.error, started_at)
+        log.error("batch failed: %s", report.error)
+    finally:
+        for t in (b, c, z, f, f"{c}_zones"):
+            con.execute(f"drop table if exists {t}")
+    if report.status != "failed":
+        row = con.execute(
+            "select rows_read, rows_accepted, rows_quarantined from ops.batches where batch_id = ?",
+            [batch_id],
+        ).fetchall()[0]
+        report.status = "loaded"
+        report.rows_read, report.rows_accepted, report.rows_quarantined = (int(x) for x in row)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _commit_batch(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    path: Path,
+    digest: str,
+    batch_id: str,
+    rows_in_file: int,
+    flagged: str,
+    batch_table: str,
+    suite: dict,
+    outcomes: list[gx_engine.ExpectationOutcome],
+    started_at: dt.datetime,
+) -> None:
+    lit = mapping.literal
+    kind = src.kind
+    canon = ", ".join(mapping.quote_ident(col) for col in mapping.CONFORMED_COLUMNS[kind])
+    now = dt.datetime.now(dt.UTC)
+    run_id = f"{batch_id}:{now.strftime('%Y%m%dT%H%M%S%f')}"
+    failed = sum(1 for o in outcomes if not o.success)
+    with transaction(con):
+        _append(
+            con,
+            f"raw.{src.name}",
+            f"select {lit(batch_id)} as _batch_id, {lit(src.name)} as _source_name, "
+            f"{lit(str(path))} as _file_path, {lit(digest)} as _file_hash, "
+            f"cast({lit(now)} as timestamptz) as _ingested_at, * exclude (_raw) "
+            f"from {batch_table}",
+        )
+        _append(
+            con,
+            f"validated.{kind}",
+            f"select {lit(src.name)} as source_name, {lit(batch_id)} as batch_id, "
+            f"_row_number as row_number, {canon}, zone_id "
+            f"from {flagged} where len(_reasons) = 0",
+        )
+        con.execute(
+            f"""
+            insert into quarantine.{kind}
+            select ?, ?, _row_number, record_id, _raw, _failed,
+                   array_to_string(_reasons, '; '), ?, null
+            from {flagged} where len(_reasons) > 0
+            """,
+            [src.name, batch_id, now],
+        )
+        con.execute(
+            "insert into ops.validation_runs values (?, ?, ?, ?, ?, ?, ?, 'gx-sql-duckdb', ?)",
+            [run_id, batch_id, src.name, suite["name"], failed == 0, len(outcomes), failed, now],
+        )
+        con.executemany(
+            "insert into ops.validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    run_id,
+                    batch_id,
+                    o.expectation_type,
+                    o.column,
+                    json.dumps(o.kwargs, default=str),
+                    o.severity,
+                    o.success,
+                    o.element_count,
+                    o.unexpected_count,
+                    o.unexpected_percent,
+                    json.dumps(o.sample_values, default=str),
+                ]
+                for o in outcomes
+            ],
+        )
+        (read,) = con.execute(f"select count(*) from {flagged}").fetchall()[0]
+        (accepted,) = con.execute(
+            f"select count(*) from validated.{kind} where batch_id = ?", [batch_id]
+        ).fetchall()[0]
+        (quarantined,) = con.execute(
+            f"select count(*) from quarantine.{kind} where batch_id = ?", [batch_id]
+        ).fetchall()[0]
+        if read != accepted + quarantined:
+            raise BatchError(
+                f"{path}: rows read ({read}) != accepted ({accepted}) + quarantined "
+                f"({quarantined}); batch rolled back"
+            )
+        con.execute("delete from ops.batches where batch_id = ?", [batch_id])
+        con.execute(
+            "insert into ops.batches values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, null, ?, ?)",
+            [
+                batch_id,
+                src.name,
+                kind,
+                str(path),
+                digest,
+                path.stat().st_size,
+                rows_in_file,
+                read,
+                accepted,
+                quarantined,
+                started_at,
+                now,
+            ],
+        )
+
+
+def _record_failure(
+    con: duckdb.DuckDBPyConnection,
+    src: SourceConfig,
+    path: Path,
+    digest: str,
+    batch_id: str,
+    error: str,
+    started_at: dt.datetime,
+) -> None:
+    with transaction(con):
+        con.execute("delete from ops.batches where batch_id = ?", [batch_id])
+        con.execute(
+            "insert into ops.batches (batch_id, source_name, source_kind, file_path, file_hash, "
+            "file_bytes, status, error, started_at, finished_at) "
+            "values (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?)",
+            [
+                batch_id,
+                src.name,
+                src.kind,
+                str(path),
+                digest,
+                path.stat().st_size,
+                error,
+                started_at,
+                dt.datetime.now(dt.UTC),
+            ],
+        )
+
+
+def ingest_source(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    zones: Zones,
+    now: dt.datetime | None = None,
+) -> list[BatchReport]:
+    """Ingest every new landing file of one source."""
+    now = now or dt.datetime.now(dt.UTC)
+    files = landing_files(cfg, src)
+    if not files:
+        log.warning("source %s: no files match %s", src.name, cfg.resolve(src.path))
+        return []
+    if src.kind == "sensors":
+        try:
+            refresh_sensor_locations(con, cfg, src, zones)
+        except BatchError as exc:
+            return [BatchReport(src.name, str(src.locations.path), "-", "failed", error=str(exc))]
+    return [ingest_file(con, cfg, src, path, zones, now) for path in files]

@@ -1,0 +1,159 @@
+"""The pipeline's entry points, shared by the CLI and the Airflow DAGs.
+
+`ingest` loads new landing files, `build` rebuilds staging, index and marts from what has
+been accepted, `run` does both. Each opens the warehouse, does its work in transactions,
+and returns a report; none of them prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+
+from observatory.config import Config
+from observatory.ingest import BatchReport, ingest_source
+from observatory.sql_util import run_model
+from observatory.timebands import write_day_bands
+from observatory.warehouse import connect, table_exists, transaction
+from observatory.zones import load_zones, write_zones
+
+log = logging.getLogger(__name__)
+
+STAGING_MODELS = ("stg_survey", "stg_incidents", "stg_sensors")
+INDEX_MODELS = ("idx_cells", "idx_perception", "idx_incidents", "idx_environment", "idx_composite")
+MART_MODELS = ("zone_index", "data_quality")
+
+_VALIDATED_COLUMNS = {
+    "survey": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
+    "response_id varchar, respondent_id varchar, zone_code varchar, latitude double, "
+    "longitude double, item_id varchar, time_band varchar, answer double, score double, "
+    "weight double, surveyed_at timestamptz, zone_id varchar",
+    "incidents": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
+    "incident_id varchar, occurred_at timestamptz, zone_code varchar, latitude double, "
+    "longitude double, category varchar, severity double, source varchar, zone_id varchar",
+    "sensors": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
+    "sensor_id varchar, measured_at timestamptz, metric varchar, value double, zone_id varchar",
+}
+
+
+@dataclass
+class RunReport:
+    """What a run did: batches ingested and models built."""
+
+    batches: list[BatchReport] = field(default_factory=list)
+    built: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[BatchReport]:
+        """Batches that failed."""
+        return [b for b in self.batches if b.status == "failed"]
+
+
+def ingest(
+    cfg: Config,
+    sources: list[str] | None = None,
+    now: dt.datetime | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> list[BatchReport]:
+    """Ingest new files of the named sources (all by default) into the warehouse."""
+    selected = [cfg.source(s) for s in sources] if sources else list(cfg.sources)
+    zones = load_zones(cfg)
+    own = con is None
+    con = con or connect(cfg)
+    try:
+        with transaction(con):
+            write_zones(con, cfg, zones)
+        reports: list[BatchReport] = []
+        for src in selected:
+            reports.extend(ingest_source(con, cfg, src, zones, now))
+        return reports
+    finally:
+        if own:
+            con.close()
+
+
+def _model_params(cfg: Config) -> dict[str, object]:
+    idx = cfg.index
+    gp = idx.goalposts
+    return {
+        "city_id": cfg.city.id,
+        "city_tz": cfg.city.timezone,
+        "is_synthetic": cfg.city.synthetic,
+        "min_respondents": idx.min_respondents,
+        "w_perception": float(idx.weights.get("perception", 0.0)),
+        "w_incidents": float(idx.weights.get("incidents", 0.0)),
+        "w_environment": float(idx.weights.get("environment", 0.0)),
+        "lux_worst": gp["lux"][0],
+        "lux_best": gp["lux"][1],
+        "footfall_worst": gp["footfall"][0],
+        "footfall_best": gp["footfall"][1],
+        "noise_worst": gp["noise_db"][0],
+        "noise_best": gp["noise_db"][1],
+    }
+
+
+def _ensure_validated_tables(con: duckdb.DuckDBPyConnection) -> None:
+    # A city may have no source of some kind yet: its staging model then reads an empty table.
+    for kind, cols in _VALIDATED_COLUMNS.items():
+        if not table_exists(con, "validated", kind):
+            con.execute(f"create table validated.{kind} ({cols})")
+
+
+def _date_range(con: duckdb.DuckDBPyConnection, tz: str) -> tuple[dt.date, dt.date]:
+    row = con.execute(
+        """
+        select min(d), max(d) from (
+            select cast(timezone($tz, occurred_at) as date) as d from validated.incidents
+            union all
+            select cast(timezone($tz, measured_at) as date) from validated.sensors
+            union all
+            select cast(timezone($tz, surveyed_at) as date) from validated.survey
+        )
+        """,
+        {"tz": tz},
+    ).fetchall()[0]
+    today = dt.datetime.now(dt.UTC).date()
+    return (row[0] or today, row[1] or today)
+
+
+def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
+    """Rebuild staging, index and marts from the accepted rows, in one transaction."""
+    own = con is None
+    con = con or connect(cfg)
+    params = _model_params(cfg)
+    built: list[str] = []
+    try:
+        with transaction(con):
+            _ensure_validated_tables(con)
+            first, last = _date_range(con, cfg.city.timezone)
+            write_day_bands(con, cfg.city, cfg.time_bands, first, last)
+            for layer, models in (
+                ("staging", STAGING_MODELS),
+                ("index", INDEX_MODELS),
+                ("marts", MART_MODELS),
+            ):
+                for model in models:
+                    run_model(con, layer, model, params)
+                    built.append(f"{layer}.{model}")
+        return built
+    finally:
+        if own:
+            con.close()
+
+
+def run(cfg: Config, now: dt.datetime | None = None) -> RunReport:
+    """Ingest every source, then build: the whole pipeline for one city."""
+    started = time.perf_counter()
+    con = connect(cfg)
+    try:
+        report = RunReport(batches=ingest(cfg, now=now, con=con))
+        report.built = build(cfg, con=con)
+    finally:
+        con.close()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,117 @@
+"""Readers: turn one landing file into a loosely typed DuckDB table (every column VARCHAR).
+
+A reader is one small function `(con, path, options, target) -> None` that creates `target`
+with the file's columns as text plus `_row_number` and `_raw` (the row as read, as JSON).
+CSV, JSON and Parquet use DuckDB's own columnar readers; a new format or protocol registers
+a function here (or through the `observatory.readers` entry point group).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from observatory.sql_util import literal, quote_ident
+
+log = logging.getLogger(__name__)
+
+Reader = Callable[[duckdb.DuckDBPyConnection, Path, dict[str, Any], str], None]
+
+
+class BatchError(Exception):
+    """A whole file cannot be ingested (unreadable, wrong encoding, missing columns, empty)."""
+
+
+def _options_sql(options: dict[str, Any]) -> str:
+    return "".join(f", {quote_ident(k)} = {literal(v)}" for k, v in sorted(options.items()))
+
+
+def _materialise(con: duckdb.DuckDBPyConnection, relation_sql: str, target: str) -> None:
+    # Every column as text: the raw layer keeps what the file said, typing happens in the
+    # mapping, where a value that does not parse becomes a quarantine reason, not a crash.
+    con.execute(
+        f"""
+        create or replace table {target} as
+        with file_rows as ({relation_sql}),
+        as_text as (select columns(*)::varchar from file_rows)
+        select
+            row_number() over () as _row_number,
+            to_json(as_text) as _raw,
+            as_text.*
+        from as_text
+        """
+    )
+
+
+def read_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, options: dict[str, Any], target: str
+) -> None:
+    """Read a delimited text file with DuckDB's CSV reader, every column as text."""
+    opts = {"header": True, **options}
+    _materialise(
+        con,
+        f"select * from read_csv({literal(str(path))}, all_varchar = true{_options_sql(opts)})",
+        target,
+    )
+    # Trailing blank lines come through as rows of NULLs: they are not records.
+    cols = [r[0] for r in con.execute(f"describe {target}").fetchall()]
+    data_cols = [c for c in cols if c not in ("_row_number", "_raw")]
+    if data_cols:
+        all_null = " and ".join(f"nullif(trim({quote_ident(c)}), '') is null" for c in data_cols)
+        con.execute(f"delete from {target} where {all_null}")
+
+
+def read_json(
+    con: duckdb.DuckDBPyConnection, path: Path, options: dict[str, Any], target: str
+) -> None:
+    """Read JSON (an array of records or newline-delimited) with DuckDB's JSON reader."""
+    _materialise(
+        con, f"select * from read_json({literal(str(path))}{_options_sql(options)})", target
+    )
+
+
+def read_parquet(
+    con: duckdb.DuckDBPyConnection, path: Path, options: dict[str, Any], target: str
+) -> None:
+    """Read a Parquet file."""
+    _materialise(con, f"select * from read_parquet({literal(str(path))})", target)
+
+
+_READERS: dict[str, Reader] = {"csv": read_csv, "json": read_json, "parquet": read_parquet}
+
+
+def get_reader(fmt: str) -> Reader:
+    """The reader for a format: built in, or registered under `observatory.readers`."""
+    if fmt in _READERS:
+        return _READERS[fmt]
+    for ep in entry_points(group="observatory.readers"):
+        if ep.name == fmt:
+            reader: Reader = ep.load()
+            _READERS[fmt] = reader
+            return reader
+    raise BatchError(f"no reader for format {fmt!r}; known: {sorted(_READERS)}")
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection, fmt: str, path: Path, options: dict[str, Any], target: str
+) -> int:
+    """Read `path` into the work table `target`; return the number of rows read.
+
+    Raises:
+        BatchError: the file cannot be read as `fmt`; the message names the file and the cause.
+    """
+    reader = get_reader(fmt)
+    try:
+        reader(con, path, options, target)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise BatchError(f"{path}: cannot be read as {fmt}: {first}") from exc
+    (rows,) = con.execute(f"select count(*) from {target}").fetchall()[0]
+    if rows == 0:
+        raise BatchError(f"{path}: the file has no data rows")
+    return int(rows)

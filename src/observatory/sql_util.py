@@ -1,0 +1,64 @@
+"""Small helpers for building DuckDB SQL safely and running the project's model files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier (column or table name) for DuckDB."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def literal(value: Any) -> str:
+    """Render a configuration value as a SQL literal (strings escaped, numbers checked).
+
+    Used only where DuckDB cannot bind a parameter (table-function options, CASE lists
+    compiled from a mapping); values from data are always bound.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite number {value!r} cannot be a SQL literal")
+        return repr(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return "'" + value.isoformat() + "'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def repo_dir(name: str) -> Path:
+    """A top-level folder of the project (`sql`, `expectations`), packaged or from a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_resources" / name, here.parents[1] / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"cannot find the project's {name}/ folder next to {here}")
+
+
+def run_model(
+    con: duckdb.DuckDBPyConnection, layer: str, model: str, params: dict[str, Any] | None = None
+) -> None:
+    """Build one SQL model (`sql/<layer>/<model>.sql`) as a table `<layer>.<model>`.
+
+    The file holds a single `select`; it is materialised with `create or replace table`, so
+    a rebuild is idempotent. Named parameters (`$city_id`) are bound, never pasted.
+    """
+    schema = {"staging": "staging", "index": "idx", "marts": "marts"}[layer]
+    sql = (repo_dir("sql") / layer / f"{model}.sql").read_text(encoding="utf-8")
+    used = set(re.findall(r"\$([a-z_]+)", sql))
+    bound = {k: v for k, v in (params or {}).items() if k in used}
+    missing = used - set(bound)
+    if missing:
+        raise ValueError(f"sql/{layer}/{model}.sql uses unbound parameters {sorted(missing)}")
+    con.execute(f"create or replace table {schema}.{model} as\n{sql}", bound)

@@ -1,0 +1,94 @@
+"""What analysts ask first: is the warehouse there, and how fresh is each source?"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from observatory.config import Config
+from observatory.warehouse import connect, table_exists
+
+
+def _source_status(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> dict[str, Any]:
+    rows = con.execute(
+        """
+        select
+            count(*) filter (where status = 'loaded') as batches_loaded,
+            count(*) filter (where status = 'failed') as batches_failed,
+            coalesce(sum(rows_read) filter (where status = 'loaded'), 0) as rows_read,
+            coalesce(sum(rows_accepted) filter (where status = 'loaded'), 0) as rows_accepted,
+            coalesce(sum(rows_quarantined) filter (where status = 'loaded'), 0) as rows_quarantined,
+            max(finished_at) filter (where status = 'loaded') as last_ingested_at,
+            arg_max(file_path, finished_at) filter (where status = 'loaded') as last_file,
+            arg_max(error, finished_at) filter (where status = 'failed') as last_error
+        from ops.batches
+        where source_name = ?
+        """,
+        [name],
+    ).fetchall()[0]
+    keys = (
+        "batches_loaded",
+        "batches_failed",
+        "rows_read",
+        "rows_accepted",
+        "rows_quarantined",
+        "last_ingested_at",
+        "last_file",
+        "last_error",
+    )
+    out: dict[str, Any] = {"source": name, "kind": kind, **dict(zip(keys, rows, strict=True))}
+    last = out["last_ingested_at"]
+    out["age_hours"] = (
+        round((dt.datetime.now(dt.UTC) - last).total_seconds() / 3600, 2) if last else None
+    )
+    out["last_ingested_at"] = last.isoformat() if last else None
+    out["is_reconciled"] = out["rows_read"] == out["rows_accepted"] + out["rows_quarantined"]
+    return out
+
+
+def status(cfg: Config) -> dict[str, Any]:
+    """Warehouse path, and per source: batches, rows, last batch and its age, last error."""
+    path: Path = cfg.warehouse_path
+    result: dict[str, Any] = {
+        "city": cfg.city.id,
+        "warehouse": str(path),
+        "exists": path.is_file(),
+        "sources": [],
+    }
+    if not path.is_file():
+        return result
+    con = connect(cfg, read_only=True)
+    try:
+        if not table_exists(con, "ops", "batches"):
+            return result
+        result["sources"] = [_source_status(con, s.name, s.kind) for s in cfg.sources]
+        if table_exists(con, "marts", "zone_index"):
+            zones, periods, latest = con.execute(
+                "select count(distinct zone_id), count(distinct period_start), "
+                "max(period_start) from marts.zone_index"
+            ).fetchall()[0]
+            result["marts"] = {
+                "zones": zones,
+                "periods": periods,
+                "latest_period": latest.isoformat() if latest else None,
+            }
+        failures = con.execute(
+            """
+            select r.batch_id, r.expectation_type, r.column_name, r.unexpected_count
+            from ops.validation_results as r
+            join ops.validation_runs as v using (run_id)
+            where not r.success
+            order by v.validated_at desc, r.unexpected_count desc
+            limit 10
+            """
+        ).fetchall()
+        result["latest_failures"] = [
+            {"batch_id": b, "expectation": e, "column": c, "unexpected_count": n}
+            for b, e, c, n in failures
+        ]
+    finally:
+        con.close()
+    return result

@@ -1,0 +1,1 @@
+"""Validation: expectation suites, GX runs and quarantine of failing rows."""

@@ -1,0 +1,330 @@
+"""Great Expectations as the engine of record, run inside DuckDB (or on pandas, to cross-check).
+
+GX 1.x has no DuckDB datasource, and its generic SQL datasource over duckdb-engine returns
+empty metrics (GX issues #10738, #11579): `SqlAlchemyExecutionEngine.execute_query` returns a
+cursor result after its connection went back to the pool, whose reset-on-return rollback
+runs on the same DuckDB connection and drops the pending result. Here a private SQL
+datasource swaps in, through GX's `execution_engine_override` hook, an execution engine that
+fetches inside the connection. Its SQLAlchemy engine runs on the caller's database instance
+(a `con.cursor()` per connection), so a database file the process already holds open
+read-write is not opened a second time.
+
+GX (and sqlalchemy/duckdb-engine) are imported on first use, so importing this is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from observatory.sql_util import literal, quote_ident
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 5}
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result, flattened from GX's ExpectationValidationResult."""
+
+    expectation_type: str
+    column: str | None
+    kwargs: dict
+    severity: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    sample_values: list
+    result: dict
+
+
+@contextmanager
+def _quiet_gx() -> Iterator[None]:
+    """Hold GX's loggers at WARNING for the duration, importing GX under that setting.
+
+    GX logs a lot at INFO and DEBUG, and its import pins some of its loggers to INFO.
+    """
+    parent = logging.getLogger("great_expectations")
+    saved = {parent: parent.level}
+    parent.setLevel(logging.WARNING)
+    try:
+        import great_expectations  # noqa: F401, PLC0415
+
+        for name, child in list(logging.root.manager.loggerDict.items()):
+            if name.startswith("great_expectations.") and isinstance(child, logging.Logger):
+                if logging.NOTSET < child.level < logging.WARNING:
+                    saved[child] = child.level
+                    child.setLevel(logging.WARNING)
+        yield
+    finally:
+        for logger, level in saved.items():
+            logger.setLevel(level)
+
+
+@functools.cache
+def _datasource_class() -> type:
+    """The private SQL datasource whose execution engine fetches inside the connection.
+
+    The leading underscore in its name keeps GX from registering it as a public
+    `context.data_sources.add_*` factory; nothing global in GX is patched.
+    """
+    import sqlalchemy as sa  # noqa: PLC0415
+    from great_expectations.datasource.fluent import SQLDatasource  # noqa: PLC0415
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine  # noqa: PLC0415
+    from sqlalchemy.dialects import postgresql  # noqa: PLC0415
+
+    class _FetchingSqlAlchemyExecutionEngine(SqlAlchemyExecutionEngine):
+        """Returns buffered results, fetched before the connection goes back to the pool."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # GX picks regex operators by dialect module and knows none for "duckdb"; the
+            # duckdb-engine dialect derives from PostgreSQL's and DuckDB runs `~` and `!~`.
+            self.dialect_module = postgresql
+
+        def execute_query(self, query: Any) -> sa.Result[Any]:
+            with self.get_connection() as connection:
+                result = self._execute_query_with_recovery(connection, query)
+                return result.freeze()() if result.returns_rows else result
+
+    class _DuckDBConnectionDatasource(SQLDatasource):
+        execution_engine_override = _FetchingSqlAlchemyExecutionEngine
+
+    return _DuckDBConnectionDatasource
+
+
+def _context() -> Any:
+    """A fresh ephemeral GX context, without progress bars."""
+    import great_expectations as gx  # noqa: PLC0415
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _exception_message(info: dict) -> str | None:
+    """The message(s) of the exception(s) GX caught, from single or per-metric info."""
+    entries = [info] if "raised_exception" in info else list(info.values())
+    messages = [
+        str(e.get("exception_message"))
+        for e in entries
+        if isinstance(e, dict) and e.get("raised_exception")
+    ]
+    return "; ".join(messages) or None
+
+
+def _outcome(evr: Any) -> ExpectationOutcome:
+    """Flatten one ExpectationValidationResult into JSON-serialisable fields."""
+    d = evr.to_json_dict()
+    config = d["expectation_config"]
+    kwargs = {k: v for k, v in config.get("kwargs", {}).items() if k != "batch_id"}
+    result = dict(d.get("result") or {})
+    error = _exception_message(d.get("exception_info") or {})
+    if error:
+        result["exception_message"] = error
+        log.warning("GX could not evaluate %s %s: %s", config["type"], kwargs, error)
+    if "partial_unexpected_list" in result:
+        sample = list(result["partial_unexpected_list"])
+    else:
+        sample = [result["observed_value"]] if "observed_value" in result else []
+    percent = result.get("unexpected_percent")
+    return ExpectationOutcome(
+        expectation_type=config["type"],
+        column=kwargs.get("column"),
+        kwargs=kwargs,
+        severity=str((config.get("meta") or {}).get("severity", "error")),
+        success=bool(d["success"]),
+        element_count=result.get("element_count"),
+        unexpected_count=result.get("unexpected_count"),
+        unexpected_percent=None if percent is None else float(percent),
+        sample_values=sample,
+        result=result,
+    )
+
+
+def _run(batch: Any, suite: dict) -> list[ExpectationOutcome]:
+    """Validate a batch; GX returns results grouped its own way, so restore suite order."""
+    import great_expectations as gx  # noqa: PLC0415
+
+    expectations = suite.get("expectations", [])
+    ids = [str(uuid.uuid4()) for _ in expectations]
+    tagged = [{**e, "id": i} for e, i in zip(expectations, ids, strict=True)]
+    gx_suite = gx.ExpectationSuite(**{**suite, "expectations": tagged})
+    validation = batch.validate(gx_suite, result_format=RESULT_FORMAT)
+    by_id = {r.expectation_config.id: r for r in validation.results}
+    outcomes = [_outcome(by_id[i]) for i in ids]
+    failed = sum(not o.success for o in outcomes)
+    log.debug("suite %s: %d expectations, %d failed", suite.get("name"), len(outcomes), failed)
+    return outcomes
+
+
+def _creator(
+    con: duckdb.DuckDBPyConnection, schema: str | None, opened: list[duckdb.DuckDBPyConnection]
+) -> Callable[[], Any]:
+    """A SQLAlchemy `creator`: a new connection (cursor) to the caller's database instance."""
+    from duckdb_engine import ConnectionWrapper  # noqa: PLC0415
+
+    def create() -> Any:
+        cursor = con.cursor()
+        opened.append(cursor)
+        if schema:
+            cursor.execute(f"use {schema}")
+        return ConnectionWrapper(cursor)
+
+    return create
+
+
+def validate_table(
+    con: duckdb.DuckDBPyConnection, table: str, suite: dict
+) -> list[ExpectationOutcome]:
+    """Validate a committed DuckDB table (e.g. 'work.batch_x') in-database with GX.
+
+    GX's queries run on cursors of `con` (same database instance, their own transactions),
+    so they see what `con` has committed. The table's schema (or `catalog.schema`) becomes
+    the cursors' default schema, because GX's column reflection ignores an asset's schema.
+
+    Args:
+        con: An open DuckDB connection (to a file or in-memory); it is left open.
+        table: `table`, `schema.table` or `catalog.schema.table`, unquoted.
+        suite: A GX 1.x ExpectationSuite as a JSON dict.
+
+    Returns:
+        One outcome per expectation, in suite order.
+    """
+    from sqlalchemy.pool import StaticPool  # noqa: PLC0415
+
+    *prefix, table_name = table.split(".")
+    schema = ".".join(quote_ident(p) for p in prefix) or None
+    opened: list[duckdb.DuckDBPyConnection] = []
+    with _quiet_gx():
+        context = _context()
+        datasource = context.add_datasource(
+            datasource=_datasource_class()(
+                name="duckdb",
+                connection_string="duckdb://",
+                kwargs={"creator": _creator(con, schema, opened), "poolclass": StaticPool},
+            )
+        )
+        try:
+            asset = datasource.add_table_asset(name=table, table_name=table_name)
+            return _run(asset.add_batch_definition_whole_table("whole").get_batch(), suite)
+        finally:
+            datasource.get_execution_engine().engine.dispose()
+            context.data_sources.delete(datasource.name)
+            for cursor in opened:
+                cursor.close()
+
+
+def validate_dataframe(df: pd.DataFrame, suite: dict) -> list[ExpectationOutcome]:
+    """Same suite on the pandas path (used to cross-check the in-database path).
+
+    Args:
+        df: The data.
+        suite: A GX 1.x ExpectationSuite as a JSON dict.
+
+    Returns:
+        One outcome per expectation, in suite order.
+    """
+    with _quiet_gx():
+        asset = _context().data_sources.add_pandas("pandas").add_dataframe_asset("frame")
+        batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+        return _run(batch_definition.get_batch(batch_parameters={"dataframe": df}), suite)
+
+
+def _condition_sql(condition: Any) -> str:
+    """A GX row condition as DuckDB SQL.
+
+    Accepts GX 1.x Condition objects or their JSON dicts (GX turns legacy strings into
+    these, so validation results carry them) and legacy `great_expectations`-parser strings.
+    """
+    if isinstance(condition, str):
+        from duckdb_engine import Dialect  # noqa: PLC0415
+        from great_expectations.expectations import legacy_row_conditions  # noqa: PLC0415
+
+        clause = legacy_row_conditions.parse_condition_to_sqlalchemy(condition)
+        return str(clause.compile(dialect=Dialect(), compile_kwargs={"literal_binds": True}))
+    if not isinstance(condition, dict):
+        condition = condition.dict()
+    kind = condition.get("type")
+    if kind in ("and", "or"):
+        return "(" + f" {kind} ".join(_condition_sql(c) for c in condition["conditions"]) + ")"
+    col = quote_ident(condition["column"]["name"])
+    if kind == "nullity":
+        return f"{col} is {'' if condition['is_null'] else 'not '}null"
+    if kind == "comparison":
+        op, parameter = str(condition["operator"]), condition["parameter"]
+        if op in ("IN", "NOT_IN"):
+            values = ", ".join(literal(v) for v in parameter)
+            return f"{col} {'in' if op == 'IN' else 'not in'} ({values})"
+        return f"{col} {'=' if op == '==' else op} {literal(parameter)}"
+    raise ValueError(f"unsupported row_condition {condition!r}")
+
+
+def _out_of_range_sql(col: str, kwargs: dict) -> str:
+    """The violation of expect_column_values_to_be_between, for a non-null value."""
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is None and high is None:
+        raise ValueError("expect_column_values_to_be_between needs min_value or max_value")
+    bounds = []
+    if low is not None:
+        bounds.append(f"{col} {'<=' if kwargs.get('strict_min') else '<'} {literal(low)}")
+    if high is not None:
+        bounds.append(f"{col} {'>=' if kwargs.get('strict_max') else '>'} {literal(high)}")
+    return " or ".join(bounds)
+
+
+def row_failure_sql(expectation_type: str, kwargs: dict) -> str | None:
+    """SQL boolean expression (DuckDB dialect) that is TRUE for a row violating a map expectation.
+
+    Mirrors GX: NULLs are ignored except by the (not_)null expectations, `mostly` is
+    ignored (every violating row is flagged), a `row_condition` restricts the rows. The
+    uniqueness expression holds a window function, which `where` does not allow: evaluate
+    it in a select list, e.g. `select count(*) from (select <expr> as bad from t) where bad`.
+
+    Args:
+        expectation_type: e.g. "expect_column_values_to_be_between".
+        kwargs: The expectation's kwargs (as in the suite, or `ExpectationOutcome.kwargs`).
+
+    Returns:
+        The expression, or None for table-level (and unsupported) expectations.
+    """
+    if "column" not in kwargs:
+        return None
+    col = quote_ident(kwargs["column"])
+    present = f"{col} is not null"
+    condition = _condition_sql(kwargs["row_condition"]) if kwargs.get("row_condition") else None
+    kind = expectation_type.removeprefix("expect_column_values_to_")
+    if kind == "not_be_null":
+        failure = f"{col} is null"
+    elif kind == "be_null":
+        failure = present
+    elif kind == "be_between":
+        failure = f"{present} and ({_out_of_range_sql(col, kwargs)})"
+    elif kind in ("be_in_set", "not_be_in_set"):
+        values = ", ".join(literal(v) for v in kwargs.get("value_set") or [])
+        if not values:
+            failure = present if kind == "be_in_set" else "false"
+        else:
+            failure = f"{present} and {col} {'not in' if kind == 'be_in_set' else 'in'} ({values})"
+    elif kind == "match_regex":
+        pattern = literal(str(kwargs["regex"]))
+        failure = f"{present} and not regexp_matches(cast({col} as varchar), {pattern})"
+    elif kind == "be_unique":
+        # GX counts duplicates among the rows that the row_condition keeps.
+        counted = f"count(*) filter (where {condition})" if condition else "count(*)"
+        failure = f"{present} and {counted} over (partition by {col}) > 1"
+    else:
+        return None
+    return f"({condition}) and ({failure})" if condition else f"({failure})"

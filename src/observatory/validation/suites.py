@@ -1,0 +1,91 @@
+"""Expectation suites: GX 1.x JSON under `expectations/`, bound to one city and source.
+
+Suites are written once per source kind (`expectations/<kind>.json`), with optional
+additions per source (`expectations/<source_name>.json`). City-specific values (the
+extent, the known categories, "now") appear in the JSON as `{"$PARAMETER": "name"}` and
+are bound here. An expectation whose parameter has no value for this source is skipped
+(for example, the category set of a source that declares no categories).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from observatory.config import ConfigError, SourceConfig
+from observatory.sql_util import repo_dir
+
+_MISSING = object()
+
+
+def suite_path(name: str) -> Path:
+    """The JSON file of a suite."""
+    return repo_dir("expectations") / f"{name}.json"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read expectation suite: {exc}") from exc
+
+
+def _bind(value: Any, params: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$PARAMETER"}:
+            return params.get(value["$PARAMETER"], _MISSING)
+        return {k: _bind(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bind(v, params) for v in value]
+    return value
+
+
+def _has_missing(value: Any) -> bool:
+    if value is _MISSING:
+        return True
+    if isinstance(value, dict):
+        return any(_has_missing(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_missing(v) for v in value)
+    return False
+
+
+def suite_parameters(
+    src: SourceConfig, extent: tuple[float, float, float, float], now: dt.datetime
+) -> dict[str, Any]:
+    """The values a source's suite is bound with."""
+    min_lon, min_lat, max_lon, max_lat = extent
+    params: dict[str, Any] = {
+        "lon_min": min_lon,
+        "lon_max": max_lon,
+        "lat_min": min_lat,
+        "lat_max": max_lat,
+        "now": now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "metrics": list(src.metrics),
+    }
+    if src.severity:
+        params["categories"] = sorted(src.severity)
+    if src.items:
+        params["items"] = sorted(src.items)
+    return params
+
+
+def load_suite(src: SourceConfig, params: dict[str, Any]) -> dict[str, Any]:
+    """The bound suite for a source: its kind's suite plus its own additions, if any."""
+    path = suite_path(src.suite_name)
+    if not path.is_file():
+        raise ConfigError(f"source {src.name!r}: expectation suite not found: {path}")
+    suite = _read(path)
+    extra = suite_path(src.name)
+    if src.suite_name != src.name and extra.is_file():
+        suite["expectations"] = suite["expectations"] + _read(extra)["expectations"]
+    bound = []
+    for exp in suite["expectations"]:
+        exp = copy.deepcopy(exp)
+        exp["kwargs"] = _bind(exp.get("kwargs", {}), params)
+        if not _has_missing(exp["kwargs"]):
+            bound.append(exp)
+    return {"name": f"{suite.get('name', src.suite_name)}.{src.name}", "expectations": bound}

@@ -1,0 +1,133 @@
+"""The warehouse: one DuckDB file per city, its schemas and its bookkeeping tables."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+from observatory.config import Config
+
+log = logging.getLogger(__name__)
+
+SCHEMAS = ("raw", "validated", "quarantine", "ref", "staging", "idx", "marts", "ops", "work")
+
+_OPS_DDL = """
+create table if not exists ops.batches (
+    batch_id varchar primary key,
+    source_name varchar not null,
+    source_kind varchar not null,
+    file_path varchar not null,
+    file_hash varchar not null,
+    file_bytes bigint,
+    status varchar not null,
+    rows_in_file bigint,
+    rows_read bigint,
+    rows_accepted bigint,
+    rows_quarantined bigint,
+    error varchar,
+    started_at timestamptz not null,
+    finished_at timestamptz
+);
+create table if not exists ops.validation_runs (
+    run_id varchar primary key,
+    batch_id varchar not null,
+    source_name varchar not null,
+    suite_name varchar not null,
+    success boolean not null,
+    expectations_evaluated integer not null,
+    expectations_failed integer not null,
+    engine varchar not null,
+    validated_at timestamptz not null
+);
+create table if not exists ops.validation_results (
+    run_id varchar not null,
+    batch_id varchar not null,
+    expectation_type varchar not null,
+    column_name varchar,
+    kwargs json,
+    severity varchar not null,
+    success boolean not null,
+    element_count bigint,
+    unexpected_count bigint,
+    unexpected_percent double,
+    sample_values json
+);
+create table if not exists ops.builds (
+    build_id varchar primary key,
+    started_at timestamptz not null,
+    finished_at timestamptz,
+    status varchar not null,
+    error varchar
+);
+"""
+
+_QUARANTINE_DDL = """
+create table if not exists quarantine.{kind} (
+    source_name varchar not null,
+    batch_id varchar not null,
+    row_number bigint not null,
+    record_id varchar,
+    raw_row json,
+    failed_expectations varchar[],
+    reason varchar not null,
+    quarantined_at timestamptz not null,
+    released_at timestamptz
+);
+"""
+
+
+def connect(cfg: Config, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the city's warehouse, with schemas and ops tables in place.
+
+    Timestamps are handled in UTC (session TimeZone) and DuckDB's memory is capped by
+    `project.memory_limit`, so large loads spill to disk instead of growing without bound.
+    """
+    path = cfg.warehouse_path
+    if read_only:
+        if not path.is_file():
+            raise FileNotFoundError(f"no warehouse at {path}: run `observatory run` first")
+        con = duckdb.connect(str(path), read_only=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"set memory_limit = '{cfg.project.memory_limit}'")
+    if cfg.project.threads:
+        con.execute(f"set threads = {int(cfg.project.threads)}")
+    if not read_only:
+        for schema in SCHEMAS:
+            con.execute(f"create schema if not exists {schema}")
+        con.execute(_OPS_DDL)
+        for kind in ("survey", "incidents", "sensors"):
+            con.execute(_QUARANTINE_DDL.format(kind=kind))
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All-or-nothing: commit on success, roll back on any error (then re-raise)."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether `schema.table` exists."""
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0]
+    return bool(row and row[0])
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Column names of a table or view, in order."""
+    rows = con.execute(f"describe {table}").fetchall()
+    return [r[0] for r in rows]
