@@ -105,7 +105,9 @@ def _zone_summary(cfg: Config) -> None:
         (period,) = con.execute("select max(period_start) from marts.zone_index").fetchall()[0]
     finally:
         con.close()
-    typer.echo(f"\nZones, latest period {period} (index 0-100, higher = feels safer; '-' = suppressed):")
+    typer.echo(
+        f"\nZones, latest period {period} (index 0-100, higher = feels safer; '-' = suppressed):"
+    )
     typer.echo(f"  {'zone':<6} {'name':<24} {'day':>6} {'night':>6} {'n':>4}")
     for zid, name, day, night, n in rows:
         fmt = lambda v: f"{v:6.1f}" if v is not None else "     -"  # noqa: E731
@@ -171,7 +173,9 @@ def run(config: ConfigOpt = None) -> None:
     cfg = _config(config)
     report = run_all(cfg)
     code = _report_batches(report.batches)
-    typer.echo(f"built {len(report.built)} models into {cfg.warehouse_path} in {report.seconds:.1f} s")
+    typer.echo(
+        f"built {len(report.built)} models into {cfg.warehouse_path} in {report.seconds:.1f} s"
+    )
     raise typer.Exit(code)
 
 
@@ -188,7 +192,10 @@ def status(
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
-    typer.echo(f"city {info['city']}  warehouse {info['warehouse']}" + ("" if info["exists"] else " (missing)"))
+    typer.echo(
+        f"city {info['city']}  warehouse {info['warehouse']}"
+        + ("" if info["exists"] else " (missing)")
+    )
     for s in info["sources"]:
         typer.echo(
             f"  {s['source']:<22} {s['kind']:<9} batches {s['batches_loaded']:>4} "
@@ -198,7 +205,8 @@ def status(
         if s["last_error"]:
             typer.echo(f"      last error: {s['last_error']}")
     for f in info.get("latest_failures", [])[:5]:
-        typer.echo(f"  failed check: {f['expectation']}({f['column']}) x{f['unexpected_count']} in {f['batch_id']}")
+        check = f"{f['expectation']}({f['column']})"
+        typer.echo(f"  failed check: {check} x{f['unexpected_count']} in {f['batch_id']}")
 
 
 @app.command()

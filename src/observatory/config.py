@@ -130,7 +130,11 @@ class IndexConfig(_Model):
     )
     #: Goalposts for environment indicators: (worst, best) values mapped to 0 and 100.
     goalposts: dict[Literal["lux", "footfall", "noise_db"], tuple[float, float]] = Field(
-        default_factory=lambda: {"lux": (0.0, 30.0), "footfall": (0.0, 200.0), "noise_db": (85.0, 45.0)}
+        default_factory=lambda: {
+            "lux": (0.0, 30.0),
+            "footfall": (0.0, 200.0),
+            "noise_db": (85.0, 45.0),
+        }
     )
 
     @field_validator("weights")

@@ -61,6 +61,24 @@ class IngestReport:
         return [b for b in self.batches if b.status == "failed"]
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Identity of one file being ingested."""
+
+    src: SourceConfig
+    path: Path
+    digest: str
+    started_at: dt.datetime
+
+    @property
+    def batch_id(self) -> str:
+        return f"{self.src.name}:{self.digest[:16]}"
+
+    def table(self, prefix: str) -> str:
+        """A work table private to this batch."""
+        return f"work.{prefix}_{self.digest[:16]}"
+
+
 def file_hash(path: Path) -> str:
     """SHA-256 of a file, streamed."""
     digest = hashlib.sha256()
@@ -197,35 +215,36 @@ def ingest_file(
     src: SourceConfig,
     path: Path,
     zones: Zones,
+    *,
     now: dt.datetime,
 ) -> BatchReport:
     """Ingest one landing file as one batch (see the module docstring)."""
     started = time.perf_counter()
-    digest = file_hash(path)
-    batch_id = f"{src.name}:{digest[:16]}"
-    report = BatchReport(src.name, str(path), batch_id, "skipped")
-    if _already_loaded(con, batch_id):
+    batch = _Batch(src, path, file_hash(path), dt.datetime.now(dt.UTC))
+    report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
+    if _already_loaded(con, batch.batch_id):
         return report
-    tag = digest[:16]
-    b, c, z, f = (f"work.{p}_{tag}" for p in ("b", "c", "z", "f"))
-    started_at = dt.datetime.now(dt.UTC)
+    b, c, z, f = (batch.table(p) for p in ("b", "c", "z", "f"))
     try:
         rows_in_file = load_file(con, src.format, path, src.read, b)
         mapping.check_columns(src, columns_of(con, b), str(path))
-        con.execute(f"create or replace table {c} as {mapping.compile_conform(src, b, cfg.city.timezone)}")
+        conform = mapping.compile_conform(src, b, cfg.city.timezone)
+        con.execute(f"create or replace table {c} as {conform}")
         _conform_with_zone(con, src, zones, c, z)
         suite = load_suite(src, suite_parameters(src, zones.extent, now))
         outcomes = gx_engine.validate_table(con, z, suite)
-        reasons = {i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])}
+        reasons = {
+            i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])
+        }
         checks, batch_failures = row_checks(outcomes, reasons)
         if batch_failures:
             names = ", ".join(o.expectation_type for o in batch_failures)
             raise BatchError(f"{path}: the batch as a whole fails {names}")
         con.execute(f"create or replace table {f} as {flag_sql(z, checks)}")
-        _commit_batch(con, cfg, src, path, digest, batch_id, rows_in_file, f, b, suite, outcomes, started_at)
+        _commit_batch(con, batch, rows_in_file, suite, outcomes)
     except (BatchError, duckdb.Error) as exc:
         report.status, report.error = "failed", str(exc).splitlines()[0]
-        _record_failure(con, src, path, digest, batch_id, report.error, started_at)
+        _record_failure(con, batch, report.error)
         log.error("batch failed: %s", report.error)
     finally:
         for t in (b, c, z, f, f"{c}_zones"):
@@ -233,7 +252,7 @@ def ingest_file(
     if report.status != "failed":
         row = con.execute(
             "select rows_read, rows_accepted, rows_quarantined from ops.batches where batch_id = ?",
-            [batch_id],
+            [batch.batch_id],
         ).fetchall()[0]
         report.status = "loaded"
         report.rows_read, report.rows_accepted, report.rows_quarantined = (int(x) for x in row)
@@ -243,18 +262,14 @@ def ingest_file(
 
 def _commit_batch(
     con: duckdb.DuckDBPyConnection,
-    cfg: Config,
-    src: SourceConfig,
-    path: Path,
-    digest: str,
-    batch_id: str,
+    batch: _Batch,
     rows_in_file: int,
-    flagged: str,
-    batch_table: str,
     suite: dict,
     outcomes: list[gx_engine.ExpectationOutcome],
-    started_at: dt.datetime,
 ) -> None:
+    """Append raw, accepted and quarantined rows and the bookkeeping, all or nothing."""
+    src, path, digest, batch_id = batch.src, batch.path, batch.digest, batch.batch_id
+    flagged, batch_table, started_at = batch.table("f"), batch.table("b"), batch.started_at
     lit = mapping.literal
     kind = src.kind
     canon = ", ".join(mapping.quote_ident(col) for col in mapping.CONFORMED_COLUMNS[kind])
@@ -341,15 +356,10 @@ def _commit_batch(
         )
 
 
-def _record_failure(
-    con: duckdb.DuckDBPyConnection,
-    src: SourceConfig,
-    path: Path,
-    digest: str,
-    batch_id: str,
-    error: str,
-    started_at: dt.datetime,
-) -> None:
+def _record_failure(con: duckdb.DuckDBPyConnection, batch: _Batch, error: str) -> None:
+    """Record a failed batch; its file stays in landing for a re-run after the fix."""
+    src, path, digest, batch_id = batch.src, batch.path, batch.digest, batch.batch_id
+    started_at = batch.started_at
     with transaction(con):
         con.execute("delete from ops.batches where batch_id = ?", [batch_id])
         con.execute(
@@ -388,4 +398,4 @@ def ingest_source(
             refresh_sensor_locations(con, cfg, src, zones)
         except BatchError as exc:
             return [BatchReport(src.name, str(src.locations.path), "-", "failed", error=str(exc))]
-    return [ingest_file(con, cfg, src, path, zones, now) for path in files]
+    return [ingest_file(con, cfg, src, path, zones, now=now) for path in files]

@@ -39,7 +39,13 @@ CITY = CityConfig(
     longitude=7.6869,
     synthetic=True,
 )
-LABELS = ["per niente sicuro", "poco sicuro", "né sicuro né insicuro", "abbastanza sicuro", "molto sicuro"]
+LABELS = [
+    "per niente sicuro",
+    "poco sicuro",
+    "né sicuro né insicuro",
+    "abbastanza sicuro",
+    "molto sicuro",
+]
 CATEGORIES = ["theft", "vandalism", "disturbance", "drug_dealing", "robbery", "assault"]
 CATEGORY_P = [0.35, 0.2, 0.2, 0.1, 0.08, 0.07]
 METRICS = ["lux", "footfall", "noise_db"]
@@ -115,7 +121,10 @@ def _write_zones(zones: DemoZones, path: Path) -> None:
     features = []
     for z in zones.frame.itertuples():
         x0, y0, x1, y1 = z.lon0, z.lat0, z.lon0 + ZONE_W, z.lat0 + ZONE_H
-        ring = [[round(x, 6), round(y, 6)] for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0))]
+        ring = [
+            [round(x, 6), round(y, 6)]
+            for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0))
+        ]
         features.append(
             {
                 "type": "Feature",
@@ -153,9 +162,7 @@ def _write_csv(frame: pd.DataFrame, path: Path, delim: str = ",") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.register("frame", frame)
-    con.execute(
-        f"copy (select * from frame) to '{path.as_posix()}' (header, delimiter '{delim}')"
-    )
+    con.execute(f"copy (select * from frame) to '{path.as_posix()}' (header, delimiter '{delim}')")
     con.close()
 
 
@@ -167,11 +174,19 @@ class _BadRows:
 
     def add(self, source: str, file: Path, row_number: int, reason: str, item: str = "") -> None:
         self.rows.append(
-            {"source": source, "file": file.name, "row_number": row_number, "item_id": item, "reason": reason}
+            {
+                "source": source,
+                "file": file.name,
+                "row_number": row_number,
+                "item_id": item,
+                "reason": reason,
+            }
         )
 
 
-def _survey(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows) -> int:
+def _survey(
+    zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows
+) -> int:
     z = zones.frame
     tz = ZoneInfo(CITY.timezone)
     total = 0
@@ -188,8 +203,10 @@ def _survey(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: P
         days = rng.integers(0, _month_end(month).day, n)
         minutes = rng.integers(8 * 60, 22 * 60, n)
         stamps = [
-            (dt.datetime.combine(month, dt.time(0), tz) + dt.timedelta(days=int(d), minutes=int(mi)))
-            .strftime("%d/%m/%Y %H:%M")
+            (
+                dt.datetime.combine(month, dt.time(0), tz)
+                + dt.timedelta(days=int(d), minutes=int(mi))
+            ).strftime("%d/%m/%Y %H:%M")
             for d, mi in zip(days, minutes, strict=True)
         ]
         frame = pd.DataFrame(
@@ -237,7 +254,9 @@ def _inject_survey(frame: pd.DataFrame, path: Path, bad: _BadRows) -> pd.DataFra
     return frame
 
 
-def _incidents(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows) -> int:
+def _incidents(
+    zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows
+) -> int:
     z = zones.frame
     total = 0
     next_id = 1
@@ -257,7 +276,9 @@ def _incidents(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing
             + pd.to_timedelta(hour, unit="h")
             + pd.to_timedelta(rng.integers(0, 3600, n), unit="s")
         )
-        utc = local.tz_localize(CITY.timezone, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC")
+        utc = local.tz_localize(
+            CITY.timezone, ambiguous="NaT", nonexistent="shift_forward"
+        ).tz_convert("UTC")
         lon = z["lon0"].to_numpy()[zone_idx] + rng.uniform(0.0002, ZONE_W - 0.0002, n)
         lat = z["lat0"].to_numpy()[zone_idx] + rng.uniform(0.0002, ZONE_H - 0.0002, n)
         frame = pd.DataFrame(
@@ -309,8 +330,16 @@ def _sensor_sites(zones: DemoZones, scale: Scale, rng: np.random.Generator) -> p
             "sensor_id": [f"S{i + 1:04d}" for i in range(scale.sensors)],
             "zone_idx": zone_idx,
             "metric": metric,
-            "lat": np.round(z["lat0"].to_numpy()[zone_idx] + rng.uniform(0.0005, ZONE_H - 0.0005, scale.sensors), 6),
-            "lon": np.round(z["lon0"].to_numpy()[zone_idx] + rng.uniform(0.0005, ZONE_W - 0.0005, scale.sensors), 6),
+            "lat": np.round(
+                z["lat0"].to_numpy()[zone_idx]
+                + rng.uniform(0.0005, ZONE_H - 0.0005, scale.sensors),
+                6,
+            ),
+            "lon": np.round(
+                z["lon0"].to_numpy()[zone_idx]
+                + rng.uniform(0.0005, ZONE_W - 0.0005, scale.sensors),
+                6,
+            ),
         }
     )
 
@@ -325,7 +354,9 @@ def _is_night(stamps_utc: pd.DatetimeIndex) -> np.ndarray:
     return ~((stamps_utc >= start) & (stamps_utc < end))
 
 
-def _sensors(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows) -> int:
+def _sensors(
+    zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: Path, bad: _BadRows
+) -> int:
     z = zones.frame
     sites = _sensor_sites(zones, scale, rng)
     loc_path = landing / "sensors" / "sensor_locations.csv"
@@ -334,7 +365,11 @@ def _sensors(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: 
     for month in _months(scale):
         # One file per local calendar month, stamped in UTC.
         start = pd.Timestamp(month).tz_localize(CITY.timezone).tz_convert("UTC")
-        end = pd.Timestamp(_month_end(month) + dt.timedelta(days=1)).tz_localize(CITY.timezone).tz_convert("UTC")
+        end = (
+            pd.Timestamp(_month_end(month) + dt.timedelta(days=1))
+            .tz_localize(CITY.timezone)
+            .tz_convert("UTC")
+        )
         stamps = pd.date_range(start, end, freq=f"{scale.cadence_minutes}min", inclusive="left")
         night = _is_night(stamps)
         t, s = len(stamps), len(sites)
@@ -342,13 +377,17 @@ def _sensors(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: 
         lighting = z["lighting"].to_numpy()[zi][None, :]
         nightlife = z["nightlife"].to_numpy()[zi][None, :]
         n_mat = night[:, None]
-        lux = np.where(n_mat, 32.0 * lighting + rng.normal(0, 2, (t, s)), rng.uniform(2000, 30000, (t, s)))
+        lux = np.where(
+            n_mat, 32.0 * lighting + rng.normal(0, 2, (t, s)), rng.uniform(2000, 30000, (t, s))
+        )
         step_h = scale.cadence_minutes / 60.0
         foot_rate = np.where(n_mat, np.where(nightlife, 90.0, 20.0), 160.0) * step_h
         foot = rng.poisson(foot_rate * (0.5 + lighting))
         noise = np.where(n_mat, np.where(nightlife, 64.0, 48.0), 61.0) + rng.normal(0, 3, (t, s))
         metric = sites["metric"].to_numpy()
-        value = np.where(metric == "lux", np.clip(lux, 0, None), np.where(metric == "footfall", foot, noise))
+        value = np.where(
+            metric == "lux", np.clip(lux, 0, None), np.where(metric == "footfall", foot, noise)
+        )
         frame = pd.DataFrame(
             {
                 "sensor_id": np.tile(sites["sensor_id"].to_numpy(), t),
@@ -364,7 +403,9 @@ def _sensors(zones: DemoZones, scale: Scale, rng: np.random.Generator, landing: 
     return total
 
 
-def _inject_sensors(frame: pd.DataFrame, sites: pd.DataFrame, path: Path, bad: _BadRows) -> pd.DataFrame:
+def _inject_sensors(
+    frame: pd.DataFrame, sites: pd.DataFrame, path: Path, bad: _BadRows
+) -> pd.DataFrame:
     src = "sensors_street"
     frame = frame.copy()
     metric = frame["metric"].to_numpy()
@@ -415,6 +456,8 @@ def generate(target: Path, scale: str = "demo", seed: int = 20251) -> dict[str, 
     truth = zones.frame[["zone_id", "lighting", "level", "fear", "nightlife"]]
     truth.to_csv(landing / "_synthetic_truth.csv", index=False)
     config_template = Path(__file__).with_name("observatory.toml")
-    (target / "observatory.toml").write_text(config_template.read_text(encoding="utf-8"), encoding="utf-8")
+    (target / "observatory.toml").write_text(
+        config_template.read_text(encoding="utf-8"), encoding="utf-8"
+    )
     log.info("demo city (%s) written to %s: %s", scale, target, written)
     return written

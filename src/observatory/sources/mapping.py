@@ -153,9 +153,7 @@ def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
         "time_band": f"(case {item} {band_whens} end)" if band_whens else "null",
         "answer": answer,
         "score": f"({answer} - {lo!r}) / ({hi!r} - {lo!r}) * 100.0",
-        "weight": f"coalesce({_number(src, 'weight')}, 1.0)"
-        if "weight" in src.columns
-        else "1.0",
+        "weight": f"coalesce({_number(src, 'weight')}, 1.0)" if "weight" in src.columns else "1.0",
         "surveyed_at": _timestamp(src, "surveyed_at", city_tz),
     }
 
@@ -220,9 +218,7 @@ def compile_conform(src: SourceConfig, batch_table: str, city_tz: str) -> str:
         base = batch_table
     builder = {"survey": _survey, "incidents": _incidents, "sensors": _sensors}[src.kind]
     exprs = builder(src, city_tz)
-    typed = ",\n    ".join(
-        f"{exprs[c]} as {quote_ident(c)}" for c in CONFORMED_COLUMNS[src.kind]
-    )
+    typed = ",\n    ".join(f"{exprs[c]} as {quote_ident(c)}" for c in CONFORMED_COLUMNS[src.kind])
     return (
         f"with cleaned as (\n    select\n        {_cleaned_select(src)}\n"
         f"    from {base} as batch_rows\n)\n"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from observatory.sql_util import literal
 from observatory.validation.gx_engine import ExpectationOutcome, row_failure_sql
 
+
 @dataclass(frozen=True)
 class RowCheck:
     """A failed map expectation as a row predicate, with the reason shown to analysts."""

@@ -83,8 +83,8 @@ def load_suite(src: SourceConfig, params: dict[str, Any]) -> dict[str, Any]:
     if src.suite_name != src.name and extra.is_file():
         suite["expectations"] = suite["expectations"] + _read(extra)["expectations"]
     bound = []
-    for exp in suite["expectations"]:
-        exp = copy.deepcopy(exp)
+    for original in suite["expectations"]:
+        exp = copy.deepcopy(original)
         exp["kwargs"] = _bind(exp.get("kwargs", {}), params)
         if not _has_missing(exp["kwargs"]):
             bound.append(exp)
