@@ -82,8 +82,8 @@ def test_data_quality_reconciles_and_names_the_top_reason(con: duckdb.DuckDBPyCo
         ('p:2', 'p', 'incidents', 'b.csv', 'h2', 10, 'failed', null, null, null, null,
          'b.csv: missing column(s)', now(), now());
         insert into quarantine.incidents values
-        ('p', 'p:1', 1, 'x', '{}', ['e1'], 'no zone; in the future', now(), null),
-        ('p', 'p:1', 2, 'y', '{}', ['e1'], 'no zone', now(), null);
+        ('p', 'p:1', 1, 'x', '{}', ['e1'], 'no zone; in the future', now(), null, null),
+        ('p', 'p:1', 2, 'y', '{}', ['e1'], 'no zone', now(), null, null);
         """
     )
     run_model(con, "marts", "data_quality", {"city_id": "torino"})

@@ -223,6 +223,63 @@ def export(
         typer.echo(str(f))
 
 
+quarantine_app = typer.Typer(help="Inspect quarantined rows and release them after a fix.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+@_guard
+def quarantine_list(config: ConfigOpt = None) -> None:
+    """Open quarantine per source and reason."""
+    from observatory.release import summary  # noqa: PLC0415
+
+    rows = summary(_config(config))
+    if not rows:
+        typer.echo("quarantine is empty")
+    for r in rows:
+        where = f"{r['rows']:>7,} rows in {r['batches']:>3} batch(es)"
+        typer.echo(f"  {r['source']:<22} {where}  {r['reason']}")
+
+
+@quarantine_app.command("show")
+@_guard
+def quarantine_show(
+    config: ConfigOpt = None,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    batch: Annotated[str | None, typer.Option(help="only this batch id")] = None,
+    reason: Annotated[str | None, typer.Option(help="reason contains this text")] = None,
+    limit: int = 20,
+) -> None:
+    """Quarantined rows as read, with their reasons."""
+    from observatory.release import show as show_rows  # noqa: PLC0415
+
+    for r in show_rows(_config(config), source, batch, reason, limit):
+        typer.echo(f"{r['batch_id']} row {r['row_number']}: {r['reason']}")
+        typer.echo(f"    {r['raw_row']}")
+
+
+@quarantine_app.command("release")
+@_guard
+def quarantine_release(
+    source: Annotated[str, typer.Argument(help="the source whose rows to release")],
+    config: ConfigOpt = None,
+    batch: Annotated[str | None, typer.Option(help="only this batch id")] = None,
+    reason: Annotated[str | None, typer.Option(help="reason contains this text")] = None,
+) -> None:
+    """Re-process open quarantined rows through the current mapping and suite."""
+    from observatory.release import release as run_release  # noqa: PLC0415
+
+    report = run_release(_config(config), source, batch, reason)
+    if report.status == "skipped":
+        typer.echo("nothing to release")
+        return
+    typer.echo(
+        f"released {report.rows_read:,} record(s) as batch {report.batch_id}: "
+        f"{report.rows_accepted:,} accepted, {report.rows_quarantined:,} still quarantined. "
+        "Run `observatory build` to update the marts."
+    )
+
+
 def main() -> None:
     """Console entry point."""
     app()

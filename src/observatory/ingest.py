@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,10 +70,12 @@ class _Batch:
     path: Path
     digest: str
     started_at: dt.datetime
+    label: str = ""
 
     @property
     def batch_id(self) -> str:
-        return f"{self.src.name}:{self.digest[:16]}"
+        """`<source>:<first 16 hex of the file's SHA-256>` (a release adds `release-`)."""
+        return f"{self.src.name}:{self.label}{self.digest[:16]}"
 
     def table(self, prefix: str) -> str:
         """A work table private to this batch."""
@@ -209,6 +212,44 @@ def _append(con: duckdb.DuckDBPyConnection, target: str, select_sql: str) -> Non
     con.execute(f"insert into {target} by name {select_sql}")
 
 
+def validate_batch(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    batch: _Batch,
+    zones: Zones,
+    now: dt.datetime,
+) -> tuple[dict, list[gx_engine.ExpectationOutcome]]:
+    """Conform the raw batch table, assign zones, validate it with GX and flag failing rows.
+
+    Reads `batch.table("b")`; leaves the flagged rows in `batch.table("f")` (columns of the
+    conformed batch plus `_failed` and `_reasons`).
+
+    Raises:
+        BatchError: an error-severity table-level expectation failed (the whole batch fails).
+    """
+    src = batch.src
+    b, c, z, f = (batch.table(p) for p in ("b", "c", "z", "f"))
+    conform = mapping.compile_conform(src, b, cfg.city.timezone)
+    con.execute(f"create or replace table {c} as {conform}")
+    _conform_with_zone(con, src, zones, c, z)
+    suite = load_suite(src, suite_parameters(src, zones.extent, now))
+    outcomes = gx_engine.validate_table(con, z, suite)
+    reasons = {i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])}
+    checks, batch_failures = row_checks(outcomes, reasons)
+    if batch_failures:
+        names = ", ".join(o.expectation_type for o in batch_failures)
+        raise BatchError(f"{batch.path}: the batch as a whole fails {names}")
+    con.execute(f"create or replace table {f} as {flag_sql(z, checks)}")
+    return suite, outcomes
+
+
+def drop_work_tables(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    """Remove a batch's work tables (they hold nothing that is not elsewhere)."""
+    for prefix in ("b", "c", "z", "f"):
+        con.execute(f"drop table if exists {batch.table(prefix)}")
+    con.execute(f"drop table if exists {batch.table('c')}_zones")
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     cfg: Config,
@@ -224,31 +265,18 @@ def ingest_file(
     report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
     if _already_loaded(con, batch.batch_id):
         return report
-    b, c, z, f = (batch.table(p) for p in ("b", "c", "z", "f"))
+    b = batch.table("b")
     try:
         rows_in_file = load_file(con, src.format, path, src.read, b)
         mapping.check_columns(src, columns_of(con, b), str(path))
-        conform = mapping.compile_conform(src, b, cfg.city.timezone)
-        con.execute(f"create or replace table {c} as {conform}")
-        _conform_with_zone(con, src, zones, c, z)
-        suite = load_suite(src, suite_parameters(src, zones.extent, now))
-        outcomes = gx_engine.validate_table(con, z, suite)
-        reasons = {
-            i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])
-        }
-        checks, batch_failures = row_checks(outcomes, reasons)
-        if batch_failures:
-            names = ", ".join(o.expectation_type for o in batch_failures)
-            raise BatchError(f"{path}: the batch as a whole fails {names}")
-        con.execute(f"create or replace table {f} as {flag_sql(z, checks)}")
+        suite, outcomes = validate_batch(con, cfg, batch, zones, now)
         _commit_batch(con, batch, rows_in_file, suite, outcomes)
     except (BatchError, duckdb.Error) as exc:
         report.status, report.error = "failed", str(exc).splitlines()[0]
         _record_failure(con, batch, report.error)
         log.error("batch failed: %s", report.error)
     finally:
-        for t in (b, c, z, f, f"{c}_zones"):
-            con.execute(f"drop table if exists {t}")
+        drop_work_tables(con, batch)
     if report.status != "failed":
         row = con.execute(
             "select rows_read, rows_accepted, rows_quarantined from ops.batches where batch_id = ?",
@@ -266,8 +294,14 @@ def _commit_batch(
     rows_in_file: int,
     suite: dict,
     outcomes: list[gx_engine.ExpectationOutcome],
+    *,
+    append_raw: bool = True,
+    also: Callable[[], None] | None = None,
 ) -> None:
-    """Append raw, accepted and quarantined rows and the bookkeeping, all or nothing."""
+    """Append raw, accepted and quarantined rows and the bookkeeping, all or nothing.
+
+    `also` runs inside the same transaction (the quarantine release marks its originals).
+    """
     src, path, digest, batch_id = batch.src, batch.path, batch.digest, batch.batch_id
     flagged, batch_table, started_at = batch.table("f"), batch.table("b"), batch.started_at
     lit = mapping.literal
@@ -277,14 +311,17 @@ def _commit_batch(
     run_id = f"{batch_id}:{now.strftime('%Y%m%dT%H%M%S%f')}"
     failed = sum(1 for o in outcomes if not o.success)
     with transaction(con):
-        _append(
-            con,
-            f"raw.{src.name}",
-            f"select {lit(batch_id)} as _batch_id, {lit(src.name)} as _source_name, "
-            f"{lit(str(path))} as _file_path, {lit(digest)} as _file_hash, "
-            f"cast({lit(now)} as timestamptz) as _ingested_at, * exclude (_raw) "
-            f"from {batch_table}",
-        )
+        if also:
+            also()
+        if append_raw:
+            _append(
+                con,
+                f"raw.{src.name}",
+                f"select {lit(batch_id)} as _batch_id, {lit(src.name)} as _source_name, "
+                f"{lit(str(path))} as _file_path, {lit(digest)} as _file_hash, "
+                f"cast({lit(now)} as timestamptz) as _ingested_at, * exclude (_raw) "
+                f"from {batch_table}",
+            )
         _append(
             con,
             f"validated.{kind}",
@@ -296,7 +333,7 @@ def _commit_batch(
             f"""
             insert into quarantine.{kind}
             select ?, ?, _row_number, record_id, _raw, _failed,
-                   array_to_string(_reasons, '; '), ?, null
+                   array_to_string(_reasons, '; '), ?, null, null
             from {flagged} where len(_reasons) > 0
             """,
             [src.name, batch_id, now],
@@ -345,7 +382,7 @@ def _commit_batch(
                 kind,
                 str(path),
                 digest,
-                path.stat().st_size,
+                path.stat().st_size if path.is_file() else None,
                 rows_in_file,
                 read,
                 accepted,
@@ -372,7 +409,7 @@ def _record_failure(con: duckdb.DuckDBPyConnection, batch: _Batch, error: str) -
                 src.kind,
                 str(path),
                 digest,
-                path.stat().st_size,
+                path.stat().st_size if path.is_file() else None,
                 error,
                 started_at,
                 dt.datetime.now(dt.UTC),

@@ -74,7 +74,8 @@ create table if not exists quarantine.{kind} (
     failed_expectations varchar[],
     reason varchar not null,
     quarantined_at timestamptz not null,
-    released_at timestamptz
+    released_at timestamptz,
+    released_batch_id varchar
 );
 """
 

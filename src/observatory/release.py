@@ -1,0 +1,211 @@
+"""Analysts act on quarantine: list it, look at rows, and release them after a fix.
+
+A release re-processes quarantined rows through the *current* mapping and suite, as one
+new batch (`<source>:release:<hash>`): rows that now pass are appended to `validated`,
+rows that still fail are quarantined again under the new batch with their new reasons,
+and the originals are stamped `released_at` in the same transaction. So nothing is lost,
+nothing is released twice, and the release batch reconciles like any other
+(released = accepted + re-quarantined). Records already accepted are never duplicated:
+the suite's cross-batch id check still applies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from observatory.config import Config
+from observatory.ingest import BatchReport, _Batch, _commit_batch, drop_work_tables, validate_batch
+from observatory.sources.mapping import quote_ident
+from observatory.warehouse import connect
+from observatory.zones import load_zones
+
+
+def _filters(source: str | None, batch_id: str | None, reason: str | None) -> tuple[str, list]:
+    clauses, params = ["released_at is null"], []
+    for column, value, op in (
+        ("source_name", source, "="),
+        ("batch_id", batch_id, "="),
+        ("reason", reason, "ilike"),
+    ):
+        if value:
+            clauses.append(f"{column} {op} ?")
+            params.append(f"%{value}%" if op == "ilike" else value)
+    return " and ".join(clauses), params
+
+
+def _all_quarantine() -> str:
+    return " union all ".join(
+        f"select '{k}' as source_kind, * from quarantine.{k}"
+        for k in ("survey", "incidents", "sensors")
+    )
+
+
+def summary(cfg: Config) -> list[dict[str, Any]]:
+    """Open quarantine per source and reason: how many rows, in how many batches."""
+    con = connect(cfg, read_only=True)
+    try:
+        rows = con.execute(
+            f"""
+            select source_name, reason, count(*) as rows, count(distinct batch_id) as batches,
+                   max(quarantined_at) as last_at
+            from ({_all_quarantine()}) where released_at is null
+            group by all order by source_name, rows desc
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    keys = ("source", "reason", "rows", "batches", "last_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def show(
+    cfg: Config,
+    source: str | None = None,
+    batch_id: str | None = None,
+    reason: str | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Quarantined rows (open ones), with the row as read and the failed expectations."""
+    where, params = _filters(source, batch_id, reason)
+    con = connect(cfg, read_only=True)
+    try:
+        rel = con.execute(
+            f"""
+            select source_name, batch_id, row_number, record_id, reason, failed_expectations,
+                   raw_row
+            from ({_all_quarantine()}) where {where}
+            order by batch_id, row_number limit {int(limit)}
+            """,
+            params,
+        )
+        cols = [d[0] for d in rel.description]
+        return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
+    finally:
+        con.close()
+
+
+def _select_release_set(
+    con: duckdb.DuckDBPyConnection, kind: str, where: str, params: list
+) -> tuple[int, str]:
+    """Pick the records to release; return how many and a digest naming the set."""
+    con.execute(
+        f"""
+        create or replace table work.release_set as
+        select batch_id, row_number, record_id, raw_row
+        from quarantine.{kind} where {where}
+        """,
+        params,
+    )
+    (n,) = con.execute("select count(*) from work.release_set").fetchall()[0]
+    digest = con.execute(
+        "select md5(string_agg(batch_id || '#' || row_number || '#' || coalesce(record_id, ''), "
+        "',' order by batch_id, row_number, record_id)) from work.release_set"
+    ).fetchall()[0][0]
+    return int(n), hashlib.sha256(str(digest).encode()).hexdigest()
+
+
+def _build_release_batch(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Rebuild a raw batch from the released rows: one row per original file row."""
+    keys = [
+        r[0]
+        for r in con.execute(
+            "select distinct unnest(json_keys(raw_row)) as k from work.release_set order by k"
+        ).fetchall()
+    ]
+    cols = ", ".join(f"_raw ->> {_lit(k)} as {quote_ident(k)}" for k in keys)
+    con.execute(
+        """
+        create or replace table work.release_rows as
+        select row_number() over (order by batch_id, row_number) as _row_number,
+               batch_id as _orig_batch_id, row_number as _orig_row_number, raw_row as _raw
+        from (select distinct batch_id, row_number, raw_row from work.release_set)
+        """
+    )
+    con.execute(
+        f"create or replace table {target} as select _row_number, _raw, {cols} "
+        "from work.release_rows"
+    )
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def release(
+    cfg: Config,
+    source: str,
+    batch_id: str | None = None,
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> BatchReport:
+    """Re-process open quarantined rows of one source through validation.
+
+    Returns:
+        The release batch's report (rows read = released records).
+    """
+    src = cfg.source(source)
+    now = now or dt.datetime.now(dt.UTC)
+    where, params = _filters(source, batch_id, reason)
+    zones = load_zones(cfg)
+    con = connect(cfg)
+    try:
+        n, digest = _select_release_set(con, src.kind, where, params)
+        if n == 0:
+            return BatchReport(src.name, "quarantine", "-", "skipped")
+        batch = _Batch(src, Path("quarantine-release"), digest, now, label="release-")
+        try:
+            _build_release_batch(con, batch.table("b"))
+            suite, outcomes = validate_batch(con, cfg, batch, zones, now)
+            _keep_released_records(con, batch)
+            (rows,) = con.execute("select count(*) from work.release_rows").fetchall()[0]
+
+            def mark_originals() -> None:
+                con.execute(
+                    f"""
+                    update quarantine.{src.kind} as q
+                    set released_at = ?, released_batch_id = ?
+                    from work.release_set as r
+                    where q.batch_id = r.batch_id and q.row_number = r.row_number
+                      and q.record_id is not distinct from r.record_id
+                      and q.released_at is null
+                    """,
+                    [now, batch.batch_id],
+                )
+
+            _commit_batch(
+                con, batch, int(rows), suite, outcomes, append_raw=False, also=mark_originals
+            )
+        finally:
+            drop_work_tables(con, batch)
+        (read, accepted, quarantined) = con.execute(
+            "select rows_read, rows_accepted, rows_quarantined from ops.batches where batch_id = ?",
+            [batch.batch_id],
+        ).fetchall()[0]
+        return BatchReport(
+            src.name, "quarantine", batch.batch_id, "loaded", read, accepted, quarantined
+        )
+    finally:
+        con.close()
+
+
+def _keep_released_records(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
+    """Of a re-unpivoted wide row, keep only the records that were quarantined."""
+    flagged = batch.table("f")
+    con.execute(
+        f"""
+        create or replace table {flagged} as
+        select f.*
+        from {flagged} as f
+        join work.release_rows as rr on rr._row_number = f._row_number
+        where exists (
+            select 1 from work.release_set as s
+            where s.batch_id = rr._orig_batch_id and s.row_number = rr._orig_row_number
+              and s.record_id is not distinct from f.record_id
+        )
+        """
+    )
