@@ -29,7 +29,8 @@ create table if not exists ops.batches (
     rows_quarantined bigint,
     error varchar,
     started_at timestamptz not null,
-    finished_at timestamptz
+    finished_at timestamptz,
+    file_modified_at timestamptz
 );
 create table if not exists ops.validation_runs (
     run_id varchar primary key,
