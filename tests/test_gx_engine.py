@@ -227,6 +227,9 @@ def test_file_database_held_open_by_the_caller(tmp_path: Path) -> None:
         assert nulls.unexpected_count == 3
     finally:
         con.close()
+    # Nothing of GX's still holds the database: it reopens with a different configuration.
+    with duckdb.connect(str(tmp_path / "city.duckdb"), read_only=True) as ro:
+        assert ro.execute("select count(*) from work.batch_x").fetchone()[0] == 10
 
 
 def test_plain_gx_engine_loses_results_and_ours_does_not(con: duckdb.DuckDBPyConnection) -> None:

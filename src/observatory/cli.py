@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -281,5 +283,21 @@ def quarantine_release(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point.
+
+    Exits with `os._exit` after flushing: with great_expectations and duckdb_engine both
+    imported, DuckDB 2.0's nanobind bindings print dozens of 'leaked instance' lines at
+    interpreter teardown (harmless, exit code unaffected), which would bury the output.
+    """
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # an unexpected error: show it, then exit non-zero
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -170,20 +170,34 @@ def _run(batch: Any, suite: dict) -> list[ExpectationOutcome]:
     return outcomes
 
 
-def _creator(
-    con: duckdb.DuckDBPyConnection, schema: str | None, opened: list[duckdb.DuckDBPyConnection]
-) -> Callable[[], Any]:
-    """A SQLAlchemy `creator`: a new connection (cursor) to the caller's database instance."""
-    from duckdb_engine import ConnectionWrapper  # noqa: PLC0415
+class _Cursors:
+    """A SQLAlchemy `creator` handing out cursors of the caller's connection.
 
-    def create() -> Any:
-        cursor = con.cursor()
-        opened.append(cursor)
-        if schema:
-            cursor.execute(f"use {schema}")
+    GX keeps its last context (and so this datasource and its engine) reachable from a
+    module global, so `close()` drops the caller's connection as well as the cursors.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, schema: str | None) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._schema = schema
+        self._opened: list[duckdb.DuckDBPyConnection] = []
+
+    def __call__(self) -> Any:
+        from duckdb_engine import ConnectionWrapper  # noqa: PLC0415
+
+        if self._con is None:
+            raise RuntimeError("the validation that owned this engine has finished")
+        cursor = self._con.cursor()
+        self._opened.append(cursor)
+        if self._schema:
+            cursor.execute(f"use {self._schema}")
         return ConnectionWrapper(cursor)
 
-    return create
+    def close(self) -> None:
+        for cursor in self._opened:
+            cursor.close()
+        self._opened.clear()
+        self._con = None
 
 
 def validate_table(
@@ -207,24 +221,23 @@ def validate_table(
 
     *prefix, table_name = table.split(".")
     schema = ".".join(quote_ident(p) for p in prefix) or None
-    opened: list[duckdb.DuckDBPyConnection] = []
+    cursors = _Cursors(con, schema)
     with _quiet_gx():
-        context = _context()
-        datasource = context.add_datasource(
+        datasource = _context().add_datasource(
             datasource=_datasource_class()(
                 name="duckdb",
                 connection_string="duckdb://",
-                kwargs={"creator": _creator(con, schema, opened), "poolclass": StaticPool},
+                kwargs={"creator": cursors, "poolclass": StaticPool},
             )
         )
         try:
             asset = datasource.add_table_asset(name=table, table_name=table_name)
             return _run(asset.add_batch_definition_whole_table("whole").get_batch(), suite)
         finally:
+            # The datasource's own engine (connection tests) and the execution engine's.
+            datasource.get_engine().dispose()
             datasource.get_execution_engine().engine.dispose()
-            context.data_sources.delete(datasource.name)
-            for cursor in opened:
-                cursor.close()
+            cursors.close()
 
 
 def validate_dataframe(df: pd.DataFrame, suite: dict) -> list[ExpectationOutcome]:
