@@ -99,14 +99,15 @@ def test_bad_rows_are_quarantined_with_reasons(project) -> None:
         + ",2025-06-01T10:00:00Z,45.05,7.62,theft\n"  # missing id
         + "7,2025-06-01T10:00:00Z,45.05,7.62,theft\n"
         + "7,2025-06-01T11:00:00Z,45.05,7.62,theft\n"  # duplicate id (both rows)
-        + "8,2025-06-01T10:00:00Z,,,theft\n",  # no coordinates, no zone code
+        + "8,2025-06-01T10:00:00Z,,,theft\n"  # no coordinates, no zone code
+        + "1,2025-06-01T10:00:00Z,45.05,7.62,theft\n",  # exact copy of row 1: first kept
     )
     [report] = pipeline.ingest(cfg, now=NOW)
     assert (report.status, report.rows_read, report.rows_accepted, report.rows_quarantined) == (
         "loaded",
-        10,
+        11,
         2,
-        8,
+        9,
     )
     reasons = dict(
         _q(
@@ -120,7 +121,8 @@ def test_bad_rows_are_quarantined_with_reasons(project) -> None:
     assert "in the future" in reasons["5@5"]
     assert "category not in" in reasons["6@6"]
     assert "record id missing" in reasons["-@7"]
-    assert "repeated within the batch" in reasons["7@8"] and "repeated" in reasons["7@9"]
+    assert "different content" in reasons["7@8"] and "different content" in reasons["7@9"]
+    assert "exact copy of an earlier row" in reasons["1@11"]
     assert "no zone" in reasons["8@10"]
     assert _q(cfg, "select incident_id, zone_id from validated.incidents order by 1") == [
         ("1", "A"),

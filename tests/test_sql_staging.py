@@ -78,9 +78,9 @@ def test_data_quality_reconciles_and_names_the_top_reason(con: duckdb.DuckDBPyCo
     con.execute(
         """
         insert into ops.batches values
-        ('p:1', 'p', 'incidents', 'a.csv', 'h1', 10, 'loaded', 5, 5, 3, 2, null, now(), now()),
+        ('p:1', 'p', 'incidents', 'a.csv', 'h1', 10, 'loaded', 5, 5, 3, 2, null, now(), now(), null),
         ('p:2', 'p', 'incidents', 'b.csv', 'h2', 10, 'failed', null, null, null, null,
-         'b.csv: missing column(s)', now(), now());
+         'b.csv: missing column(s)', now(), now(), null);
         insert into quarantine.incidents values
         ('p', 'p:1', 1, 'x', '{}', ['e1'], 'no zone; in the future', now(), null, null),
         ('p', 'p:1', 2, 'y', '{}', ['e1'], 'no zone', now(), null, null);

@@ -23,6 +23,8 @@ final as (
         item_id,
         score,
         weight,
+        n_respondents,
+        is_aggregate,
         surveyed_at,
         surveyed_local_at,
         cast(date_trunc('month', surveyed_local_at) as date) as period_start,

@@ -33,6 +33,7 @@ CANONICAL_FIELDS: dict[str, tuple[str, ...]] = {
         "item_id",
         "answer",
         "weight",
+        "n_respondents",
         "surveyed_at",
     ),
     "incidents": (
@@ -121,21 +122,59 @@ class TimeBandsConfig(_Model):
 
 
 class IndexConfig(_Model):
-    """Settings of the composite index (the method is in docs/methodology.md)."""
+    """Settings of the composite index (the method and its defaults: docs/methodology.md).
+
+    Every setting has a default, so a project file may leave `[index]` out entirely.
+    """
 
     period: Literal["month"] = "month"
+    #: k: cells with fewer respondents are suppressed in published tables.
     min_respondents: int = Field(default=10, ge=1)
+    #: Expert weights of the three components (used when `weighting = "expert"`).
     weights: dict[Literal["perception", "incidents", "environment"], float] = Field(
         default_factory=lambda: {"perception": 0.5, "incidents": 0.25, "environment": 0.25}
     )
-    #: Goalposts for environment indicators: (worst, best) values mapped to 0 and 100.
-    goalposts: dict[Literal["lux", "footfall", "noise_db"], tuple[float, float]] = Field(
+    #: Goalposts: (worst, best) values of each indicator, mapped to 0 and 100. A project
+    #: file may give only some; the others keep these defaults (docs/methodology.md).
+    goalposts: dict[
+        Literal["perception", "incident_ratio", "lux", "footfall", "noise_db"],
+        tuple[float, float],
+    ] = Field(
         default_factory=lambda: {
+            "perception": (0.0, 100.0),
+            "incident_ratio": (3.0, 0.0),
             "lux": (0.0, 30.0),
             "footfall": (0.0, 200.0),
             "noise_db": (85.0, 45.0),
         }
     )
+    normalisation: Literal["goalposts", "minmax", "zscore", "rank"] = "goalposts"
+    weighting: Literal["expert", "equal", "pca"] = "expert"
+    aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
+    #: Small-area estimation of perception: Fay-Herriot empirical Bayes, or none (raw means).
+    shrinkage: Literal["fay_herriot", "none"] = "fay_herriot"
+    #: Level of every interval and test (0.90: 90% intervals, 10% two-sided tests).
+    confidence: float = Field(default=0.90, gt=0.5, lt=1.0)
+    #: Monte Carlo draws (bootstrap of respondents x method variants); seeded, so deterministic.
+    uncertainty_draws: int = Field(default=500, ge=50, le=20000)
+    seed: int = 20251
+    #: Method variants the Monte Carlo samples uniformly (COINr-style sensitivity analysis).
+    mc_normalisations: list[Literal["goalposts", "minmax", "zscore", "rank"]] = Field(
+        default_factory=lambda: ["goalposts", "minmax", "zscore", "rank"], min_length=1
+    )
+    mc_weightings: list[Literal["expert", "equal", "pca"]] = Field(
+        default_factory=lambda: ["expert", "equal", "pca"], min_length=1
+    )
+    mc_aggregations: list[Literal["arithmetic", "geometric"]] = Field(
+        default_factory=lambda: ["arithmetic", "geometric"], min_length=1
+    )
+    #: Each drawn weight is multiplied by U(1 - noise, 1 + noise), then renormalised.
+    mc_weight_noise: float = Field(default=0.25, ge=0.0, lt=1.0)
+    #: Trend test: Mann-Kendall over the last `trend_window` months, if >= `trend_min_periods`.
+    trend_min_periods: int = Field(default=6, ge=3)
+    trend_window: int = Field(default=12, ge=3)
+    #: A fear gap is flagged when its whole interval lies this many points below zero.
+    fear_gap_min_points: float = Field(default=5.0, ge=0.0)
 
     @field_validator("weights")
     @classmethod
@@ -143,6 +182,21 @@ class IndexConfig(_Model):
         if not value or any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
             raise ValueError("weights must be non-negative and not all zero")
         return value
+
+    @field_validator("goalposts")
+    @classmethod
+    def _complete_goalposts(cls, value: dict[str, tuple[float, float]]) -> dict:
+        bad = sorted(k for k, (worst, best) in value.items() if worst == best)
+        if bad:
+            raise ValueError(f"goalposts {bad}: worst and best must differ")
+        defaults = cls.model_fields["goalposts"].default_factory()  # type: ignore[misc]
+        return {**defaults, **value}
+
+    @model_validator(mode="after")
+    def _check_trend(self) -> IndexConfig:
+        if self.trend_window < self.trend_min_periods:
+            raise ValueError("trend_window must be at least trend_min_periods")
+        return self
 
 
 class TimestampSpec(_Model):
@@ -155,17 +209,20 @@ class TimestampSpec(_Model):
 
 
 class UnpivotSpec(_Model):
-    """Wide-to-long: listed columns become rows of (name_field, value_field)."""
+    """Wide-to-long: listed columns (or every column but `exclude`, with `["*"]`) become
+    rows of (name_field, value_field)."""
 
     columns: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
     name_field: str
     value_field: str
 
 
 class SurveyItem(_Model):
-    """One survey question and the time band it asks about."""
+    """One survey question and the time band it asks about ("both" when it names neither:
+    its answer then counts as evidence for day and for night, flagged in staging)."""
 
-    time_band: Literal["day", "night"]
+    time_band: Literal["day", "night", "both"]
     reverse: bool = False
 
 
@@ -178,6 +235,27 @@ class LocationsSpec(_Model):
     latitude: str
     longitude: str
     read: dict[str, Any] = Field(default_factory=dict)
+    #: How readings' sensor ids meet the file's: exactly, or by normalised name (case,
+    #: accents, spacing and punctuation ignored). Unmatched readings are quarantined.
+    match: Literal["exact", "normalized"] = "exact"
+
+
+class CoordinatesSpec(_Model):
+    """Projected coordinates (x, y in a CRS such as a state plane), turned into lon/lat."""
+
+    crs: str
+    x: str
+    y: str
+
+
+class KeepRows(_Model):
+    """Which rows of a file belong to this source (others are quarantined with `reason`).
+
+    `sql` is a DuckDB boolean expression over the file's columns, written by the data
+    engineer like a dbt model's `where`."""
+
+    sql: str
+    reason: str = "row outside the source's scope"
 
 
 class SourceConfig(_Model):
@@ -188,8 +266,18 @@ class SourceConfig(_Model):
     format: Literal["csv", "json", "parquet"] = "csv"
     path: str
     read: dict[str, Any] = Field(default_factory=dict)
-    columns: dict[str, str]
+    #: canonical field -> file column; a list of columns is joined with spaces (Date + Hour).
+    columns: dict[str, str | list[str]]
     unpivot: UnpivotSpec | None = None
+    keep_rows: KeepRows | None = None
+    #: "zone": rows belong to zones; "city": city-wide rows with no zone (zone_id '_city').
+    level: Literal["zone", "city"] = "zone"
+    #: How zone codes meet zone ids: normalised names (case, accents, spacing and
+    #: punctuation ignored), exactly, or as numbers ('017' = '17').
+    zone_match: Literal["normalized", "exact", "numeric"] = "normalized"
+    coordinates: CoordinatesSpec | None = None
+    #: Survey rows are pre-aggregated scores (a mean per area and window), not answers.
+    aggregate: bool = False
     labels: dict[str, dict[str, float]] = Field(default_factory=dict)
     missing_values: list[str] = Field(default_factory=list)
     timestamp: TimestampSpec = TimestampSpec()
@@ -242,10 +330,35 @@ class SourceConfig(_Model):
 class ProjectPaths(_Model):
     """Where the warehouse, landing folder and exports live (relative to the config file)."""
 
+    #: Substituted for `{data_root}` in any path of the file (landing data kept elsewhere).
+    data_root: Path = Path(".")
     warehouse: Path = Path("warehouse/observatory.duckdb")
     exports: Path = Path("exports")
+    #: The GX Data Docs site (`observatory docs`), rebuilt from the warehouse.
+    data_docs: Path = Path("data_docs")
+    #: A folder of expectation suites searched before the package's `expectations/`.
+    expectations: Path | None = None
     memory_limit: str = "1GB"
     threads: int | None = None
+
+
+class MonitoringConfig(_Model):
+    """Thresholds of the monitoring DAG and where its alerts go (docs/operations.md)."""
+
+    #: When the monitoring DAG runs (a cron expression or preset, in the city's time zone).
+    schedule: str = "@hourly"
+    #: A source is stale when its last loaded batch is older than this many schedule periods.
+    freshness_factor: float = Field(default=2.0, gt=0)
+    #: A batch whose quarantined share exceeds this always alerts...
+    quarantine_max_share: float = Field(default=0.10, ge=0, le=1)
+    #: ...as does one above this multiple of the source's median share (and above the floor).
+    quarantine_spike_factor: float = Field(default=3.0, gt=1)
+    quarantine_min_share: float = Field(default=0.02, ge=0, le=1)
+    #: A zone x band whose index moves more than this many points period on period alerts.
+    index_shift_points: float = Field(default=25.0, gt=0)
+    #: "log" only, or also POST to the URL of the Airflow connection `webhook_conn_id`.
+    notifier: Literal["log", "webhook"] = "log"
+    webhook_conn_id: str = "observatory_alerts"
 
 
 class Config(_Model):
@@ -256,6 +369,7 @@ class Config(_Model):
     zones: ZonesConfig
     time_bands: TimeBandsConfig = TimeBandsConfig()
     index: IndexConfig = IndexConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     sources: Annotated[list[SourceConfig], Field(min_length=1)]
     base_dir: Path = Path(".")
 
@@ -268,8 +382,12 @@ class Config(_Model):
         return self
 
     def resolve(self, path: Path | str) -> Path:
-        """Resolve a path from the config against the config file's folder."""
-        p = Path(path)
+        """Resolve a path from the config against the config file's folder, with
+        `{data_root}` replaced by `project.data_root`."""
+        text = str(path)
+        if "{data_root}" in text:
+            text = text.replace("{data_root}", str(self.resolve(self.project.data_root)))
+        p = Path(text)
         return p if p.is_absolute() else (self.base_dir / p)
 
     @property

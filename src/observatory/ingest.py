@@ -26,7 +26,8 @@ import duckdb
 from observatory.config import Config, SourceConfig
 from observatory.sources import mapping
 from observatory.sources.readers import BatchError, load_file
-from observatory.validation import gx_engine
+from observatory.sources.zoning import conform_with_zone
+from observatory.validation import data_docs, gx_engine
 from observatory.validation.quarantine import flag_sql, row_checks
 from observatory.validation.suites import load_suite, suite_parameters
 from observatory.warehouse import columns_of, table_exists, transaction
@@ -158,42 +159,6 @@ def refresh_sensor_locations(
     return int(n)
 
 
-def _conform_with_zone(
-    con: duckdb.DuckDBPyConnection, src: SourceConfig, zones: Zones, conf: str, out: str
-) -> None:
-    """Add `zone_id` (by code, point or sensor) and `prior_batch_id` to a conformed batch."""
-    if src.kind == "sensors":
-        zone_join = (
-            "left join ref.sensor_locations as sl "
-            f"on sl.source_name = {mapping.literal(src.name)} and sl.sensor_id = c.sensor_id"
-        )
-        zone_expr = "sl.zone_id"
-    else:
-        lookup = assign_table(con, zones, conf, "longitude", "latitude")
-        zone_join = (
-            "left join ref.zones as zc on lower(zc.zone_id) = lower(c.zone_code) "
-            f"left join {lookup} as pz on pz.lon = c.longitude and pz.lat = c.latitude"
-        )
-        zone_expr = "coalesce(zc.zone_id, pz.zone_id)"
-    prior = f"validated.{src.kind}"
-    if table_exists(con, "validated", src.kind):
-        prior_join = (
-            f"left join (select record_id, min(batch_id) as batch_id from {prior} "
-            f"where source_name = {mapping.literal(src.name)} group by record_id) as pb "
-            "on pb.record_id = c.record_id"
-        )
-        prior_expr = "pb.batch_id"
-    else:
-        prior_join, prior_expr = "", "cast(null as varchar)"
-    con.execute(
-        f"""
-        create or replace table {out} as
-        select c.*, {zone_expr} as zone_id, {prior_expr} as prior_batch_id
-        from {conf} as c {zone_join} {prior_join}
-        """
-    )
-
-
 def _append(con: duckdb.DuckDBPyConnection, target: str, select_sql: str) -> None:
     """Append rows by column name, creating the table on first use and widening it when a
     later file brings new columns."""
@@ -229,10 +194,10 @@ def validate_batch(
     """
     src = batch.src
     b, c, z, f = (batch.table(p) for p in ("b", "c", "z", "f"))
-    conform = mapping.compile_conform(src, b, cfg.city.timezone)
+    conform = mapping.compile_conform(src, b, cfg.city.timezone, columns_of(con, b))
     con.execute(f"create or replace table {c} as {conform}")
-    _conform_with_zone(con, src, zones, c, z)
-    suite = load_suite(src, suite_parameters(src, zones.extent, now))
+    conform_with_zone(con, src, zones, c, z)
+    suite = load_suite(src, suite_parameters(src, zones.extent, now), cfg)
     outcomes = gx_engine.validate_table(con, z, suite)
     reasons = {i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])}
     checks, batch_failures = row_checks(outcomes, reasons)
@@ -245,9 +210,11 @@ def validate_batch(
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     """Remove a batch's work tables (they hold nothing that is not elsewhere)."""
-    for prefix in ("b", "c", "z", "f"):
-        con.execute(f"drop table if exists {batch.table(prefix)}")
-    con.execute(f"drop table if exists {batch.table('c')}_zones")
+    c = batch.table("c")
+    for table in (*(batch.table(p) for p in ("b", "z", "f")), c, f"{c}_zones", f"{c}_lonlat"):
+        con.execute(f"drop table if exists {table}")
+    con.execute(f"drop table if exists {c}_ll")
+    con.execute(f"drop table if exists {c}_ll_zones")
 
 
 def ingest_file(
@@ -312,6 +279,9 @@ def _commit_batch(
     now = dt.datetime.now(dt.UTC)
     run_id = f"{batch_id}:{now.strftime('%Y%m%dT%H%M%S%f')}"
     failed = sum(1 for o in outcomes if not o.success)
+    gx_result = data_docs.result_json(
+        suite, outcomes, run_id=run_id, batch_id=batch_id, source_name=src.name, validated_at=now
+    )
     with transaction(con):
         if also:
             also()
@@ -341,8 +311,9 @@ def _commit_batch(
             [src.name, batch_id, now],
         )
         con.execute(
-            "insert into ops.validation_runs values (?, ?, ?, ?, ?, ?, ?, 'gx-sql-duckdb', ?)",
-            [run_id, batch_id, src.name, suite["name"], failed == 0, len(outcomes), failed, now],
+            "insert into ops.validation_runs values (?, ?, ?, ?, ?, ?, ?, 'gx-sql-duckdb', ?, ?)",
+            [run_id, batch_id, src.name, suite["name"], failed == 0, len(outcomes), failed]
+            + [now, gx_result],
         )
         con.executemany(
             "insert into ops.validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -31,7 +31,8 @@ _VALIDATED_COLUMNS = {
     "survey": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
     "response_id varchar, respondent_id varchar, zone_code varchar, latitude double, "
     "longitude double, item_id varchar, time_band varchar, answer double, score double, "
-    "weight double, surveyed_at timestamptz, zone_id varchar",
+    "weight double, n_respondents double, is_aggregate boolean, surveyed_at timestamptz, "
+    "zone_id varchar",
     "incidents": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
     "incident_id varchar, occurred_at timestamptz, zone_code varchar, latitude double, "
     "longitude double, category varchar, severity double, source varchar, zone_id varchar",

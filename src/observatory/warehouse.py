@@ -41,8 +41,10 @@ create table if not exists ops.validation_runs (
     expectations_evaluated integer not null,
     expectations_failed integer not null,
     engine varchar not null,
-    validated_at timestamptz not null
+    validated_at timestamptz not null,
+    result_json json
 );
+alter table ops.validation_runs add column if not exists result_json json;
 create table if not exists ops.validation_results (
     run_id varchar not null,
     batch_id varchar not null,

@@ -117,10 +117,32 @@ def load_zones(cfg: Config) -> Zones:
         geoms.append(geom)
     if not ids:
         raise ConfigError(f"{path}: no zone features found")
-    dupes = sorted({z for z in ids if ids.count(z) > 1})
-    if dupes:
-        raise ConfigError(f"{path}: zone ids repeat: {dupes[:10]}")
-    return Zones(ids=ids, names=names, populations=pops, geometries=geoms)
+    return _dissolve(path, ids, names, pops, geoms)
+
+
+def _dissolve(
+    path: Path,
+    ids: list[str],
+    names: list[str],
+    pops: list[float | None],
+    geoms: list[shapely.Geometry],
+) -> Zones:
+    """One zone per id: features that share an id are parts of one zone (a district in two
+    pieces); their geometries are unioned and the first name and population kept."""
+    merged: dict[str, int] = {}
+    out = Zones(ids=[], names=[], populations=[], geometries=[])
+    for zid, name, pop, geom in zip(ids, names, pops, geoms, strict=True):
+        if zid in merged:
+            i = merged[zid]
+            out.geometries[i] = shapely.union(out.geometries[i], geom)
+            log.warning("%s: zone %s has several features; their shapes are merged", path, zid)
+            continue
+        merged[zid] = len(out.ids)
+        out.ids.append(zid)
+        out.names.append(name)
+        out.populations.append(pop)
+        out.geometries.append(geom)
+    return out
 
 
 def _area_km2(geom: shapely.Geometry, ref_lat: float) -> float:

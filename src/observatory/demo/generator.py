@@ -246,11 +246,17 @@ def _inject_survey(frame: pd.DataFrame, path: Path, bad: _BadRows) -> pd.DataFra
     frame.loc[23, "data_compilazione"] = "01/01/2099 10:00"
     bad.add(src, path, 24, "in the future", "sicurezza_giorno")
     bad.add(src, path, 24, "in the future", "sicurezza_notte")
-    dup = frame.loc[[27]]
+    dup = frame.loc[[27]].copy()
     frame = pd.concat([frame, dup], ignore_index=True)
-    for row in (28, len(frame)):
+    for item in ("sicurezza_giorno", "sicurezza_notte"):
+        bad.add(src, path, len(frame), "exact copy of an earlier row", item)
+    conflict = frame.loc[[31]].copy()
+    # Same response id, different content: both versions are refused.
+    conflict["peso"] = "0.99" if conflict["peso"].iloc[0] != "0.99" else "1.01"
+    frame = pd.concat([frame, conflict], ignore_index=True)
+    for row in (32, len(frame)):
         for item in ("sicurezza_giorno", "sicurezza_notte"):
-            bad.add(src, path, row, "repeated within the batch", item)
+            bad.add(src, path, row, "repeated within the batch with different content", item)
     return frame
 
 
@@ -315,8 +321,12 @@ def _inject_incidents(frame: pd.DataFrame, path: Path, bad: _BadRows) -> pd.Data
     bad.add(src, path, 13, "category not in the source's severity list")
     dup = frame.loc[[14]]
     frame = pd.concat([frame, dup], ignore_index=True)
-    bad.add(src, path, 15, "repeated within the batch")
-    bad.add(src, path, len(frame), "repeated within the batch")
+    bad.add(src, path, len(frame), "exact copy of an earlier row")
+    conflict = frame.loc[[16]].copy()
+    conflict["category"] = "robbery" if conflict["category"].iloc[0] != "robbery" else "theft"
+    frame = pd.concat([frame, conflict], ignore_index=True)
+    bad.add(src, path, 17, "repeated within the batch with different content")
+    bad.add(src, path, len(frame), "repeated within the batch with different content")
     return frame
 
 
@@ -423,8 +433,7 @@ def _inject_sensors(
     bad.add(src, path, int(lux_rows[2]) + 1, "not a readable timestamp")
     dup = frame.loc[[int(noise_rows[2])]]
     frame = pd.concat([frame, dup], ignore_index=True)
-    bad.add(src, path, int(noise_rows[2]) + 1, "repeated within the batch")
-    bad.add(src, path, len(frame), "repeated within the batch")
+    bad.add(src, path, len(frame), "exact copy of an earlier row")
     return frame
 
 

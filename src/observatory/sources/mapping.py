@@ -19,6 +19,17 @@ _TS_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"
 _UNPIVOT_NAME = "__unpivot_name"
 _UNPIVOT_VALUE = "__unpivot_value"
 _TEXT = "__text"
+_IN_SCOPE = "__in_scope"
+#: A city-wide row (source `level = "city"`) has this zone id; it is in no zone's cells.
+CITY_ZONE = "_city"
+
+
+def normalized_name(expr: str) -> str:
+    """SQL: a name compared without case, accents, spacing or punctuation."""
+    return (
+        f"lower(regexp_replace(strip_accents(cast({expr} as varchar)), '[^A-Za-z0-9]+', '', 'g'))"
+    )
+
 
 #: Output columns of the conform step, per kind (in order).
 CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -34,6 +45,8 @@ CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
         "answer",
         "score",
         "weight",
+        "n_respondents",
+        "is_aggregate",
         "surveyed_at",
     ),
     "incidents": (
@@ -51,22 +64,46 @@ CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _columns_of(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def unpivot_columns(src: SourceConfig, present: list[str] | None) -> list[str]:
+    """The columns a wide-to-long source turns into rows (`["*"]`: all but the others)."""
+    if not src.unpivot:
+        return []
+    if src.unpivot.columns != ["*"]:
+        return list(src.unpivot.columns)
+    if present is None:
+        raise ValueError("unpivot columns ['*'] need the batch's columns")
+    used = {c for v in src.columns.values() for c in _columns_of(v)}
+    skip = used | set(src.unpivot.exclude) | {"_row_number", "_raw"}
+    return [c for c in present if c not in skip]
+
+
 def referenced_columns(src: SourceConfig) -> list[str]:
-    """The file columns a mapping reads (to check a batch before compiling)."""
-    cols = list(src.columns.values())
-    if src.unpivot:
+    """The file columns a mapping reads by name (to check a batch before compiling)."""
+    cols = [c for v in src.columns.values() for c in _columns_of(v)]
+    if src.unpivot and src.unpivot.columns != ["*"]:
         cols += src.unpivot.columns
+    if src.coordinates:
+        cols += [src.coordinates.x, src.coordinates.y]
     return sorted(set(cols))
 
 
 def _source_expr(src: SourceConfig, field: str) -> str | None:
-    """The raw-batch column a canonical field is read from, or None if it is not mapped."""
+    """The raw-batch expression a canonical field is read from, or None if not mapped."""
     if src.unpivot and field == src.unpivot.name_field:
         return quote_ident(_UNPIVOT_NAME)
     if src.unpivot and field == src.unpivot.value_field:
         return quote_ident(_UNPIVOT_VALUE)
+    if src.coordinates and field in ("coord_x", "coord_y"):
+        return quote_ident(src.coordinates.x if field == "coord_x" else src.coordinates.y)
     if field in src.columns:
-        return quote_ident(src.columns[field])
+        cols = _columns_of(src.columns[field])
+        if len(cols) == 1:
+            return quote_ident(cols[0])
+        return f"concat_ws(' ', {', '.join(quote_ident(c) for c in cols)})"
     return None
 
 
@@ -74,14 +111,14 @@ def _cleaned_select(src: SourceConfig) -> str:
     """First CTE: each mapped field as trimmed text, missing-value codes turned to NULL."""
     codes = ", ".join(literal(c) for c in ["", *src.missing_values])
     fields = []
-    for field in CANONICAL_FIELDS[src.kind]:
+    for field in (*CANONICAL_FIELDS[src.kind], "coord_x", "coord_y"):
         expr = _source_expr(src, field)
         if expr is not None:
             fields.append(
                 f"case when trim({expr}) in ({codes}) then null else trim({expr}) end "
                 f"as {quote_ident(field + _TEXT)}"
             )
-    return ",\n        ".join(["_row_number", "_raw", *fields])
+    return ",\n        ".join(["_row_number", "_raw", quote_ident(_IN_SCOPE), *fields])
 
 
 def _clean(src: SourceConfig, field: str) -> str:
@@ -142,10 +179,19 @@ def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
         rev = ", ".join(literal(k) for k in reversed_items)
         answer = f"(case when {item} in ({rev}) then {hi + lo!r} - {answer} else {answer} end)"
     response = _clean(src, "response_id")
+    n_resp = _number(src, "n_respondents") if "n_respondents" in src.columns else "null"
+    if "weight" in src.columns:
+        weight = f"coalesce({_number(src, 'weight')}, 1.0)"
+    elif src.aggregate:
+        weight = f"coalesce({n_resp}, 1.0)"  # an aggregate counts by its sample size, if known
+    else:
+        weight = "1.0"
     return {
         "record_id": f"{response} || '|' || coalesce({item}, '')",
         "response_id": response,
-        "respondent_id": f"coalesce({_clean(src, 'respondent_id')}, {response})",
+        "respondent_id": response
+        if src.aggregate
+        else f"coalesce({_clean(src, 'respondent_id')}, {response})",
         "zone_code": _clean(src, "zone_code"),
         "latitude": _number(src, "latitude"),
         "longitude": _number(src, "longitude"),
@@ -153,7 +199,9 @@ def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
         "time_band": f"(case {item} {band_whens} end)" if band_whens else "null",
         "answer": answer,
         "score": f"({answer} - {lo!r}) / ({hi!r} - {lo!r}) * 100.0",
-        "weight": f"coalesce({_number(src, 'weight')}, 1.0)" if "weight" in src.columns else "1.0",
+        "weight": weight,
+        "n_respondents": f"cast({n_resp} as double)",
+        "is_aggregate": literal(src.aggregate),
         "surveyed_at": _timestamp(src, "surveyed_at", city_tz),
     }
 
@@ -196,34 +244,53 @@ def _sensors(src: SourceConfig, city_tz: str) -> dict[str, str]:
     }
 
 
-def compile_conform(src: SourceConfig, batch_table: str, city_tz: str) -> str:
+def compile_conform(
+    src: SourceConfig, batch_table: str, city_tz: str, present: list[str] | None = None
+) -> str:
     """The `select` that maps a raw batch table onto the source kind's canonical columns.
 
     Args:
         src: the source's configuration.
         batch_table: the raw batch (text columns, `_row_number`, `_raw`).
         city_tz: the city's IANA zone, used when the source declares none.
+        present: the batch's columns (needed for `unpivot.columns = ["*"]`).
 
     Returns:
-        SQL with the conformed columns plus `_row_number` and `_raw`.
+        SQL with the conformed columns plus `_row_number`, `_raw`, `in_scope` (the
+        source's `keep_rows` filter) and, for projected coordinates, `coord_x`/`coord_y`.
     """
+    scope = f"coalesce(({src.keep_rows.sql}), false)" if src.keep_rows else "true"
+    base = f"(select *, {scope} as {quote_ident(_IN_SCOPE)} from {batch_table})"
     if src.unpivot:
-        cols = ", ".join(quote_ident(c) for c in src.unpivot.columns)
+        cols = ", ".join(quote_ident(c) for c in unpivot_columns(src, present))
         # INCLUDE NULLS: a missing reading must be counted (and quarantined), not lost.
         base = (
-            f"(select * from {batch_table} unpivot include nulls "
+            f"(select * from {base} unpivot include nulls "
             f"({quote_ident(_UNPIVOT_VALUE)} for {quote_ident(_UNPIVOT_NAME)} in ({cols})))"
         )
-    else:
-        base = batch_table
     builder = {"survey": _survey, "incidents": _incidents, "sensors": _sensors}[src.kind]
     exprs = builder(src, city_tz)
-    typed = ",\n    ".join(f"{exprs[c]} as {quote_ident(c)}" for c in CONFORMED_COLUMNS[src.kind])
-    return (
-        f"with cleaned as (\n    select\n        {_cleaned_select(src)}\n"
-        f"    from {base} as batch_rows\n)\n"
-        f"select\n    _row_number,\n    _raw,\n    {typed}\nfrom cleaned"
+    extras = [f"{quote_ident(_IN_SCOPE)} as in_scope"]
+    if src.coordinates:
+        extras += [f"try_cast({_clean(src, c)} as double) as {c}" for c in ("coord_x", "coord_y")]
+    typed = ",\n    ".join(
+        [f"{exprs[c]} as {quote_ident(c)}" for c in CONFORMED_COLUMNS[src.kind]] + extras
     )
+    sql = (
+        f"with cleaned as (\n    select\n        {_cleaned_select(src)}\n"
+        f"    from {base} as batch_rows\n),\n"
+        f"typed as (\n    select\n    _row_number,\n    _raw,\n    {typed}\n    from cleaned\n)\n"
+    )
+    if src.kind == "survey" and any(i.time_band == "both" for i in src.items.values()):
+        # A question that names no band is evidence for both: one record per band.
+        return sql + (
+            "select t.* exclude (time_band, record_id),\n"
+            "    coalesce(b.band, t.time_band) as time_band,\n"
+            "    t.record_id || coalesce('|' || b.band, '') as record_id\n"
+            "from typed as t\n"
+            "left join (values ('day'), ('night')) as b(band) on t.time_band = 'both'"
+        )
+    return sql + "select * from typed"
 
 
 def check_columns(src: SourceConfig, present: list[str], file: str) -> None:

@@ -1,0 +1,134 @@
+"""Give every conformed row its zone: by zone code or name, by point, or by sensor.
+
+Zone codes are matched to zone ids (and then to zone names) with the source's
+`zone_match` rule; points are looked up with shapely (after projecting x/y to lon/lat with
+pyproj when the source declares a CRS); sensor readings take their sensor's zone. A row
+that ends with no zone is quarantined by the suite, with its reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from observatory.config import SourceConfig
+from observatory.sources.mapping import CITY_ZONE, normalized_name
+from observatory.sql_util import literal
+from observatory.warehouse import table_exists
+from observatory.zones import Zones, assign_table
+
+
+def match_key(src: SourceConfig, expr: str) -> str:
+    """SQL: the key a zone code is compared on, per the source's `zone_match`."""
+    if src.zone_match == "numeric":
+        return f"try_cast({expr} as bigint)"
+    if src.zone_match == "normalized":
+        return normalized_name(expr)
+    return f"cast({expr} as varchar)"
+
+
+def _code_lookup(src: SourceConfig, conf: str) -> str:
+    """Subquery: zone code -> zone id; an id match wins over a name match."""
+    code, zid, zname = (match_key(src, e) for e in ("c.zone_code", "z.zone_id", "z.zone_name"))
+    return f"""(
+        select code, arg_min(zone_id, priority) as zone_id from (
+            select c.zone_code as code, z.zone_id,
+                   case when {zid} = {code} then 1 else 2 end as priority
+            from (select distinct zone_code from {conf} where zone_code is not null) as c
+            join ref.zones as z on {zid} = {code} or {zname} = {code}
+        ) group by code
+    )"""
+
+
+def project_points(con: duckdb.DuckDBPyConnection, src: SourceConfig, conf: str) -> str:
+    """Lookup table of distinct projected (x, y) -> (lon, lat), via pyproj."""
+    from pyproj import Transformer  # noqa: PLC0415 - only sources with a CRS need it
+
+    assert src.coordinates is not None
+    pts = con.execute(
+        f"select distinct coord_x as x, coord_y as y from {conf} "
+        "where coord_x is not null and coord_y is not null"
+    ).df()
+    transformer = Transformer.from_crs(src.coordinates.crs, "EPSG:4326", always_xy=True)
+    lon, lat = transformer.transform(pts["x"].to_numpy(), pts["y"].to_numpy())
+    frame = pd.DataFrame({"x": pts["x"], "y": pts["y"], "lon": lon, "lat": lat})
+    lookup = f"{conf}_lonlat"
+    con.register("_projected", frame)
+    try:
+        con.execute(
+            f"create or replace table {lookup} as select cast(x as double) as x, "
+            "cast(y as double) as y, cast(lon as double) as lon, cast(lat as double) as lat "
+            "from _projected"
+        )
+    finally:
+        con.unregister("_projected")
+    return lookup
+
+
+def _with_lonlat(con: duckdb.DuckDBPyConnection, src: SourceConfig, conf: str) -> str:
+    """The conformed batch with latitude/longitude filled from projected x/y, if any."""
+    if not src.coordinates:
+        return conf
+    lookup = project_points(con, src, conf)
+    out = f"{conf}_ll"
+    con.execute(
+        f"""
+        create or replace table {out} as
+        select c.* replace (
+            coalesce(c.latitude, p.lat) as latitude,
+            coalesce(c.longitude, p.lon) as longitude
+        )
+        from {conf} as c
+        left join {lookup} as p on p.x = c.coord_x and p.y = c.coord_y
+        """
+    )
+    return out
+
+
+def conform_with_zone(
+    con: duckdb.DuckDBPyConnection, src: SourceConfig, zones: Zones, conf: str, out: str
+) -> None:
+    """Create `out`: the conformed batch plus `zone_id`, `prior_batch_id` (the batch in
+    which the same record id was already accepted, for the cross-batch uniqueness check)
+    and `copy_number` (1 for the first of identical rows: exact copies after it are
+    quarantined, while one id with different contents quarantines every version)."""
+    if src.kind == "sensors":
+        key = normalized_name if (src.locations and src.locations.match == "normalized") else str
+        zone_join = (
+            "left join ref.sensor_locations as sl "
+            f"on sl.source_name = {literal(src.name)} "
+            f"and {key('sl.sensor_id')} = {key('c.sensor_id')}"
+        )
+        zone_expr = "sl.zone_id"
+    elif src.level == "city":
+        zone_join, zone_expr = "", literal(CITY_ZONE)
+    else:
+        conf = _with_lonlat(con, src, conf)
+        points = assign_table(con, zones, conf, "longitude", "latitude")
+        zone_join = (
+            f"left join {_code_lookup(src, conf)} as zc on zc.code = c.zone_code "
+            f"left join {points} as pz on pz.lon = c.longitude and pz.lat = c.latitude"
+        )
+        zone_expr = "coalesce(zc.zone_id, pz.zone_id)"
+    if table_exists(con, "validated", src.kind):
+        prior_join = (
+            f"left join (select record_id, min(batch_id) as batch_id from validated.{src.kind} "
+            f"where source_name = {literal(src.name)} group by record_id) as pb "
+            "on pb.record_id = c.record_id"
+        )
+        prior_expr = "pb.batch_id"
+    else:
+        prior_join, prior_expr = "", "cast(null as varchar)"
+    con.execute(
+        f"""
+        create or replace table {out} as
+        select
+            c.*,
+            {zone_expr} as zone_id,
+            {prior_expr} as prior_batch_id,
+            row_number() over (
+                partition by c.record_id, hash(c._raw) order by c._row_number
+            ) as copy_number
+        from {conf} as c {zone_join} {prior_join}
+        """
+    )

@@ -1,0 +1,251 @@
+"""Mapping features, each on a small fixture run through real ingestion into DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from observatory import pipeline
+from observatory.config import Config, load_config
+
+NOW = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+CITY = """
+[city]
+id = "tiny"
+name = "Tiny"
+timezone = "Europe/Riga"
+latitude = 56.95
+longitude = 24.1
+
+[zones]
+path = "zones.geojson"
+"""
+
+
+def _zones(tmp: Path) -> None:
+    def sq(zid: str, name: str, x0: float) -> dict:
+        ring = [[x0, 56.9], [x0 + 0.1, 56.9], [x0 + 0.1, 57.0], [x0, 57.0], [x0, 56.9]]
+        return {
+            "type": "Feature",
+            "properties": {"zone_id": zid, "name": name},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+
+    doc = {
+        "type": "FeatureCollection",
+        "features": [sq("01", "Vecrīga", 24.0), sq("02", "Āgenskalns", 24.1)],
+    }
+    (tmp / "zones.geojson").write_text(json.dumps(doc), encoding="utf-8")
+
+
+def _project(tmp: Path, source: str, files: dict[str, str]) -> Config:
+    _zones(tmp)
+    (tmp / "landing").mkdir(exist_ok=True)
+    for name, text in files.items():
+        (tmp / "landing" / name).write_text(text, encoding="utf-8")
+    (tmp / "observatory.toml").write_text(CITY + source, encoding="utf-8")
+    return load_config(tmp / "observatory.toml")
+
+
+def _rows(cfg: Config, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(cfg.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+SURVEY = """
+[[sources]]
+name = "aptauja"
+kind = "survey"
+path = "landing/*.csv"
+scale = [1, 4]
+missing_values = ["nezinu"]
+unpivot = {{ columns = {columns}, exclude = ["id", "rajons", "laiks"], name_field = "item_id", value_field = "answer" }}
+timestamp = {{ format = "%d.%m.%Y" }}
+[sources.columns]
+response_id = "id"
+zone_code = "rajons"
+surveyed_at = "laiks"
+[sources.items]
+diena = {{ time_band = "day" }}
+nakts = {{ time_band = "night", reverse = true }}
+[sources.labels.answer]
+"Ļoti droši" = 4
+"Droši" = 3
+"Nedroši" = 2
+"Ļoti nedroši" = 1
+"""
+SURVEY_CSV = (
+    "id,rajons,laiks,diena,nakts\n"
+    "r1,VECRĪGA,01.06.2025,Ļoti droši,2\n"  # upper case + accents match 'Vecrīga'; reversed night
+    "r2,agenskalns,02.06.2025,droši,nezinu\n"  # no accent, lower case; missing code
+    "r3,Nowhere,02.06.2025,Droši,Droši\n"  # unmatched zone name: reported in quarantine
+)
+
+
+@pytest.mark.parametrize("columns", ['["diena", "nakts"]', '["*"]'])
+def test_wide_to_long_labels_reverse_missing_and_zone_names(tmp_path: Path, columns: str) -> None:
+    cfg = _project(tmp_path, SURVEY.format(columns=columns), {"a.csv": SURVEY_CSV})
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (6, 3, 3)
+    accepted = _rows(
+        cfg, "select record_id, zone_id, time_band, answer, round(score, 6) from validated.survey order by 1"
+    )
+    assert accepted == [
+        ("r1|diena", "01", "day", 4.0, 100.0),
+        ("r1|nakts", "01", "night", 3.0, 66.666667),  # 2 reversed on a 1-4 scale is 3
+        ("r2|diena", "02", "day", 3.0, 66.666667),
+    ]
+    reasons = dict(_rows(cfg, "select record_id, reason from quarantine.survey"))
+    assert "label not in the label map" in reasons["r2|nakts"]
+    assert "zone unknown" in reasons["r3|diena"] and "zone unknown" in reasons["r3|nakts"]
+
+
+def test_zone_codes_as_numbers(tmp_path: Path) -> None:
+    source = """
+[[sources]]
+name = "police"
+kind = "incidents"
+path = "landing/*.csv"
+zone_match = "numeric"
+[sources.columns]
+incident_id = "id"
+occurred_at = "ts"
+zone_code = "district"
+category = "cat"
+"""
+    cfg = _project(
+        tmp_path,
+        source,
+        {"a.csv": "id,ts,district,cat\n1,2025-06-01 10:00,002,x\n2,2025-06-01 10:00,7,x\n"},
+    )
+    pipeline.ingest(cfg, now=NOW)
+    assert _rows(cfg, "select incident_id, zone_id from validated.incidents") == [("1", "02")]
+    assert "zone code unknown" in _rows(cfg, "select reason from quarantine.incidents")[0][0]
+
+
+def test_projected_coordinates_through_pyproj(tmp_path: Path) -> None:
+    # A point in Riga given in LKS-92 / Latvia TM (EPSG:3059), metres: (507000, 312000).
+    source = """
+[[sources]]
+name = "police"
+kind = "incidents"
+path = "landing/*.csv"
+coordinates = { crs = "EPSG:3059", x = "x", y = "y" }
+[sources.columns]
+incident_id = "id"
+occurred_at = "ts"
+category = "cat"
+"""
+    cfg = _project(
+        tmp_path, source, {"a.csv": "id,ts,x,y,cat\n1,2025-06-01 10:00,507000,312000,x\n"}
+    )
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert report.rows_accepted == 1, report
+    [(lon, lat, zone)] = _rows(cfg, "select longitude, latitude, zone_id from validated.incidents")
+    assert lon == pytest.approx(24.1151, abs=1e-3) and lat == pytest.approx(56.9516, abs=1e-3)
+    assert zone == "02"
+
+
+def test_keep_rows_quarantines_out_of_scope_rows_with_their_reason(tmp_path: Path) -> None:
+    source = """
+[[sources]]
+name = "scores"
+kind = "survey"
+path = "landing/*.csv"
+aggregate = true
+scale = [0, 100]
+keep_rows = { sql = "level = 'district'", reason = "not a district row" }
+[sources.columns]
+response_id = ["area", "start"]
+zone_code = "area"
+answer = "safety"
+surveyed_at = "start"
+n_respondents = "n"
+[sources.items]
+safety = { time_band = "both" }
+"""
+    csv = (
+        "level,area,start,safety,n\n"
+        "city,,2025-06-01,60,\n"
+        "district,01,2025-06-01,55.5,40\n"
+        "district,01,2025-06-01,55.5,40\n"  # exact copy: the first is kept
+        "district,02,2025-06-01,70,\n"  # sample size unknown: weight 1
+    )
+    cfg = _project(tmp_path, source, {"a.csv": csv})
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (8, 4, 4)
+    assert _rows(
+        cfg,
+        "select zone_id, time_band, round(score, 6), weight, n_respondents, is_aggregate "
+        "from validated.survey order by 1, 2",
+    ) == [
+        ("01", "day", 55.5, 40.0, 40.0, True),
+        ("01", "night", 55.5, 40.0, 40.0, True),
+        ("02", "day", 70.0, 1.0, None, True),
+        ("02", "night", 70.0, 1.0, None, True),
+    ]
+    reasons = sorted(r for (r,) in _rows(cfg, "select reason from quarantine.survey"))
+    assert reasons[0].startswith("exact copy") and reasons[-1] == "not a district row"
+
+
+def test_city_level_source_needs_no_zone(tmp_path: Path) -> None:
+    source = """
+[[sources]]
+name = "citywide"
+kind = "incidents"
+path = "landing/*.csv"
+level = "city"
+[sources.columns]
+incident_id = "id"
+occurred_at = "ts"
+category = "cat"
+"""
+    cfg = _project(tmp_path, source, {"a.csv": "id,ts,cat\n1,2025-06-01T10:00:00Z,x\n"})
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert report.rows_accepted == 1
+    assert _rows(cfg, "select zone_id from validated.incidents") == [("_city",)]
+
+
+def test_sensor_names_match_locations_by_normalised_name(tmp_path: Path) -> None:
+    source = """
+[[sources]]
+name = "counts"
+kind = "sensors"
+path = "landing/counts*.csv"
+missing_values = ["-1", "undefined"]
+metrics = ["footfall"]
+timestamp = { format = "%d/%m/%Y %H" }
+unpivot = { columns = ["*"], name_field = "sensor_id", value_field = "value" }
+[sources.columns]
+measured_at = ["Date", "Hour"]
+[sources.locations]
+path = "landing/locations.csv"
+sensor_id = "description"
+latitude = "lat"
+longitude = "lon"
+match = "normalized"
+"""
+    files = {
+        "locations.csv": "description,lat,lon\nBrīvības iela (North),56.95,24.05\nTirgus,56.95,24.15\n",
+        "counts.csv": "Date,Hour,brivibas iela north,Tirgus,Unknown Gate\n01/06/2025,0,12,-1,5\n01/06/2025,23,undefined,7,3\n",
+    }
+    cfg = _project(tmp_path, source, files)
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (6, 2, 4)
+    assert _rows(
+        cfg,
+        "select sensor_id, zone_id, strftime(measured_at, '%H:%M'), value from validated.sensors order by 1",
+    ) == [("Tirgus", "02", "20:00", 7.0), ("brivibas iela north", "01", "21:00", 12.0)]
+    reasons = _rows(
+        cfg,
+        "select json_extract_string(raw_row, '$.Hour'), reason from quarantine.sensors order by all",
+    )
+    assert sum("sensor not in the locations file" in r for _, r in reasons) == 2
+    assert sum("reading missing" in r for _, r in reasons) == 2
