@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -248,6 +248,14 @@ class CoordinatesSpec(_Model):
     y: str
 
 
+class FetchSpec(_Model):
+    """Data behind a protocol: fetched into the folder of the source's `path` first."""
+
+    protocol: str = "socrata"
+    url: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class KeepRows(_Model):
     """Which rows of a file belong to this source (others are quarantined with `reason`).
 
@@ -278,6 +286,7 @@ class SourceConfig(_Model):
     coordinates: CoordinatesSpec | None = None
     #: Survey rows are pre-aggregated scores (a mean per area and window), not answers.
     aggregate: bool = False
+    fetch: FetchSpec | None = None
     labels: dict[str, dict[str, float]] = Field(default_factory=dict)
     missing_values: list[str] = Field(default_factory=list)
     timestamp: TimestampSpec = TimestampSpec()
@@ -317,6 +326,8 @@ class SourceConfig(_Model):
             )
         if self.kind == "survey" and self.scale is None:
             raise ValueError("scale: a survey source must give its answer scale, e.g. [1, 5]")
+        if self.fetch and any(ch in str(Path(self.path).parent) for ch in "*?["):
+            raise ValueError("path: with fetch, the folder part of path must have no wildcard")
         if self.kind == "sensors" and self.locations is None:
             raise ValueError("locations: a sensors source must say where its sensors are")
         return self
@@ -370,7 +381,7 @@ class Config(_Model):
     time_bands: TimeBandsConfig = TimeBandsConfig()
     index: IndexConfig = IndexConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
-    sources: Annotated[list[SourceConfig], Field(min_length=1)]
+    sources: list[SourceConfig] = Field(default_factory=list)
     base_dir: Path = Path(".")
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ import duckdb
 
 from observatory.config import Config, SourceConfig
 from observatory.sources import mapping
+from observatory.sources.fetchers import get_fetcher
 from observatory.sources.readers import BatchError, load_file
 from observatory.sources.zoning import conform_with_zone
 from observatory.validation import data_docs, gx_engine
@@ -419,6 +420,12 @@ def ingest_source(
 ) -> list[BatchReport]:
     """Ingest every new landing file of one source."""
     now = now or dt.datetime.now(dt.UTC)
+    if src.fetch:
+        fetcher = get_fetcher(src.fetch.protocol)
+        try:
+            fetcher(src.fetch.url, src.fetch.options, cfg.resolve(src.path).parent)
+        except BatchError as exc:
+            return [BatchReport(src.name, src.fetch.url, "-", "failed", error=str(exc))]
     files = landing_files(cfg, src)
     if not files:
         log.warning("source %s: no files match %s", src.name, cfg.resolve(src.path))

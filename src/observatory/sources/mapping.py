@@ -170,7 +170,7 @@ def _timestamp(src: SourceConfig, field: str, city_tz: str) -> str:
 def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
     lo, hi = src.scale or (0.0, 100.0)
     answer = _number(src, "answer")
-    item = _clean(src, "item_id") if (src.unpivot or "item_id" in src.columns) else "'safety'"
+    item = _clean(src, "item_id") if _source_expr(src, "item_id") is not None else "'safety'"
     band_whens = " ".join(
         f"when {literal(k)} then {literal(v.time_band)}" for k, v in sorted(src.items.items())
     )
@@ -231,8 +231,8 @@ def _incidents(src: SourceConfig, city_tz: str) -> dict[str, str]:
 
 def _sensors(src: SourceConfig, city_tz: str) -> dict[str, str]:
     sensor = _clean(src, "sensor_id")
-    metric = _clean(src, "metric") if (src.unpivot or "metric" in src.columns) else None
-    metric = metric or literal(src.metrics[0])
+    mapped = _source_expr(src, "metric") is not None
+    metric = _clean(src, "metric") if mapped else literal(src.metrics[0])
     measured = _timestamp(src, "measured_at", city_tz)
     return {
         "record_id": f"{sensor} || '|' || strftime({measured}, '%Y-%m-%dT%H:%M:%S') "
