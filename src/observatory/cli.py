@@ -138,6 +138,7 @@ def demo(
     _zone_summary(cfg)
     typer.echo(f"\nWarehouse: {cfg.warehouse_path}")
     typer.echo(f"Exports:   {files[0].parent}  ({len(files)} files)")
+    _refresh_docs(cfg)
     typer.echo(f"Done in {report.seconds:.1f} s. All figures are SYNTHETIC.")
     raise typer.Exit(code)
 
@@ -178,7 +179,27 @@ def run(config: ConfigOpt = None) -> None:
     typer.echo(
         f"built {len(report.built)} models into {cfg.warehouse_path} in {report.seconds:.1f} s"
     )
+    _refresh_docs(cfg)
     raise typer.Exit(code)
+
+
+def _refresh_docs(cfg: Config) -> None:
+    """Rebuild Data Docs after a run (~1 s on the small demo); being derived, a failure warns."""
+    from observatory.validation.data_docs import build_docs  # noqa: PLC0415
+
+    try:
+        typer.echo(f"Data Docs: {build_docs(cfg)}")
+    except Exception as exc:  # the run itself succeeded; `observatory docs` can retry
+        typer.echo(f"warning: Data Docs not rebuilt ({exc}); run `observatory docs`", err=True)
+
+
+@app.command()
+@_guard
+def docs(config: ConfigOpt = None) -> None:
+    """Rebuild the GX Data Docs site (latest validation run of every batch) from the warehouse."""
+    from observatory.validation.data_docs import build_docs  # noqa: PLC0415
+
+    typer.echo(str(build_docs(_config(config))))
 
 
 @app.command()
@@ -223,6 +244,80 @@ def export(
     files = run_export(_config(config), directory)
     for f in files:
         typer.echo(str(f))
+
+
+@app.command("check-config")
+@_guard
+def check_config_cmd(
+    config: ConfigOpt = None,
+    source: Annotated[list[str] | None, typer.Option(help="only these sources")] = None,
+    sample: Annotated[int, typer.Option(help="rows to read from each source's first file")] = 1000,
+) -> None:
+    """Dry run: how a sample of each source maps, what would be quarantined and why."""
+    from observatory.check_config import check_config  # noqa: PLC0415
+
+    cfg = _config(config)
+    typer.echo(f"config {cfg.base_dir / 'observatory.toml'}: valid; city {cfg.city.id}")
+    failed = False
+    for r in check_config(cfg, source, sample):
+        typer.echo(f"\n[{r.source}] {r.file or '-'}")
+        if r.error:
+            failed = True
+            typer.echo(f"  ERROR: {r.error}")
+            continue
+        typer.echo(
+            f"  {r.rows_sampled:,} rows sampled -> {r.records:,} records: "
+            f"{r.accepted:,} would be accepted, {r.records - r.accepted:,} quarantined"
+        )
+        for reason, n in r.quarantined.items():
+            typer.echo(f"    {n:>7,}  {reason}")
+        if r.unmatched:
+            typer.echo(f"  no zone for: {', '.join(map(str, r.unmatched))}")
+        for row in r.preview[:3]:
+            shown = {k: v for k, v in row.items() if v is not None and not k.startswith("_r")}
+            typer.echo(f"  e.g. {shown}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("new-city")
+@_guard
+def new_city_cmd(
+    directory: Annotated[Path, typer.Argument(help="folder for the new project")],
+    *,
+    city_id: Annotated[str, typer.Option("--id", help="lowercase identifier")],
+    name: Annotated[str, typer.Option(help="display name")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Riga")],
+    latitude: Annotated[float, typer.Option(help="city centre latitude")],
+    longitude: Annotated[float, typer.Option(help="city centre longitude")],
+) -> None:
+    """Scaffold a project file and landing folders for a new city."""
+    from observatory.scaffold import new_city  # noqa: PLC0415
+
+    path = new_city(
+        directory,
+        city_id=city_id,
+        name=name,
+        timezone=timezone,
+        latitude=latitude,
+        longitude=longitude,
+    )
+    load_config(path)  # the scaffold must itself be valid
+    typer.echo(f"wrote {path}; next: zones into {directory / 'landing' / 'zones'}, then new-source")
+
+
+@app.command("new-source")
+@_guard
+def new_source_cmd(
+    name: Annotated[str, typer.Argument(help="lowercase source name")],
+    kind: Annotated[str, typer.Option(help="survey | incidents | sensors")],
+    config: ConfigOpt = None,
+) -> None:
+    """Append a commented source block for a kind to the project file."""
+    from observatory.scaffold import new_source  # noqa: PLC0415
+
+    path = config or Path("observatory.toml")
+    new_source(path, name, kind)
+    typer.echo(f"added source {name!r} ({kind}) to {path}; edit its columns, then check-config")
 
 
 quarantine_app = typer.Typer(help="Inspect quarantined rows and release them after a fix.")

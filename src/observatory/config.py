@@ -173,6 +173,8 @@ class IndexConfig(_Model):
     #: Trend test: Mann-Kendall over the last `trend_window` months, if >= `trend_min_periods`.
     trend_min_periods: int = Field(default=6, ge=3)
     trend_window: int = Field(default=12, ge=3)
+    #: The fear gap averages this many months (this one and the ones before it).
+    fear_gap_months: int = Field(default=3, ge=1, le=12)
     #: A fear gap is flagged when its whole interval lies this many points below zero.
     fear_gap_min_points: float = Field(default=5.0, ge=0.0)
 
