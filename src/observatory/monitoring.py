@@ -1,0 +1,198 @@
+"""Monitoring checks: is each source fresh, did a batch quarantine too much, did an index jump?
+
+Each check is a read-only query over the warehouse and returns findings; no finding means
+healthy. The checks know nothing about Airflow: the monitoring DAG
+(`observatory.orchestration`) runs them on its data interval and alerts on findings.
+Thresholds come from the project's `[monitoring]` table (`MonitoringConfig`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo
+
+import duckdb
+from croniter import croniter
+
+from observatory.config import Config, ConfigError
+from observatory.warehouse import table_exists
+
+#: How many earlier batches of a source make its quarantine baseline.
+BASELINE_BATCHES = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing an analyst should look at, worded for them."""
+
+    check: str
+    subject: str
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain JSON-able form (for XCom, logs and webhooks)."""
+        return asdict(self)
+
+
+def schedule_period(expression: str, timezone: str, at: dt.datetime) -> dt.timedelta:
+    """The gap between the last two times a cron schedule fired before `at`.
+
+    Raises:
+        ConfigError: the expression is not a cron expression or preset.
+    """
+    if not croniter.is_valid(expression):
+        raise ConfigError(
+            f"schedule {expression!r} is not a cron expression or preset "
+            "(e.g. '@hourly', '@daily', '@monthly', '0 6 * * 1')"
+        )
+    it = croniter(expression, at.astimezone(ZoneInfo(timezone)))
+    last = it.get_prev(dt.datetime)
+    before = it.get_prev(dt.datetime)
+    return last - before
+
+
+def check_freshness(con: duckdb.DuckDBPyConnection, cfg: Config, now: dt.datetime) -> list[Finding]:
+    """Sources whose last loaded batch, as of `now`, is older than their schedule allows.
+
+    A source is stale when no new file has been loaded for `freshness_factor` periods of its
+    schedule (a monthly survey may be quiet for two months, an hourly feed for two hours).
+    """
+    factor = cfg.monitoring.freshness_factor
+    findings: list[Finding] = []
+    for src in cfg.sources:
+        (last,) = con.execute(
+            "select max(finished_at) from ops.batches "
+            "where source_name = ? and status = 'loaded' and finished_at <= ?",
+            [src.name, now],
+        ).fetchall()[0]
+        allowed = factor * schedule_period(src.schedule, cfg.city.timezone, now)
+        hours = allowed.total_seconds() / 3600
+        if last is None:
+            findings.append(
+                Finding(
+                    "freshness", src.name, f"{src.name}: no batch has ever been loaded", None, hours
+                )
+            )
+            continue
+        age = now - last
+        if age > allowed:
+            findings.append(
+                Finding(
+                    "freshness",
+                    src.name,
+                    f"{src.name}: last new file loaded {age.total_seconds() / 3600:.1f} h ago "
+                    f"(at {last:%Y-%m-%d %H:%M} UTC); its schedule {src.schedule!r} allows "
+                    f"{hours:.1f} h. Is the feed still delivering to {src.path}?",
+                    round(age.total_seconds() / 3600, 2),
+                    round(hours, 2),
+                )
+            )
+    return findings
+
+
+def check_quarantine(
+    con: duckdb.DuckDBPyConnection, cfg: Config, since: dt.datetime, until: dt.datetime
+) -> list[Finding]:
+    """Batches loaded in (since, until] that quarantined far more rows than usual.
+
+    A batch alerts when its quarantined share exceeds `quarantine_max_share`, or when it is
+    at least `quarantine_min_share` and more than `quarantine_spike_factor` times the median
+    share of the source's earlier batches (its baseline).
+    """
+    mon = cfg.monitoring
+    rows = con.execute(
+        """
+        select source_name, batch_id, file_path, finished_at,
+               rows_quarantined / greatest(rows_read, 1) as share
+        from ops.batches
+        where status = 'loaded' and finished_at > ? and finished_at <= ?
+        order by source_name, finished_at
+        """,
+        [since, until],
+    ).fetchall()
+    findings: list[Finding] = []
+    for source, batch_id, file_path, finished_at, share in rows:
+        earlier = con.execute(
+            """
+            select rows_quarantined / greatest(rows_read, 1) from ops.batches
+            where source_name = ? and status = 'loaded' and finished_at < ?
+            order by finished_at desc limit ?
+            """,
+            [source, finished_at, BASELINE_BATCHES],
+        ).fetchall()
+        baseline = statistics.median(r[0] for r in earlier) if earlier else None
+        too_high = share > mon.quarantine_max_share
+        spike = (
+            baseline is not None
+            and share >= mon.quarantine_min_share
+            and share > mon.quarantine_spike_factor * baseline
+        )
+        if too_high or spike:
+            usual = f"usually {baseline:.1%}" if baseline is not None else "no earlier batches"
+            findings.append(
+                Finding(
+                    "quarantine",
+                    batch_id,
+                    f"{source}: {share:.1%} of the rows of {file_path} went to quarantine "
+                    f"({usual}; limit {mon.quarantine_max_share:.0%}). See quarantine.* and "
+                    "marts.data_quality for the reasons.",
+                    round(share, 4),
+                    mon.quarantine_max_share if too_high else mon.quarantine_spike_factor,
+                )
+            )
+    return findings
+
+
+def check_index_shifts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[Finding]:
+    """Zone x band cells whose published index moved more than `index_shift_points` between
+    the previous and the latest period (suppressed cells are not compared)."""
+    if not table_exists(con, "marts", "zone_index"):
+        return []
+    limit = cfg.monitoring.index_shift_points
+    rows = con.execute(
+        """
+        with periods as (
+            select distinct period_start from marts.zone_index order by period_start desc limit 2
+        ),
+
+        latest as (select max(period_start) as p, min(period_start) as q from periods),
+
+        pairs as (
+            select
+                cur.zone_id,
+                cur.zone_name,
+                cur.time_band,
+                latest.p as period_start,
+                prev.index_value as previous_index,
+                cur.index_value as latest_index,
+            from marts.zone_index as cur
+            cross join latest
+            inner join marts.zone_index as prev
+                on prev.zone_id = cur.zone_id
+                and prev.time_band = cur.time_band
+                and prev.period_start = latest.q
+            where cur.period_start = latest.p and latest.p > latest.q
+        )
+
+        select * from pairs
+        where abs(latest_index - previous_index) > $limit
+        order by abs(latest_index - previous_index) desc, zone_id, time_band
+        """,
+        {"limit": limit},
+    ).fetchall()
+    return [
+        Finding(
+            "index_shift",
+            f"{zone_id}/{band}",
+            f"{zone_id} ({name}), {band}: index {prev:.1f} -> {cur:.1f} in {period:%Y-%m} "
+            f"({cur - prev:+.1f} points; alert above {limit:g}). Check its sample size and "
+            "incidents before reading it as a real change.",
+            round(cur - prev, 1),
+            limit,
+        )
+        for zone_id, name, band, period, prev, cur in rows
+    ]

@@ -1,0 +1,442 @@
+"""Airflow orchestration: the observatory's DAGs, generated from its project file(s).
+
+Which projects Airflow serves is decided here and only here: the environment variable
+`OBSERVATORY_CONFIG` holds the path of a project file (several, separated by ':', for several
+cities), and defaults to the demo's `var/demo/observatory.toml` in this repository. Per city:
+
+- `<city>.ingest.<source>`, one per configured source, on that source's `schedule`: reads,
+  validates and loads new landing files (`pipeline.ingest`) and, when a batch was loaded,
+  updates the source's Asset;
+- `<city>.index`, scheduled on those Assets: rebuilds staging -> index -> marts, then exports;
+- `<city>.monitor`, on `[monitoring] schedule`: freshness, quarantine spikes, index shifts.
+
+Parsing a DAG file only reads the small project TOML (to learn the city, its sources and
+their schedules); DuckDB and Great Expectations are imported inside the tasks. Every task
+that opens the warehouse (DuckDB: one writer, and no reader beside a writer) takes the
+city's one-slot pool `observatory_<city>`. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import DAG, Asset, BaseNotifier, Connection, dag, get_current_context, task
+from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from croniter import croniter
+
+from observatory.config import Config, ConfigError, MonitoringConfig, SourceConfig, load_config
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "OBSERVATORY_CONFIG"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "var" / "demo" / "observatory.toml"
+#: Fixed and in the past: with catchup off, only the latest interval is ever scheduled.
+START_DATE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+_BATCH_FIELDS = ("file", "status", "rows_read", "rows_accepted", "rows_quarantined", "error")
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "observatory",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+}
+
+
+# --- which projects, and their names in Airflow -------------------------------------------
+
+
+def config_paths() -> list[Path]:
+    """The project files Airflow serves: `$OBSERVATORY_CONFIG` (':'-separated) or the demo."""
+    raw = os.environ.get(CONFIG_ENV, "").strip()
+    if not raw:
+        return [DEFAULT_CONFIG]
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def load_projects() -> list[tuple[Path, Config]]:
+    """Every served project, validated; city ids must be distinct (they namespace DAG ids)."""
+    projects = []
+    for path in config_paths():
+        if not path.is_file():
+            raise ConfigError(
+                f"{path}: project file not found. Set {CONFIG_ENV} to your observatory.toml "
+                "(or run `make demo` for the demo city)."
+            )
+        projects.append((path, load_config(path)))
+    cities = [cfg.city.id for _, cfg in projects]
+    dupes = sorted({c for c in cities if cities.count(c) > 1})
+    if dupes:
+        raise ConfigError(f"{CONFIG_ENV}: city ids must be distinct, repeated: {dupes}")
+    return projects
+
+
+def pool_name(cfg: Config) -> str:
+    """The one-slot pool that serialises every task touching this city's warehouse."""
+    return f"observatory_{cfg.city.id}"
+
+
+def source_asset(cfg: Config, src: SourceConfig) -> Asset:
+    """The Asset a source's ingest DAG updates when it loads a new batch."""
+    return Asset(
+        name=f"{cfg.city.id}.{src.name}",
+        uri=f"x-observatory://{cfg.city.id}/validated/{src.name}",
+        group="observatory",
+        extra={"kind": src.kind, "warehouse": str(cfg.warehouse_path)},
+    )
+
+
+def marts_asset(cfg: Config) -> Asset:
+    """The Asset the index DAG updates when the marts are rebuilt."""
+    return Asset(
+        name=f"{cfg.city.id}.marts",
+        uri=f"x-observatory://{cfg.city.id}/marts",
+        group="observatory",
+        extra={"warehouse": str(cfg.warehouse_path)},
+    )
+
+
+def exports_asset(cfg: Config) -> Asset:
+    """The Asset of the exported files (Parquet and CSV) dashboards read."""
+    return Asset(
+        name=f"{cfg.city.id}.exports",
+        uri=f"x-observatory://{cfg.city.id}/exports",
+        group="observatory",
+        extra={"folder": str(cfg.resolve(cfg.project.exports))},
+    )
+
+
+def _timetable(path: Path, cfg: Config, expression: str, where: str) -> CronDataIntervalTimetable:
+    if not croniter.is_valid(expression):
+        raise ConfigError(
+            f"{path}: {where}: schedule {expression!r} is not a "
+            "cron expression or preset (e.g. '@hourly', '@daily', '@monthly', '0 6 * * 1')"
+        )
+    return CronDataIntervalTimetable(expression, timezone=cfg.city.timezone)
+
+
+def _run_time(context: Any) -> dt.datetime:
+    """The run's point in time: the end of its data interval, else (a manual run without a
+    logical date) the moment it was asked to run. Fixed for the run, so a retry or a clear
+    sees the same value; never the clock at execution."""
+    end = context.get("data_interval_end")
+    return end if end is not None else context["dag_run"].run_after
+
+
+def _has_interval(context: Any) -> bool:
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    return start is not None and end is not None and end > start
+
+
+def _window(context: Any, cfg: Config) -> tuple[dt.datetime, dt.datetime]:
+    """The run's data interval; for a manual run without one, the monitoring period before
+    the moment it was asked to run."""
+    if _has_interval(context):
+        return context["data_interval_start"], context["data_interval_end"]
+    until = _run_time(context)
+    it = croniter(cfg.monitoring.schedule, until.astimezone(ZoneInfo(cfg.city.timezone)))
+    last, before = it.get_prev(dt.datetime), it.get_prev(dt.datetime)
+    return until - (last - before), until
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+class MonitoringAlert(AirflowFailException):
+    """A check found something: the task fails (without retries) and carries the findings."""
+
+    def __init__(self, check: str, findings: list[dict[str, Any]]) -> None:
+        lines = "\n".join(f"  - {f['message']}" for f in findings)
+        super().__init__(f"{check}: {len(findings)} finding(s)\n{lines}")
+        self.findings = findings
+
+
+def _webhook_url(conn_id: str) -> str:
+    conn = Connection.get(conn_id)
+    host = conn.host or ""
+    return host if "://" in host else conn.get_uri()
+
+
+def send_alert(mon: MonitoringConfig, payload: dict[str, Any]) -> None:
+    """Log an alert and, when `[monitoring] notifier = "webhook"`, POST it as JSON to the URL
+    of the Airflow connection `webhook_conn_id`."""
+    log.error("observatory alert: %s", json.dumps(payload, default=str))
+    if mon.notifier != "webhook":
+        return
+    url = _webhook_url(mon.webhook_conn_id)
+    body = json.dumps(payload, default=str).encode("utf-8")
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        log.info("alert posted to connection %s: HTTP %s", mon.webhook_conn_id, response.status)
+
+
+class AlertNotifier(BaseNotifier):
+    """Failure callback of every observatory task: one alert per failed task."""
+
+    def __init__(self, config_path: str) -> None:
+        super().__init__()
+        self.config_path = config_path
+
+    def notify(self, context: Any) -> None:
+        """Build the alert from the failed task's context and send it."""
+        cfg = load_config(self.config_path)
+        ti, error = context["ti"], context.get("exception")
+        send_alert(
+            cfg.monitoring,
+            {
+                "city": cfg.city.id,
+                "dag_id": ti.dag_id,
+                "task_id": ti.task_id,
+                "run_id": ti.run_id,
+                "error": str(error).splitlines()[0] if error else "task failed",
+                "findings": getattr(error, "findings", []),
+            },
+        )
+
+
+def _defaults(path: Path) -> dict[str, Any]:
+    return {**DEFAULT_ARGS, "on_failure_callback": [AlertNotifier(str(path))]}
+
+
+# --- the DAGs -----------------------------------------------------------------------------
+
+
+def ingest_dag(path: Path, cfg: Config, src: SourceConfig) -> DAG:
+    """The ingest DAG of one source: load new files, then announce them (Asset) and report
+    failed batches."""
+    asset = source_asset(cfg, src)
+    doc = f"""### Ingest `{src.name}` ({src.kind}) for {cfg.city.name}
+Every `{src.schedule}` this DAG loads the **new** files matching `{src.path}` into the
+warehouse `{cfg.warehouse_path}`: each file is one batch, validated by the
+`{src.suite_name}` expectation suite; good rows go to `validated.{src.kind}`, bad rows to
+`quarantine.{src.kind}` with the reason. A file already loaded (same bytes) is skipped, so
+re-running or clearing a run never duplicates data.
+
+* **ingest** is red: the warehouse could not be written (retried twice).
+* **check_batches** is red: a file was rejected as a whole; see `ops.batches.error` or
+  `observatory status`. The file is retried on every run until it is fixed or removed.
+* **announce** is skipped: nothing new landed, so the index is not rebuilt.
+
+Timestamps later than the end of the run's data interval are quarantined as "in the future".
+"""
+
+    @dag(
+        dag_id=f"{cfg.city.id}.ingest.{src.name}",
+        schedule=_timetable(path, cfg, src.schedule, f"source {src.name!r}"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_defaults(path),
+        tags=["observatory", f"city:{cfg.city.id}", "ingest", f"kind:{src.kind}"],
+        doc_md=doc,
+    )
+    def _ingest_dag() -> None:
+        @task(pool=pool_name(cfg))
+        def ingest(config_path: str, source: str) -> dict[str, Any]:
+            """Read -> validate -> load every new file of the source, one transaction each."""
+            from observatory import pipeline  # noqa: PLC0415 (heavy: DuckDB, GX)
+
+            now = _run_time(get_current_context())
+            reports = pipeline.ingest(load_config(config_path), sources=[source], now=now)
+            batches = [{k: getattr(b, k) for k in _BATCH_FIELDS} for b in reports]
+            log.info("ingest %s as of %s: %s", source, now, batches)
+            return {"source": source, "as_of": now.isoformat(), "batches": batches}
+
+        @task(outlets=[asset])
+        def announce(summary: dict[str, Any]) -> None:
+            """Update the source's Asset (which schedules the index) if a batch was loaded."""
+            loaded = [b for b in summary["batches"] if b["status"] == "loaded"]
+            if not loaded:
+                raise AirflowSkipException("no new file loaded: the index need not be rebuilt")
+            get_current_context()["outlet_events"][asset].extra = {
+                "batches_loaded": len(loaded),
+                "rows_accepted": sum(b["rows_accepted"] for b in loaded),
+                "rows_quarantined": sum(b["rows_quarantined"] for b in loaded),
+                "as_of": summary["as_of"],
+            }
+
+        @task(retries=0)
+        def check_batches(summary: dict[str, Any]) -> None:
+            """Fail visibly if a file was rejected as a whole."""
+            failed = [b for b in summary["batches"] if b["status"] == "failed"]
+            if failed:
+                raise AirflowFailException(
+                    f"{len(failed)} file(s) of {summary['source']} rejected: "
+                    + "; ".join(f"{b['file']}: {b['error']}" for b in failed)
+                )
+
+        summary = ingest(str(path), src.name)
+        announce(summary)
+        check_batches(summary)
+
+    return _ingest_dag()
+
+
+def index_dag(path: Path, cfg: Config) -> DAG:
+    """The index DAG: rebuild staging -> index -> marts when any source has new data, then
+    export the marts."""
+    assets = [source_asset(cfg, s) for s in cfg.sources]
+    schedule: Any = assets[0]
+    for asset in assets[1:]:
+        schedule = schedule | asset
+    marts, exports = marts_asset(cfg), exports_asset(cfg)
+    doc = f"""### Perceived-security index for {cfg.city.name}
+Runs whenever any source DAG has loaded new data (Assets: {", ".join(a.name for a in assets)}).
+**build** recomputes staging, the index components and the marts in one transaction
+(idempotent: the same accepted rows always give the same tables) and checks that every batch
+reconciles (rows read = accepted + quarantined); **export** writes `marts.zone_index` and
+`marts.data_quality` as Parquet and CSV to `{cfg.resolve(cfg.project.exports)}`.
+Dashboards read those files or the `marts` schema of `{cfg.warehouse_path}`.
+"""
+
+    @dag(
+        dag_id=f"{cfg.city.id}.index",
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_defaults(path),
+        tags=["observatory", f"city:{cfg.city.id}", "index"],
+        doc_md=doc,
+    )
+    def _index_dag() -> None:
+        @task(pool=pool_name(cfg), outlets=[marts])
+        def build(config_path: str) -> dict[str, Any]:
+            """Rebuild staging, index and marts; fail if a batch does not reconcile."""
+            from observatory import pipeline  # noqa: PLC0415 (heavy: DuckDB)
+            from observatory.warehouse import connect  # noqa: PLC0415
+
+            project = load_config(config_path)
+            con = connect(project)
+            try:
+                built = pipeline.build(project, con=con)
+                cells, published = con.execute(
+                    "select count(*), count(index_value) from marts.zone_index"
+                ).fetchall()[0]
+                unreconciled = con.execute(
+                    "select batch_id from marts.data_quality "
+                    "where status = 'loaded' and not is_reconciled"
+                ).fetchall()
+            finally:
+                con.close()
+            if unreconciled:
+                raise AirflowFailException(
+                    f"batches do not reconcile (read != accepted + quarantined): {unreconciled}"
+                )
+            stats = {"models": len(built), "cells": cells, "published_cells": published}
+            get_current_context()["outlet_events"][marts].extra = stats
+            return stats
+
+        @task(pool=pool_name(cfg), outlets=[exports])
+        def export(config_path: str) -> list[str]:
+            """Write the marts as Parquet and CSV (atomically renamed)."""
+            from observatory.publish import export as write_exports  # noqa: PLC0415
+
+            return [str(f) for f in write_exports(load_config(config_path))]
+
+        build(str(path)) >> export(str(path))
+
+    return _index_dag()
+
+
+def monitor_dag(path: Path, cfg: Config) -> DAG:
+    """The monitoring DAG: one task per check, red (and an alert) when it finds something."""
+    mon = cfg.monitoring
+    marts = marts_asset(cfg)
+    doc = f"""### Monitoring of {cfg.city.name}
+Every `{mon.schedule}`, as of the end of the run's data interval:
+
+* **freshness**: a source is stale when no new file was loaded for {mon.freshness_factor:g}
+  periods of its schedule.
+* **quarantine**: batches loaded in this interval whose quarantined share is above
+  {mon.quarantine_max_share:.0%}, or above {mon.quarantine_spike_factor:g}x the source's usual
+  share.
+* **index_shifts** (when the marts were rebuilt in the interval; always on a run without one):
+  zone x band cells whose index moved more than {mon.index_shift_points:g} points from the
+  previous to the latest period.
+
+A red task is an alert: its log lists the findings, and the notifier (`{mon.notifier}`) has
+been called. Thresholds live in the `[monitoring]` table of the project file.
+"""
+
+    def _findings(check: str, run: Any) -> None:
+        from observatory import monitoring  # noqa: PLC0415 (heavy: DuckDB)
+        from observatory.warehouse import connect  # noqa: PLC0415
+
+        project = load_config(str(path))
+        if not project.warehouse_path.is_file():  # nothing loaded yet: only stale
+            message = f"no warehouse at {project.warehouse_path}: nothing loaded yet"
+            found = [{"check": check, "subject": "warehouse", "message": message}]
+            found = found if check == "freshness" else []
+        else:
+            con = connect(project, read_only=True)
+            try:
+                found = [f.as_dict() for f in run(monitoring, con, project)]
+            finally:
+                con.close()
+        if found:
+            raise MonitoringAlert(check, found)
+        log.info("%s: all clear", check)
+
+    @dag(
+        dag_id=f"{cfg.city.id}.monitor",
+        schedule=_timetable(path, cfg, mon.schedule, "monitoring"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_defaults(path),
+        tags=["observatory", f"city:{cfg.city.id}", "monitoring"],
+        doc_md=doc,
+    )
+    def _monitor_dag() -> None:
+        @task(pool=pool_name(cfg))
+        def freshness() -> None:
+            """Is every source delivering as often as its schedule says?"""
+            now = _run_time(get_current_context())
+            _findings("freshness", lambda m, con, p: m.check_freshness(con, p, now))
+
+        @task(pool=pool_name(cfg))
+        def quarantine() -> None:
+            """Did a batch of this interval quarantine far more rows than usual?"""
+            since, until = _window(get_current_context(), cfg)
+            _findings("quarantine", lambda m, con, p: m.check_quarantine(con, p, since, until))
+
+        @task(pool=pool_name(cfg), inlets=[marts])
+        def index_shifts() -> None:
+            """Did a zone's index jump between the last two periods?"""
+            context = get_current_context()
+            if _has_interval(context):  # a run without one (manual, no date) always checks
+                since, until = _window(context, cfg)
+                accessor = context["inlet_events"][marts]
+                events = accessor.after(since.isoformat()).before(until.isoformat())
+                if not list(events):
+                    raise AirflowSkipException("the marts were not rebuilt in this interval")
+            _findings("index_shifts", lambda m, con, p: m.check_index_shifts(con, p))
+
+        freshness()
+        quarantine()
+        index_shifts()
+
+    return _monitor_dag()
+
+
+def build_dags(which: str) -> list[DAG]:
+    """All DAGs of one family ("ingest", "index" or "monitor") for every served project."""
+    dags: list[DAG] = []
+    for path, cfg in load_projects():
+        if which == "ingest":
+            dags.extend(ingest_dag(path, cfg, src) for src in cfg.sources)
+        elif which == "index":
+            dags.append(index_dag(path, cfg))
+        elif which == "monitor":
+            dags.append(monitor_dag(path, cfg))
+        else:
+            raise ValueError(f"unknown DAG family {which!r}")
+    return dags

@@ -1,0 +1,221 @@
+"""End to end on a running Airflow: API server, scheduler and DAG processor on loopback, a
+temporary AIRFLOW_HOME and a freshly generated small demo city, driven through the REST API
+v2 the way an analyst's script would: log in, create the pool, unpause, trigger, poll.
+
+The ingest DAGs are triggered; the index DAG is never triggered by hand: it must be started
+by the scheduler from the Assets the ingest DAGs update (data-aware scheduling). Every
+process started here is stopped in a `finally`, by process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.airflow_support import (
+    BIN,
+    CITY,
+    POOL,
+    airflow_env,
+    free_port,
+    make_city,
+    run_airflow,
+)
+
+INGEST = [f"{CITY}.ingest.{s}" for s in ("survey_quartieri", "incidents_polizia", "sensors_street")]
+INDEX, MONITOR = f"{CITY}.index", f"{CITY}.monitor"
+USER = "analyst"
+DEADLINE_S = 300
+NEVER_YET = "0 0 29 2 *"
+
+
+@dataclass
+class Airflow:
+    """A running Airflow and the city it serves."""
+
+    url: str
+    password: str
+    config: Path
+    logs: Path
+
+
+class _Api:
+    """Just enough of the REST API v2, with the token from POST /auth/token."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        self.url = url
+        token = self._call("POST", "/auth/token", {"username": user, "password": password})
+        self.token = token["access_token"]
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> Any:
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"}
+            | ({"Authorization": f"Bearer {self.token}"} if hasattr(self, "token") else {}),
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def get(self, path: str) -> Any:
+        return self._call("GET", "/api/v2" + path)
+
+    def post(self, path: str, body: dict) -> Any:
+        return self._call("POST", "/api/v2" + path, body)
+
+    def patch(self, path: str, body: dict) -> Any:
+        return self._call("PATCH", "/api/v2" + path, body)
+
+
+def _wait(what: str, check: Any, airflow: Airflow, every: float = 2.0) -> Any:
+    """Poll `check()` until it returns something truthy, or fail with the services' logs."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        try:
+            if result := check():
+                return result
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(every)
+    tails = {p.name: p.read_text(errors="replace")[-3000:] for p in airflow.logs.glob("*.log")}
+    pytest.fail(f"timed out waiting for {what}; logs:\n{json.dumps(tails, indent=1)}")
+
+
+@pytest.fixture
+def airflow(tmp_path: Path) -> Iterator[Airflow]:
+    """API server + scheduler + DAG processor (LocalExecutor, SQLite) in a temp home."""
+    config = make_city(tmp_path / "city")
+    # Only the triggered runs should execute: with catchup off, unpausing a DAG would also
+    # start a run for its latest complete interval; a 29 February schedule has none yet.
+    text = re.sub(
+        r'(?m)^schedule = ".*"$', f'schedule = "{NEVER_YET}"', config.read_text(encoding="utf-8")
+    )
+    config.write_text(text, encoding="utf-8")
+    home, logs = tmp_path / "home", tmp_path / "logs"
+    logs.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    password = secrets.token_urlsafe(12)
+    env = airflow_env(
+        home,
+        config,
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USER}:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{url}/execution/",
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__API__BASE_URL=url,
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__CORE__PARALLELISM="2",
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="600",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+    )
+    (home / "passwords.json").write_text(json.dumps({USER: password}), encoding="utf-8")
+    run_airflow(["db", "migrate"], env)
+    started: list[subprocess.Popen] = []
+    try:
+        for component in ("api-server", "scheduler", "dag-processor"):
+            with (logs / f"{component}.log").open("wb") as out:
+                started.append(
+                    subprocess.Popen(
+                        [str(BIN / "airflow"), component],
+                        env={**os.environ, **env},
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # its own process group, with its children
+                    )
+                )
+        yield Airflow(url, password, config, logs)
+    finally:
+        for proc in started:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group and wait; then SIGKILL whatever is left of the group."""
+    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def test_triggered_ingest_runs_start_the_index_through_assets(airflow: Airflow) -> None:
+    _wait("the API server", lambda: _health(airflow.url), airflow)
+    api = _Api(airflow.url, USER, airflow.password)
+    _wait("the DAGs to be parsed", lambda: _parsed(api) == {*INGEST, INDEX, MONITOR}, airflow)
+
+    api.post("/pools", {"name": POOL, "slots": 1, "description": "DuckDB: one writer"})
+    for dag_id in [INDEX, *INGEST]:
+        assert api.patch(f"/dags/{dag_id}", {"is_paused": False})["is_paused"] is False
+    runs = {d: api.post(f"/dags/{d}/dagRuns", {"logical_date": None})["dag_run_id"] for d in INGEST}
+
+    for dag_id, run_id in runs.items():
+        state = _wait(f"{dag_id} to finish", lambda d=dag_id, r=run_id: _done(api, d, r), airflow)
+        assert state == "success", dag_id
+
+    # The index DAG was never triggered: the scheduler ran it for the sources' Asset events.
+    consumed = _wait("index runs covering every source", lambda: _index_covers(api), airflow)
+    assert consumed == {f"{CITY}.{d.rsplit('.', 1)[1]}" for d in INGEST}
+
+    exports = airflow.config.parent / "exports"
+    cells, zones = duckdb.sql(
+        f"select count(*), count(distinct zone_id) from '{exports / 'zone_index.parquet'}'"
+    ).fetchall()[0]
+    assert zones == 20 and cells == 20 * 6 * 2
+    (unreconciled,) = duckdb.sql(
+        f"select count(*) from '{exports / 'data_quality.parquet'}' where not is_reconciled"
+    ).fetchall()[0]
+    assert unreconciled == 0
+
+
+def _health(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as response:
+        return response.status == 200
+
+
+def _parsed(api: _Api) -> set[str]:
+    return {d["dag_id"] for d in api.get("/dags?tags=observatory&limit=50")["dags"]}
+
+
+def _done(api: _Api, dag_id: str, run_id: str) -> str | None:
+    state = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+    return state if state in ("success", "failed") else None
+
+
+def _index_covers(api: _Api) -> set[str] | None:
+    """The source Assets consumed by successful index runs, once they cover every source and
+    no index run is still going."""
+    index_runs = api.get(f"/dags/{INDEX}/dagRuns?limit=50")["dag_runs"]
+    if any(r["state"] not in ("success", "failed") for r in index_runs):
+        return None
+    assert all(r["state"] == "success" for r in index_runs), index_runs
+    assert all(r["run_type"] == "asset_triggered" for r in index_runs), index_runs
+    consumed = {
+        event["name"]
+        for r in index_runs
+        for event in api.get(f"/dags/{INDEX}/dagRuns/{r['dag_run_id']}/upstreamAssetEvents")[
+            "asset_events"
+        ]
+    }
+    return consumed if len(consumed) == len(INGEST) else None

@@ -1,0 +1,374 @@
+"""The Airflow DAGs, on real Airflow: integrity of the dags/ folder, DAGs generated from the
+config, and `dag.test()` runs against a temporary warehouse and a temporary AIRFLOW_HOME.
+
+Airflow is configured once per process, when first imported, so this module imports it only
+inside the `airflow_home` fixture, after pointing AIRFLOW_HOME at a temporary folder and
+running `airflow db migrate` there. The city is the small SYNTHETIC demo, generated fresh.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.airflow_support import CITY, DAGS, POOL, airflow_env, make_city, run_airflow, variant
+
+INGEST = {
+    "survey_quartieri": f"{CITY}.ingest.survey_quartieri",
+    "incidents_polizia": f"{CITY}.ingest.incidents_polizia",
+    "sensors_street": f"{CITY}.ingest.sensors_street",
+}
+INDEX, MONITOR = f"{CITY}.index", f"{CITY}.monitor"
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore:Using `httpx` with `starlette.testclient`"
+)
+
+
+@dataclass
+class AirflowHome:
+    """The temporary Airflow installation and the demo city it serves."""
+
+    root: Path
+    config: Path
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHome]:
+    """A migrated metadata DB in a temporary AIRFLOW_HOME, the city's one-slot pool, and a
+    freshly generated (not yet ingested) demo city as OBSERVATORY_CONFIG."""
+    if "airflow" in sys.modules:
+        pytest.fail("Airflow was imported before its test environment was set up")
+    root = tmp_path_factory.mktemp("airflow")
+    config = make_city(root / "city")
+    env = airflow_env(root / "home", config)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        run_airflow(["db", "migrate"], env)
+        from airflow.models.pool import Pool  # noqa: PLC0415 (only after the env is set)
+
+        Pool.create_or_update_pool(POOL, 1, "DuckDB: one writer per warehouse", False)
+        yield AirflowHome(root, config, env)
+
+
+def _dagbag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag  # noqa: PLC0415
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def _run(dag_id: str, **kwargs: Any) -> tuple[str, dict[str, str]]:
+    """`dag.test()` one DAG of the folder; the run's state and its tasks' states."""
+    from airflow.models import TaskInstance  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+
+    bag = _dagbag()
+    assert not bag.import_errors, bag.import_errors
+    run = bag.dags[dag_id].test(**kwargs)
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id)
+        return str(run.state), {ti.task_id: str(ti.state) for ti in tis}
+
+
+def _query(config: Path, sql: str) -> list[tuple]:
+    from observatory.config import load_config  # noqa: PLC0415
+
+    con = duckdb.connect(str(load_config(config).warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# --- integrity of the folder --------------------------------------------------------------
+
+
+def test_dag_folder_imports_without_errors(airflow_home: AirflowHome) -> None:
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == sorted([*INGEST.values(), INDEX, MONITOR])
+
+
+def test_every_dag_follows_the_house_rules(airflow_home: AirflowHome) -> None:
+    from airflow.utils.dag_cycle_tester import check_cycle  # noqa: PLC0415
+
+    for dag in _dagbag().dags.values():
+        check_cycle(dag)  # raises on a cycle
+        assert "observatory" in dag.tags and f"city:{CITY}" in dag.tags, dag.dag_id
+        assert dag.default_args["retries"] >= 1, dag.dag_id
+        assert dag.catchup is False and dag.start_date.tzinfo is not None, dag.dag_id
+        assert dag.doc_md and len(dag.doc_md) > 200, dag.dag_id
+        assert dag.max_active_runs == 1, dag.dag_id
+
+
+def test_every_warehouse_task_takes_the_one_slot_pool(airflow_home: AirflowHome) -> None:
+    from airflow.models.pool import Pool  # noqa: PLC0415
+
+    bag = _dagbag()
+    opening = {"ingest", "build", "export", "freshness", "quarantine", "index_shifts"}
+    tasks = [t for d in bag.dags.values() for t in d.tasks if t.task_id in opening]
+    assert len(tasks) == len(INGEST) + 2 + 3
+    assert {t.pool for t in tasks} == {POOL}
+    assert Pool.get_pool(POOL).slots == 1
+
+
+def test_dag_files_do_no_heavy_work_at_import(airflow_home: AirflowHome) -> None:
+    script = (
+        "import runpy, sys, time\n"
+        "t = time.perf_counter()\n"
+        f"for f in {sorted(str(p) for p in DAGS.glob('*.py'))!r}: runpy.run_path(f)\n"
+        "print(time.perf_counter() - t)\n"
+        "assert 'duckdb' not in sys.modules, 'duckdb imported at parse time'\n"
+        "assert 'great_expectations' not in sys.modules, 'GX imported at parse time'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) < 10
+
+
+# --- DAGs generated from the config -------------------------------------------------------
+
+NEW_SOURCE = """
+[[sources]]
+name = "incidents_comune"
+kind = "incidents"
+path = "landing/incidents_comune/*.csv"
+schedule = "@weekly"
+
+[sources.columns]
+incident_id = "incident_id"
+occurred_at = "occurred_at"
+latitude = "lat"
+longitude = "lon"
+category = "category"
+"""
+
+
+def test_a_source_added_to_the_config_gets_its_dag(
+    airflow_home: AirflowHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "OBSERVATORY_CONFIG", str(variant(airflow_home.config, "more.toml", NEW_SOURCE))
+    )
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    new = bag.dags[f"{CITY}.ingest.incidents_comune"]
+    assert new.timetable.expression == "0 0 * * 0"
+    assert "kind:incidents" in new.tags
+    consumed = {a.name for a in bag.dags[INDEX].timetable.asset_condition.objects}
+    assert f"{CITY}.incidents_comune" in consumed and len(consumed) == 4
+
+
+def test_a_bad_schedule_is_an_import_error_naming_the_source(
+    airflow_home: AirflowHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = NEW_SOURCE.replace('"@weekly"', '"every tuesday"')
+    monkeypatch.setenv("OBSERVATORY_CONFIG", str(variant(airflow_home.config, "bad.toml", bad)))
+    errors = _dagbag().import_errors
+    assert [Path(f).name for f in errors] == ["observatory_ingest.py"]
+    message = next(iter(errors.values())).splitlines()[-1]
+    assert "bad.toml: source 'incidents_comune': schedule 'every tuesday'" in message
+
+
+# --- dag.test(): ingest, index, idempotency -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs(airflow_home: AirflowHome) -> dict[str, tuple[str, dict[str, str]]]:
+    """Every ingest DAG, then the index DAG, run once with `dag.test()`."""
+    runs = {dag_id: _run(dag_id) for dag_id in INGEST.values()}
+    runs[INDEX] = _run(INDEX)
+    return runs
+
+
+def test_ingest_dags_load_every_source_and_update_its_asset(
+    airflow_home: AirflowHome, pipeline_runs: dict
+) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+
+    for dag_id in INGEST.values():
+        assert pipeline_runs[dag_id] == (
+            "success",
+            {"ingest": "success", "announce": "success", "check_batches": "success"},
+        )
+    loaded = dict(
+        _query(
+            airflow_home.config,
+            "select source_name, count(*) from ops.batches where status = 'loaded' group by all",
+        )
+    )
+    assert loaded == {name: 6 for name in INGEST}
+    with create_session() as session:
+        events = (
+            session.query(AssetModel.name, AssetEvent.extra)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .all()
+        )
+    announced = {name: extra for name, extra in events if name in {f"{CITY}.{s}" for s in INGEST}}
+    assert len(announced) == len(INGEST)
+    assert all(extra["batches_loaded"] == 6 for extra in announced.values())
+
+
+def test_index_dag_builds_reconciled_marts_and_exports_them(
+    airflow_home: AirflowHome, pipeline_runs: dict
+) -> None:
+    assert pipeline_runs[INDEX] == ("success", {"build": "success", "export": "success"})
+    ((cells, zones, periods),) = _query(
+        airflow_home.config,
+        "select count(*), count(distinct zone_id), count(distinct period_start) "
+        "from marts.zone_index",
+    )
+    assert (zones, periods) == (20, 6) and cells == 20 * 6 * 2
+    quality = _query(
+        airflow_home.config,
+        "select count(*), count(*) filter (where is_reconciled), sum(rows_read), "
+        "sum(rows_accepted) + sum(rows_quarantined) from marts.data_quality",
+    )
+    assert quality[0][0] == 18 and quality[0][1] == 18 and quality[0][2] == quality[0][3]
+    exports = airflow_home.config.parent / "exports"
+    assert {p.name for p in exports.iterdir()} >= {"zone_index.parquet", "data_quality.csv"}
+
+
+def test_rerunning_ingest_and_index_changes_nothing(
+    airflow_home: AirflowHome, pipeline_runs: dict
+) -> None:
+    snapshot = (
+        "select (select count(*) from ops.batches), (select count(*) from validated.incidents), "
+        "(select sum(hash(zone_id, time_band, period_start, index_value)) from marts.zone_index)"
+    )
+    before = _query(airflow_home.config, snapshot)
+    state, tasks = _run(INGEST["incidents_polizia"])
+    assert (state, tasks["announce"]) == ("success", "skipped")  # nothing new: no Asset event
+    assert _run(INDEX)[0] == "success"
+    assert _query(airflow_home.config, snapshot) == before
+
+
+def test_ingest_is_keyed_on_the_data_interval(
+    airflow_home: AirflowHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt  # noqa: PLC0415
+
+    config = make_city(tmp_path / "city")
+    monkeypatch.setenv("OBSERVATORY_CONFIG", str(config))
+    # A daily run on 1 April 2025 covers 31 March in Rome; its interval ends at
+    # 2025-03-31 22:00 UTC, so incidents after that are "in the future" for this run.
+    state, _ = _run(
+        INGEST["incidents_polizia"], logical_date=dt.datetime(2025, 4, 1, 12, tzinfo=dt.UTC)
+    )
+    assert state == "success"
+    end = "timestamptz '2025-03-31 22:00:00+00'"
+    ((accepted_after, future, later_in_files),) = _query(
+        config,
+        f"""select
+            (select count(*) from validated.incidents where occurred_at > {end}),
+            (select count(*) from quarantine.incidents where reason like '%in the future%'),
+            (select count(*) from raw.incidents_polizia
+             where try_cast(occurred_at as timestamptz) > {end})""",
+    )
+    assert accepted_after == 0
+    assert future > 0 and future <= later_in_files
+
+
+# --- dag.test(): monitoring ---------------------------------------------------------------
+
+
+def test_monitor_dag_is_green_on_the_healthy_demo(
+    airflow_home: AirflowHome, pipeline_runs: dict
+) -> None:
+    state, tasks = _run(MONITOR, logical_date=None)
+    assert state == "success", tasks
+    assert set(tasks.values()) == {"success"}
+
+
+def test_monitor_is_keyed_on_its_data_interval(
+    airflow_home: AirflowHome, pipeline_runs: dict
+) -> None:
+    import datetime as dt  # noqa: PLC0415
+
+    from airflow.models.asset import AssetEvent, AssetModel  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+
+    # Two days ago nothing had been loaded, and the marts were not rebuilt in that hour.
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    assert _run(MONITOR, logical_date=past)[1] == {
+        "freshness": "failed",
+        "quarantine": "success",
+        "index_shifts": "skipped",
+    }
+    # The hourly interval holding the last rebuild of the marts: everything is checked.
+    with create_session() as session:
+        rebuilt = (
+            session.query(AssetEvent.timestamp)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == f"{CITY}.marts")
+            .order_by(AssetEvent.timestamp.desc())
+            .first()[0]
+        )
+    state, tasks = _run(MONITOR, logical_date=rebuilt + dt.timedelta(hours=1))
+    assert (state, tasks["index_shifts"]) == ("success", "success"), tasks
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+ALERTING = """
+[monitoring]
+notifier = "webhook"
+freshness_factor = 0.000001
+quarantine_max_share = 0.01
+index_shift_points = 5
+"""
+
+
+def test_monitor_fails_visibly_and_posts_each_alert_to_the_webhook(
+    airflow_home: AirflowHome, pipeline_runs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        monkeypatch.setenv("AIRFLOW_CONN_OBSERVATORY_ALERTS", url)
+        monkeypatch.setenv(
+            "OBSERVATORY_CONFIG", str(variant(airflow_home.config, "alerting.toml", ALERTING))
+        )
+        _Hook.received.clear()
+        state, tasks = _run(MONITOR, logical_date=None)
+    finally:
+        server.shutdown()
+    assert state == "failed"
+    assert tasks == {"freshness": "failed", "quarantine": "failed", "index_shifts": "failed"}
+    by_task = {alert["task_id"]: alert for alert in _Hook.received}
+    assert set(by_task) == set(tasks)
+    assert {f["subject"] for f in by_task["freshness"]["findings"]} == set(INGEST)
+    assert all(f["check"] == "quarantine" for f in by_task["quarantine"]["findings"])
+    assert all(abs(f["value"]) > 5 for f in by_task["index_shifts"]["findings"])
