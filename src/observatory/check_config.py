@@ -84,7 +84,7 @@ def _check_source(
         ).fetchall()
     ]
     rel = con.execute(
-        f"select * exclude (_raw, _failed) from {flagged} order by _row_number limit 5"
+        f"select * exclude (_row_hash, _failed) from {flagged} order by _row_number limit 5"
     )
     cols = [d[0] for d in rel.description]
     result.preview = [dict(zip(cols, row, strict=True)) for row in rel.fetchall()]

@@ -292,7 +292,7 @@ def _commit_batch(
                 f"raw.{src.name}",
                 f"select {lit(batch_id)} as _batch_id, {lit(src.name)} as _source_name, "
                 f"{lit(str(path))} as _file_path, {lit(digest)} as _file_hash, "
-                f"cast({lit(now)} as timestamptz) as _ingested_at, * exclude (_raw) "
+                f"cast({lit(now)} as timestamptz) as _ingested_at, * exclude (_row_hash) "
                 f"from {batch_table}",
             )
         _append(
@@ -305,9 +305,11 @@ def _commit_batch(
         con.execute(
             f"""
             insert into quarantine.{kind}
-            select ?, ?, _row_number, record_id, _raw, _failed,
-                   array_to_string(_reasons, '; '), ?, null, null
-            from {flagged} where len(_reasons) > 0
+            select ?, ?, f._row_number, f.record_id, r.raw_row, f._failed,
+                   array_to_string(f._reasons, '; '), ?, null, null
+            from {flagged} as f
+            join ({_raw_rows_sql(con, batch_table, flagged)}) as r using (_row_number)
+            where len(f._reasons) > 0
             """,
             [src.name, batch_id, now],
         )
@@ -367,6 +369,17 @@ def _commit_batch(
                 _modified_at(path),
             ],
         )
+
+
+def _raw_rows_sql(con: duckdb.DuckDBPyConnection, batch_table: str, flagged: str) -> str:
+    """The quarantined rows as read, as JSON objects of the file's columns (only those rows
+    are serialised: building JSON for every row would double the cost of reading)."""
+    cols = [c for c in columns_of(con, batch_table) if c not in ("_row_number", "_row_hash")]
+    fields = ", ".join(f"{mapping.literal(c)}: {mapping.quote_ident(c)}" for c in cols)
+    return (
+        f"select _row_number, to_json({{{fields}}}) as raw_row from {batch_table} "
+        f"where _row_number in (select _row_number from {flagged} where len(_reasons) > 0)"
+    )
 
 
 def _modified_at(path: Path) -> dt.datetime | None:

@@ -127,7 +127,7 @@ def _build_release_batch(con: duckdb.DuckDBPyConnection, target: str) -> None:
         """
     )
     con.execute(
-        f"create or replace table {target} as select _row_number, _raw, {cols} "
+        f"create or replace table {target} as select _row_number, hash(_raw) as _row_hash, {cols} "
         "from work.release_rows"
     )
 

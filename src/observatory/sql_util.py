@@ -47,12 +47,19 @@ def repo_dir(name: str) -> Path:
 
 
 def run_model(
-    con: duckdb.DuckDBPyConnection, layer: str, model: str, params: dict[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection,
+    layer: str,
+    model: str,
+    params: dict[str, Any] | None = None,
+    *,
+    materialized: str = "table",
 ) -> None:
-    """Build one SQL model (`sql/<layer>/<model>.sql`) as a table `<layer>.<model>`.
+    """Build one SQL model (`sql/<layer>/<model>.sql`) as `<schema>.<model>`.
 
-    The file holds a single `select`; it is materialised with `create or replace table`, so
-    a rebuild is idempotent. Named parameters (`$city_id`) are bound, never pasted.
+    The file holds a single `select`; it is materialised with `create or replace`, so a
+    rebuild is idempotent. Named parameters (`$city_id`) are bound; a view cannot hold
+    bound parameters, so for `materialized="view"` they are rendered as checked literals
+    (they come from the validated configuration, never from data).
     """
     schema = {"staging": "staging", "index": "idx", "marts": "marts"}[layer]
     sql = (repo_dir("sql") / layer / f"{model}.sql").read_text(encoding="utf-8")
@@ -61,4 +68,17 @@ def run_model(
     missing = used - set(bound)
     if missing:
         raise ValueError(f"sql/{layer}/{model}.sql uses unbound parameters {sorted(missing)}")
+    kind = con.execute(
+        "select table_type from information_schema.tables "
+        "where table_schema = ? and table_name = ?",
+        [schema, model],
+    ).fetchall()
+    wanted = "VIEW" if materialized == "view" else "BASE TABLE"
+    if kind and kind[0][0] != wanted:  # switching materialisation: drop the other kind
+        con.execute(f"drop {'view' if kind[0][0] == 'VIEW' else 'table'} {schema}.{model}")
+    if materialized == "view":
+        for name in sorted(bound, key=len, reverse=True):
+            sql = re.sub(rf"\${name}\b", literal(bound[name]), sql)
+        con.execute(f"create or replace view {schema}.{model} as\n{sql}")
+        return
     con.execute(f"create or replace table {schema}.{model} as\n{sql}", bound)

@@ -77,7 +77,7 @@ def unpivot_columns(src: SourceConfig, present: list[str] | None) -> list[str]:
     if present is None:
         raise ValueError("unpivot columns ['*'] need the batch's columns")
     used = {c for v in src.columns.values() for c in _columns_of(v)}
-    skip = used | set(src.unpivot.exclude) | {"_row_number", "_raw"}
+    skip = used | set(src.unpivot.exclude) | {"_row_number", "_row_hash"}
     return [c for c in present if c not in skip]
 
 
@@ -118,7 +118,7 @@ def _cleaned_select(src: SourceConfig) -> str:
                 f"case when trim({expr}) in ({codes}) then null else trim({expr}) end "
                 f"as {quote_ident(field + _TEXT)}"
             )
-    return ",\n        ".join(["_row_number", "_raw", quote_ident(_IN_SCOPE), *fields])
+    return ",\n        ".join(["_row_number", "_row_hash", quote_ident(_IN_SCOPE), *fields])
 
 
 def _clean(src: SourceConfig, field: str) -> str:
@@ -251,12 +251,12 @@ def compile_conform(
 
     Args:
         src: the source's configuration.
-        batch_table: the raw batch (text columns, `_row_number`, `_raw`).
+        batch_table: the raw batch (text columns, `_row_number`, `_row_hash`).
         city_tz: the city's IANA zone, used when the source declares none.
         present: the batch's columns (needed for `unpivot.columns = ["*"]`).
 
     Returns:
-        SQL with the conformed columns plus `_row_number`, `_raw`, `in_scope` (the
+        SQL with the conformed columns plus `_row_number`, `_row_hash`, `in_scope` (the
         source's `keep_rows` filter) and, for projected coordinates, `coord_x`/`coord_y`.
     """
     scope = f"coalesce(({src.keep_rows.sql}), false)" if src.keep_rows else "true"
@@ -279,7 +279,8 @@ def compile_conform(
     sql = (
         f"with cleaned as (\n    select\n        {_cleaned_select(src)}\n"
         f"    from {base} as batch_rows\n),\n"
-        f"typed as (\n    select\n    _row_number,\n    _raw,\n    {typed}\n    from cleaned\n)\n"
+        f"typed as (\n    select\n    _row_number,\n    _row_hash,\n    {typed}\n"
+        "    from cleaned\n)\n"
     )
     if src.kind == "survey" and any(i.time_band == "both" for i in src.items.values()):
         # A question that names no band is evidence for both: one record per band.

@@ -1,7 +1,7 @@
 """Readers: turn one landing file into a loosely typed DuckDB table (every column VARCHAR).
 
 A reader is one small function `(con, path, options, target) -> None` that creates `target`
-with the file's columns as text plus `_row_number` and `_raw` (the row as read, as JSON).
+with the file's columns as text plus `_row_number` and `_row_hash` (of the row as read).
 CSV, JSON and Parquet use DuckDB's own columnar readers; a new format or protocol registers
 a function here (or through the `observatory.readers` entry point group).
 """
@@ -34,6 +34,8 @@ def _options_sql(options: dict[str, Any]) -> str:
 def _materialise(con: duckdb.DuckDBPyConnection, relation_sql: str, target: str) -> None:
     # Every column as text: the raw layer keeps what the file said, typing happens in the
     # mapping, where a value that does not parse becomes a quarantine reason, not a crash.
+    # The row's hash (not its JSON, which would double the cost of reading) tells exact
+    # copies apart; the JSON of a row is built only when it is quarantined.
     con.execute(
         f"""
         create or replace table {target} as
@@ -41,7 +43,7 @@ def _materialise(con: duckdb.DuckDBPyConnection, relation_sql: str, target: str)
         as_text as (select columns(*)::varchar from file_rows)
         select
             row_number() over () as _row_number,
-            to_json(as_text) as _raw,
+            hash(as_text) as _row_hash,
             as_text.*
         from as_text
         """
@@ -60,7 +62,7 @@ def read_csv(
     )
     # Trailing blank lines come through as rows of NULLs: they are not records.
     cols = [r[0] for r in con.execute(f"describe {target}").fetchall()]
-    data_cols = [c for c in cols if c not in ("_row_number", "_raw")]
+    data_cols = [c for c in cols if c not in ("_row_number", "_row_hash")]
     if data_cols:
         all_null = " and ".join(f"nullif(trim({quote_ident(c)}), '') is null" for c in data_cols)
         con.execute(f"delete from {target} where {all_null}")

@@ -127,7 +127,7 @@ def conform_with_zone(
             {zone_expr} as zone_id,
             {prior_expr} as prior_batch_id,
             row_number() over (
-                partition by c.record_id, hash(c._raw) order by c._row_number
+                partition by c.record_id, c._row_hash order by c._row_number
             ) as copy_number
         from {conf} as c {zone_join} {prior_join}
         """
