@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean airflow
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,6 +22,9 @@ demo: $(STAMP)  ## generate the synthetic demo city and run the whole pipeline o
 
 test: $(STAMP)  ## run the test suite
 	$(VENV)/bin/pytest
+
+bench: $(STAMP)  ## city-scale benchmark (XL workload, ~15M sensor rows; see docs/performance.md)
+	$(VENV)/bin/observatory bench --dir var/bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -320,6 +320,36 @@ def new_source_cmd(
     typer.echo(f"added source {name!r} ({kind}) to {path}; edit its columns, then check-config")
 
 
+@app.command()
+@_guard
+def bench(
+    directory: Annotated[Path, typer.Option("--dir", help="where workloads are kept")] = Path(
+        "var/bench"
+    ),
+    scale: Annotated[str, typer.Option(help="xl (the benchmark) or small (a smoke run)")] = "xl",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """City-scale benchmark: DuckDB-only floor, full pipeline, one-day increment, pandas+GX."""
+    from observatory.bench import run_bench  # noqa: PLC0415
+
+    figures = run_bench(directory, scale=scale)
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    typer.echo(f"{'phase':<28} {'seconds':>9} {'rows':>12} {'rows/s':>11} {'peak RSS MB':>12}")
+    for p in figures["phases"]:  # type: ignore[union-attr]
+        typer.echo(
+            f"{p['name']:<28} {p['seconds']:>9.2f} {p['rows']:>12,} "
+            f"{p['rows_per_second']:>11,} {p['peak_rss_mb']:>12,.0f}"
+        )
+    typer.echo(
+        f"b/a = {figures['ratio_b_over_a']} (target <= 2.0)   d/b = {figures['ratio_d_over_b']} "
+        f"(target >= 2.0)   growth 2x = {figures['growth_full_over_half']} (target <= 2.2)\n"
+        f"incremental one day = {figures['incremental_seconds']} s (target <= 5)   "
+        f"pipeline peak RSS = {figures['peak_rss_mb_pipeline']} MB (target <= 1024)"
+    )
+
+
 quarantine_app = typer.Typer(help="Inspect quarantined rows and release them after a fix.")
 app.add_typer(quarantine_app, name="quarantine")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -51,6 +51,9 @@ CATEGORY_P = [0.35, 0.2, 0.2, 0.1, 0.08, 0.07]
 METRICS = ["lux", "footfall", "noise_db"]
 
 
+START = dt.date(2025, 1, 1)
+
+
 @dataclass(frozen=True)
 class Scale:
     """Size of a generated city."""
@@ -62,14 +65,18 @@ class Scale:
     cadence_minutes: int
     respondents_per_cell: float
     incidents_per_zone_month: float
+    start: dt.date = START
 
 
 SCALES = {
     "small": Scale(10, 2, 6, 15, 60, 25, 12),
     "demo": Scale(10, 2, 12, 50, 15, 30, 20),
-    "xl": Scale(20, 10, 12, 430, 15, 42, 417),
+    "xl": Scale(20, 10, 12, 430, 15, 47, 480),
+    "xl-half": Scale(20, 10, 6, 430, 15, 47, 480),
+    "xl-month": Scale(20, 10, 1, 430, 15, 47, 480),
+    "small-month": Scale(10, 2, 1, 15, 60, 25, 12),
+    "small-half": Scale(10, 2, 3, 15, 60, 25, 12),
 }
-START = dt.date(2025, 1, 1)
 ZONE_W, ZONE_H = 0.006, 0.005  # degrees: about 470 m x 555 m at Turin's latitude
 RIVER_LAT = 45.087
 
@@ -147,8 +154,9 @@ def _write_zones(zones: DemoZones, path: Path) -> None:
 
 
 def _months(scale: Scale) -> list[dt.date]:
+    start = scale.start
     return [
-        dt.date(START.year + (START.month - 1 + i) // 12, (START.month - 1 + i) % 12 + 1, 1)
+        dt.date(start.year + (start.month - 1 + i) // 12, (start.month - 1 + i) % 12 + 1, 1)
         for i in range(scale.months)
     ]
 
@@ -191,7 +199,7 @@ def _survey(
     tz = ZoneInfo(CITY.timezone)
     total = 0
     small_sample = set(z.index[5::9])  # zones where few people answer
-    for m_i, month in enumerate(_months(scale)):
+    for month in _months(scale):
         lam = np.where(z.index.isin(small_sample), 4.0, scale.respondents_per_cell)
         counts = rng.poisson(lam)
         zone_idx = np.repeat(z.index.to_numpy(), counts)
@@ -211,8 +219,8 @@ def _survey(
         ]
         frame = pd.DataFrame(
             {
-                "id_risposta": [f"R{m_i + 1:02d}-{i + 1:06d}" for i in range(n)],
-                "id_rispondente": [f"P{m_i + 1:02d}{i + 1:06d}" for i in range(n)],
+                "id_risposta": [f"R{month:%Y%m}-{i + 1:06d}" for i in range(n)],
+                "id_rispondente": [f"P{month:%Y%m}{i + 1:06d}" for i in range(n)],
                 "data_compilazione": stamps,
                 "quartiere": z["zone_id"].to_numpy()[zone_idx],
                 "sicurezza_giorno": [LABELS[v - 1] for v in day],
@@ -289,7 +297,7 @@ def _incidents(
         lat = z["lat0"].to_numpy()[zone_idx] + rng.uniform(0.0002, ZONE_H - 0.0002, n)
         frame = pd.DataFrame(
             {
-                "incident_id": [f"INC{next_id + i:08d}" for i in range(n)],
+                "incident_id": [f"INC{month:%Y%m}-{next_id + i:07d}" for i in range(n)],
                 "occurred_at": utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "lat": np.round(lat, 6).astype(str),
                 "lon": np.round(lon, 6).astype(str),
@@ -437,20 +445,23 @@ def _inject_sensors(
     return frame
 
 
-def generate(target: Path, scale: str = "demo", seed: int = 20251) -> dict[str, int]:
+def generate(
+    target: Path, scale: str = "demo", seed: int = 20251, start: dt.date | None = None
+) -> dict[str, int]:
     """Write the synthetic demo city's landing files and its project file under `target`.
 
     Args:
         target: folder for `observatory.toml` and `landing/`.
         scale: "small" (tests), "demo" (default) or "xl" (the benchmark workload).
         seed: random seed; the same seed and scale give byte-identical files.
+        start: first month (default January 2025).
 
     Returns:
         Rows written per source kind.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
-    sc = SCALES[scale]
+    sc = SCALES[scale] if start is None else replace(SCALES[scale], start=start)
     rng = np.random.default_rng(seed)
     landing = target / "landing"
     zones = _zones(sc, rng)

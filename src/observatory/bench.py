@@ -1,0 +1,165 @@
+"""`observatory bench`: the city-scale benchmark (issue 7), printed as figures.
+
+Phases, each in a fresh child process so that its peak RSS is its own:
+  (a) floor:       DuckDB alone loads the same landing CSVs into tables of a new file;
+  (b) pipeline:    the observatory's full run (ingest, validate, stage, index, marts);
+  (c) incremental: one more day of data for each source, then the run again;
+  (d) baseline:    pandas + GX on DataFrames doing (b)'s steps (bench_baseline.py);
+  (e) half:        the pipeline on a workload half the size, for the growth ratio.
+The workload is the demo generator's `xl` scale (200 zones, ~100k survey responses,
+~1M incidents, ~15M sensor readings) unless another is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+_CHILD = """
+import json, sys, time
+from pathlib import Path
+from observatory import bench
+t0 = time.perf_counter()
+rows = getattr(bench, sys.argv[1])(Path(sys.argv[2]))
+print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows}), flush=True)
+import os
+os._exit(0)
+"""
+
+
+@dataclass
+class Phase:
+    """One measured phase."""
+
+    name: str
+    seconds: float
+    rows: int
+    peak_rss_mb: float
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput."""
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _measure(name: str, func: str, root: Path) -> Phase:
+    """Run `bench.<func>(root)` in a child process; time it and read its peak RSS."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, func, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"bench phase {name} failed (exit {status})")
+    result = json.loads(out.strip().splitlines()[-1])
+    return Phase(name, result["seconds"], int(result["rows"]), usage.ru_maxrss / 1024)
+
+
+def _landing_csvs(root: Path) -> dict[str, str]:
+    landing = root / "landing"
+    return {
+        "survey": str(landing / "survey" / "*.csv"),
+        "incidents": str(landing / "incidents" / "*.csv"),
+        "sensors": str(landing / "sensors" / "readings" / "*.csv"),
+    }
+
+
+def floor(root: Path) -> int:
+    """(a) DuckDB alone: load the landing CSVs into typed tables of a fresh file."""
+    import duckdb  # noqa: PLC0415
+
+    target = root / "floor.duckdb"
+    target.unlink(missing_ok=True)
+    con = duckdb.connect(str(target))
+    con.execute("set memory_limit = '1GB'")
+    total = 0
+    for kind, pattern in _landing_csvs(root).items():
+        delim = ";" if kind == "survey" else ","
+        con.execute(
+            f"create table {kind} as select * from read_csv('{pattern}', delim = '{delim}')"
+        )
+        total += con.execute(f"select count(*) from {kind}").fetchall()[0][0]
+    con.close()
+    return int(total)
+
+
+def pipeline_run(root: Path) -> int:
+    """(b) and (c): the observatory's whole run on the project at `root`."""
+    from observatory import pipeline  # noqa: PLC0415
+    from observatory.config import load_config  # noqa: PLC0415
+
+    report = pipeline.run(load_config(root / "observatory.toml"))
+    if report.failed:
+        raise RuntimeError(f"{len(report.failed)} batch(es) failed: {report.failed[0].error}")
+    return sum(b.rows_read for b in report.batches if b.status == "loaded")
+
+
+def baseline(root: Path) -> int:
+    """(d) the straightforward pandas + GX-DataFrame implementation."""
+    from observatory.bench_baseline import run_baseline  # noqa: PLC0415
+
+    return run_baseline(root)
+
+
+def _add_one_day(root: Path, scratch: Path, scale: str) -> None:
+    """Land one more day (1 January 2026) of every source, as new files."""
+    import datetime as dt  # noqa: PLC0415
+
+    import duckdb  # noqa: PLC0415
+
+    from observatory.demo.generator import generate  # noqa: PLC0415
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    generate(scratch, scale=f"{scale}-month", start=dt.date(2026, 1, 1))
+    con = duckdb.connect()
+    for folder, column, prefix, delim in (
+        ("survey", "data_compilazione", "01/01/2026", ";"),
+        ("incidents", "occurred_at", "2026-01-01", ","),
+        ("sensors/readings", "timestamp", "2026-01-01", ","),
+    ):
+        [src] = sorted((scratch / "landing" / folder).glob("*.csv"))
+        out = root / "landing" / folder / f"{src.stem}_day01.csv"
+        con.execute(
+            f"copy (select * from read_csv('{src}', all_varchar = true, delim = '{delim}') "
+            f"where starts_with({column}, '{prefix}')) to '{out}' (header, delimiter '{delim}')"
+        )
+    con.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, object]:
+    """Generate the workload (if absent), run every phase, and return the figures."""
+    from observatory.demo.generator import generate  # noqa: PLC0415
+
+    phases: list[Phase] = []
+    for root, sc in ((target / scale, scale), (target / f"{scale}-half", f"{scale}-half")):
+        if not (root / "landing").is_dir():
+            generate(root, scale=sc)
+        shutil.rmtree(root / "warehouse", ignore_errors=True)
+    full, half = target / scale, target / f"{scale}-half"
+    phases.append(_measure("a_floor_duckdb_load", "floor", full))
+    phases.append(_measure("b_pipeline_full", "pipeline_run", full))
+    _add_one_day(full, target / "day", scale)  # generating the day is not timed
+    phases.append(_measure("c_incremental_one_day", "pipeline_run", full))
+    phases.append(_measure("d_baseline_pandas_gx", "baseline", full))
+    phases.append(_measure("e_pipeline_half_workload", "pipeline_run", half))
+    by = {p.name: p for p in phases}
+    a, b, d = by["a_floor_duckdb_load"], by["b_pipeline_full"], by["d_baseline_pandas_gx"]
+    e = by["e_pipeline_half_workload"]
+    figures = {
+        "phases": [asdict(p) | {"rows_per_second": round(p.rows_per_second)} for p in phases],
+        "ratio_b_over_a": round(b.seconds / a.seconds, 2),
+        "ratio_d_over_b": round(d.seconds / b.seconds, 2),
+        "growth_full_over_half": round(b.seconds / e.seconds, 2),
+        "incremental_seconds": round(by["c_incremental_one_day"].seconds, 2),
+        "peak_rss_mb_pipeline": round(max(b.peak_rss_mb, by["c_incremental_one_day"].peak_rss_mb)),
+    }
+    if not keep:
+        for root in (full, half):
+            shutil.rmtree(root / "warehouse", ignore_errors=True)
+    return figures
