@@ -1,5 +1,10 @@
--- Incident component: count and severity-weighted rate per 1,000 residents (or per km2
--- where a zone has no population), per zone x band x period. Zones without incidents are 0.
+-- Incident indicator per zone x band x period: severity-weighted incidents per unit of
+-- exposure, and the standardised incident ratio (observed / expected at the city's rate).
+-- Exposure is pedestrian passes (footfall per hour x hours of the band) where the zone has
+-- footfall counters in that band and month, else residents, else area. Rates on different
+-- exposures are not comparable, so each is divided by the city's reference rate for the same
+-- exposure and band (pooled over all periods): incident_ratio = 1 means "as the city",
+-- 2 means twice the city's rate. A city with no incident source at all gets null, not 0.
 with cells as (
     select * from idx.idx_cells
 ),
@@ -12,35 +17,110 @@ incidents as (
     select * from staging.stg_incidents
 ),
 
+environment as (
+    select * from idx.idx_environment
+),
+
+band_hours as (
+    select * from idx.idx_band_hours
+),
+
+has_source as (
+    select count(*) > 0 as has_incidents from incidents
+),
+
 counts as (
     select
         zone_id,
         time_band,
         period_start,
         count(*) as incident_count,
-        sum(severity) as incident_severity_sum,
+        sum(cast(severity as double)) as incident_severity_sum,
     from incidents
     group by all
 ),
 
-final as (
+exposed as (
     select
         c.zone_id,
         c.time_band,
         c.period_start,
         coalesce(n.incident_count, 0) as incident_count,
         coalesce(n.incident_severity_sum, 0.0) as incident_severity_sum,
-        case
-            when z.population > 0
-                then 1000.0 * coalesce(n.incident_severity_sum, 0.0) / z.population
-        end as incident_rate_per_1000,
-        coalesce(n.incident_severity_sum, 0.0) / nullif(z.area_km2, 0) as incident_rate_per_km2,
+        z.population,
+        z.area_km2,
+        e.footfall_per_hour * h.band_hours as pedestrian_passes,
     from cells as c
     inner join zones as z on z.zone_id = c.zone_id
     left join counts as n
         on n.zone_id = c.zone_id
         and n.time_band = c.time_band
         and n.period_start = c.period_start
+    left join environment as e
+        on e.zone_id = c.zone_id
+        and e.time_band = c.time_band
+        and e.period_start = c.period_start
+    left join band_hours as h
+        on h.time_band = c.time_band
+        and h.period_start = c.period_start
+),
+
+with_basis as (
+    select
+        *,
+        case
+            when pedestrian_passes > 0 then 'footfall'
+            when population > 0 then 'residents'
+            when area_km2 > 0 then 'area'
+        end as incident_exposure,
+        case
+            when pedestrian_passes > 0 then pedestrian_passes / 10000.0
+            when population > 0 then population / 1000.0
+            when area_km2 > 0 then area_km2
+        end as exposure_units,
+    from exposed
+),
+
+reference as (
+    select
+        time_band,
+        incident_exposure,
+        sum(incident_severity_sum) / sum(exposure_units) as reference_rate,
+    from with_basis
+    where incident_exposure is not null
+    group by all
+),
+
+final as (
+    select
+        b.zone_id,
+        b.time_band,
+        b.period_start,
+        b.incident_count,
+        b.incident_severity_sum,
+        case
+            when b.population > 0 then 1000.0 * b.incident_severity_sum / b.population
+        end as incident_rate_per_1000,
+        case
+            when b.pedestrian_passes > 0
+                then 10000.0 * b.incident_severity_sum / b.pedestrian_passes
+        end as incident_rate_per_10000_passes,
+        b.incident_severity_sum / nullif(b.area_km2, 0) as incident_rate_per_km2,
+        b.pedestrian_passes,
+        b.incident_exposure,
+        r.reference_rate,
+        case
+            when s.has_incidents and b.incident_exposure is not null
+                then coalesce(
+                    b.incident_severity_sum / nullif(b.exposure_units * r.reference_rate, 0.0),
+                    0.0
+                )
+        end as incident_ratio,
+    from with_basis as b
+    cross join has_source as s
+    left join reference as r
+        on r.time_band = b.time_band
+        and r.incident_exposure = b.incident_exposure
 )
 
 select * from final

@@ -1,20 +1,12 @@
--- Perception component: the weighted mean safety score (0-100) per zone x band x period.
--- A respondent's items in a band are averaged first, so each person counts once per cell;
--- the standard error uses Kish's effective sample size for the design weights.
-with responses as (
-    select * from staging.stg_survey
-),
-
-per_respondent as (
-    select
-        zone_id,
-        time_band,
-        period_start,
-        respondent_id,
-        sum(score * weight) / sum(weight) as score,
-        avg(weight) as weight,
-    from responses
-    group by all
+-- Direct (raw) perception estimate per zone x band x period: the design-weighted mean score
+-- (0-100, higher = safer) with Kish's effective sample size and the within-cell variance,
+-- from which the Fay-Herriot step derives pooled sampling variances (docs/methodology.md).
+-- Pre-aggregated rows add their respondents and weight but no within-cell variance.
+-- perception_score here is the raw (direct) mean; the published one is shrunk (idx_perception_eb).
+-- The variance is computed in two passes (squared deviations from the mean), which is exact
+-- where everyone gave the same answer and does not depend on the order of the sums.
+with units as (
+    select * from idx.idx_respondents
 ),
 
 moments as (
@@ -22,28 +14,47 @@ moments as (
         zone_id,
         time_band,
         period_start,
-        count(*) as n_respondents,
+        cast(sum(n_people) as bigint) as n_respondents,
+        count(*) as n_units,
         sum(weight) as sum_weight,
-        sum(weight * weight) as sum_weight_sq,
+        sum(weight_sq) as sum_weight_sq,
         sum(weight * score) / sum(weight) as mean_score,
-        sum(weight * score * score) / sum(weight) as mean_score_sq,
-    from per_respondent
+        sum(weight) filter (where not is_aggregate) as individual_weight,
+        sum(weight * weight) filter (where not is_aggregate) as individual_weight_sq,
+        sum(weight * score) filter (where not is_aggregate)
+            / sum(weight) filter (where not is_aggregate) as individual_mean,
+    from units
     group by all
 ),
 
-with_error as (
+spread as (
     select
-        *,
-        sum_weight * sum_weight / sum_weight_sq as n_effective,
-        case
-            when sum_weight * sum_weight / sum_weight_sq > 1.0
-                then sqrt(
-                    greatest(mean_score_sq - mean_score * mean_score, 0.0)
-                    * (sum_weight * sum_weight / sum_weight_sq)
-                    / (sum_weight * sum_weight / sum_weight_sq - 1.0)
-                ) / sqrt(sum_weight * sum_weight / sum_weight_sq)
-        end as perception_se,
-    from moments
+        u.zone_id,
+        u.time_band,
+        u.period_start,
+        sum(u.weight * pow(u.score - m.individual_mean, 2)) / any_value(m.individual_weight)
+            as biased_var,
+    from units as u
+    inner join moments as m
+        on m.zone_id = u.zone_id
+        and m.time_band = u.time_band
+        and m.period_start = u.period_start
+    where not u.is_aggregate
+    group by u.zone_id, u.time_band, u.period_start
+),
+
+with_variance as (
+    select
+        m.*,
+        s.biased_var,
+        m.sum_weight * m.sum_weight / m.sum_weight_sq as n_effective,
+        m.individual_weight * m.individual_weight / m.individual_weight_sq
+            as individual_n_effective,
+    from moments as m
+    left join spread as s
+        on s.zone_id = m.zone_id
+        and s.time_band = m.time_band
+        and s.period_start = m.period_start
 ),
 
 final as (
@@ -52,12 +63,20 @@ final as (
         time_band,
         period_start,
         n_respondents,
+        n_units,
         n_effective,
+        sum_weight,
         mean_score as perception_score,
-        perception_se,
-        greatest(mean_score - 1.645 * perception_se, 0.0) as perception_ci_low,
-        least(mean_score + 1.645 * perception_se, 100.0) as perception_ci_high,
-    from with_error
+        case
+            when individual_n_effective > 1.0
+                then biased_var * individual_n_effective / (individual_n_effective - 1.0)
+        end as within_var,
+        case
+            when individual_n_effective > 1.0
+                then sqrt(biased_var * individual_n_effective / (individual_n_effective - 1.0)
+                    / n_effective)
+        end as perception_se,
+    from with_variance
 )
 
 select * from final

@@ -374,6 +374,25 @@ class MonitoringConfig(_Model):
     webhook_conn_id: str = "observatory_alerts"
 
 
+class ReportConfig(_Model):
+    """The HTML report (`observatory report`): its language and wording.
+
+    `language` is a BCP 47 tag (`it`, `en`, `lv`, `ca-ES`...): it sets the number and date
+    formats and picks the built-in wording (Italian for `it`, English otherwise); `labels`
+    overrides built-in labels by key (the keys: `observatory.report.labels.LABELS_EN`).
+    """
+
+    language: str = "en"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("language")
+    @classmethod
+    def _check_language(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", value):
+            raise ValueError(f"{value!r} is not a language tag (e.g. 'it', 'en', 'lv', 'ca-ES')")
+        return value
+
+
 class Config(_Model):
     """A whole observatory project: one city, one warehouse."""
 
@@ -383,6 +402,7 @@ class Config(_Model):
     time_bands: TimeBandsConfig = TimeBandsConfig()
     index: IndexConfig = IndexConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    report: ReportConfig = ReportConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
     base_dir: Path = Path(".")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from observatory.config import Config
+from observatory.index import PYTHON_STEPS, mart_params
 from observatory.ingest import BatchReport, ingest_source
 from observatory.sql_util import run_model
 from observatory.timebands import write_day_bands
@@ -24,8 +25,29 @@ from observatory.zones import load_zones, write_zones
 log = logging.getLogger(__name__)
 
 STAGING_MODELS = ("stg_survey", "stg_incidents", "stg_sensors")
-INDEX_MODELS = ("idx_cells", "idx_perception", "idx_incidents", "idx_environment", "idx_composite")
-MART_MODELS = ("zone_index", "data_quality")
+#: The index layer, in build order: SQL models (sql/index/<name>.sql) and, where the name is
+#: a key of `observatory.index.PYTHON_STEPS`, a Python step writing idx.<name>.
+INDEX_MODELS = (
+    "idx_cells",
+    "idx_respondents",
+    "idx_perception",
+    "idx_environment",
+    "idx_band_hours",
+    "idx_incidents",
+    "idx_indicators",
+    "idx_suppression",
+    "idx_perception_eb",
+    "idx_composite",
+)
+MART_MODELS = (
+    "zone_index",
+    "zone_trends",
+    "zone_index_latest",
+    "day_night_gap",
+    "fear_gap",
+    "city_summary",
+    "data_quality",
+)
 
 _VALIDATED_COLUMNS = {
     "survey": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
@@ -126,21 +148,27 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
     """Rebuild staging, index and marts from the accepted rows, in one transaction."""
     own = con is None
     con = con or connect(cfg)
-    params = _model_params(cfg)
+    params = {**_model_params(cfg), **mart_params(cfg.index)}
     built: list[str] = []
     try:
         with transaction(con):
             _ensure_validated_tables(con)
             first, last = _date_range(con, cfg.city.timezone)
             write_day_bands(con, cfg.city, cfg.time_bands, first, last)
-            for layer, models in (
-                ("staging", STAGING_MODELS),
-                ("index", INDEX_MODELS),
-                ("marts", MART_MODELS),
-            ):
-                for model in models:
-                    run_model(con, layer, model, params)
-                    built.append(f"{layer}.{model}")
+            for model in STAGING_MODELS:
+                # Views: staging adds a band and local time to validated rows; writing it
+                # out would be a third full copy of the largest feeds (docs/performance.md).
+                run_model(con, "staging", model, params, materialized="view")
+                built.append(f"staging.{model}")
+            for model in INDEX_MODELS:
+                if model in PYTHON_STEPS:
+                    built.extend(f"index.{t}" for t in PYTHON_STEPS[model](con, cfg.index))
+                else:
+                    run_model(con, "index", model, params)
+                    built.append(f"index.{model}")
+            for model in MART_MODELS:
+                run_model(con, "marts", model, params)
+                built.append(f"marts.{model}")
         return built
     finally:
         if own:

@@ -1,0 +1,72 @@
+"""Sampling error: a Poisson bootstrap of respondents, vectorised over cells and draws.
+
+Each draw gives every respondent a random count from Poisson(1), the number of times they
+are drawn (the Poisson bootstrap: resampling with replacement without fixing the sample
+size, whose variance for a weighted mean matches the usual sum(w^2)/sum(w)^2 formula),
+multiplied by the design weight; a cell whose draw picks nobody gives NaN for that draw.
+The same count is used for a respondent's answers in both bands, so the draws keep the
+correlation between a zone's day and night means, which the night-minus-day gap needs.
+The per-cell sums are one sparse matrix product per chunk of draws, so 100k respondents x
+500 draws take about a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+_CHUNK = 32
+
+
+@dataclass(frozen=True)
+class BootstrapSums:
+    """Weighted score and weight totals per cell and draw: means are `score / weight`."""
+
+    score: np.ndarray  # (draws, cells)
+    weight: np.ndarray  # (draws, cells)
+
+    def means(self) -> np.ndarray:
+        """Bootstrap means per draw and cell (NaN for cells without respondents)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.score / self.weight
+
+
+def bootstrap_sums(
+    respondents: pd.DataFrame,
+    cell: np.ndarray,
+    n_cells: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> BootstrapSums:
+    """Poisson-bootstrap the weighted sums of every cell.
+
+    Args:
+        respondents: one row per respondent x cell, with `person` (an id shared by the
+            rows of one respondent, e.g. across bands), `score` and `weight`.
+        cell: the cell position (0..n_cells-1) of each row.
+        n_cells: number of cells.
+        draws: number of bootstrap draws.
+        rng: the seeded generator (builds are deterministic).
+
+    Returns:
+        Score and weight totals per draw and cell.
+    """
+    person = pd.factorize(respondents["person"])[0]
+    weight = respondents["weight"].to_numpy(dtype=float)
+    score = respondents["score"].to_numpy(dtype=float)
+    rows = np.arange(len(respondents))
+    shape = (n_cells, len(respondents))
+    by_score = sparse.csr_matrix((weight * score, (cell, rows)), shape=shape)
+    by_weight = sparse.csr_matrix((weight, (cell, rows)), shape=shape)
+    n_people = int(person.max()) + 1 if len(person) else 0
+    score_sums = np.zeros((draws, n_cells))
+    weight_sums = np.zeros((draws, n_cells))
+    for start in range(0, draws, _CHUNK):
+        size = min(_CHUNK, draws - start)
+        g = rng.poisson(1.0, (n_people, size)).astype(float)[person]
+        score_sums[start : start + size] = (by_score @ g).T
+        weight_sums[start : start + size] = (by_weight @ g).T
+    return BootstrapSums(score_sums, weight_sums)

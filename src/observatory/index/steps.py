@@ -1,0 +1,221 @@
+"""The Python steps of the index layer: read idx tables from DuckDB, compute, write back.
+
+Each step is called by `pipeline.build` inside its transaction, between the SQL models, and
+writes `idx.<step>` (the composite step also writes the tables derived from its draws).
+The computing is done by the pure functions of this package; only reading and writing
+happens here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from statistics import NormalDist
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from observatory.config import IndexConfig
+from observatory.index.bootstrap import bootstrap_sums
+from observatory.index.engine import IndexInputs, compute_index
+from observatory.index.grid import KEYS, Grid
+from observatory.index.models import expected_perception, model_perception
+from observatory.index.montecarlo import PerceptionModel
+from observatory.index.outputs import result_tables
+from observatory.index.shrinkage import fay_herriot, no_shrinkage, sampling_variance
+from observatory.index.suppression import suppress
+
+log = logging.getLogger(__name__)
+
+#: Recorded in every mart row, so a dashboard knows which method made a figure.
+METHOD_VERSION = "v1"
+
+_CELLS = """
+    select
+        i.*,
+        s.is_suppressed,{more_columns}
+    from idx.idx_indicators as i
+    inner join idx.idx_suppression as s using (zone_id, time_band, period_start){more_joins}
+    order by period_start, time_band, zone_id
+"""
+_WITH_PERCEPTION = {
+    "more_columns": """
+        p.* exclude (zone_id, time_band, period_start, n_respondents, n_effective,
+            perception_raw, perception_raw_se),""",
+    "more_joins": """
+    inner join idx.idx_perception_eb as p using (zone_id, time_band, period_start)""",
+}
+
+
+def read(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """Run a query and fetch the whole result as a DataFrame."""
+    return con.execute(sql).df()
+
+
+def write(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Replace `idx.<table>` with a frame (period_start kept a DATE)."""
+    view = f"_frame_{table}"
+    con.register(view, frame)
+    try:
+        cast = (
+            " replace (cast(period_start as date) as period_start)"
+            if "period_start" in frame
+            else ""
+        )
+        con.execute(f"create or replace table idx.{table} as select *{cast} from {view}")
+    finally:
+        con.unregister(view)
+
+
+def build_suppression(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
+    """Primary and complementary suppression of every cell -> idx.idx_suppression."""
+    cells = read(
+        con, "select zone_id, time_band, period_start, n_respondents from idx.idx_indicators"
+    )
+    write(con, "idx_suppression", suppress(cells, cfg.min_respondents))
+    return ["idx_suppression"]
+
+
+def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
+    """Raw, shrunk and modelled perception per cell -> idx.idx_perception_eb."""
+    cells = read(con, _CELLS.format(more_columns="", more_joins=""))
+    grid = Grid.from_frame(cells)
+    raw = grid.cube(cells["perception_raw"])
+    var = sampling_variance(
+        grid.cube(cells["within_var"]), grid.cube(cells["n_effective"], fill=0.0)
+    )
+    fit = fay_herriot(raw, var) if cfg.shrinkage == "fay_herriot" else no_shrinkage(raw, var)
+    n = cells["n_respondents"].to_numpy()
+    train = (
+        ~cells["is_suppressed"].to_numpy()
+        & (n >= cfg.min_respondents)
+        & cells["perception_raw"].notna().to_numpy()
+    )
+    model = model_perception(cells, train, cfg.seed)
+    modelled = (n == 0) & ~np.isnan(model.prediction)
+    group = (grid.b, grid.t)
+    out = cells[
+        [*KEYS, "n_respondents", "n_effective", "perception_raw", "perception_raw_se"]
+    ].copy()
+    out["sampling_var"] = grid.rows(var)
+    out["city_mean"] = fit.mean[group]
+    out["city_mean_var"] = fit.mean_var[group]
+    out["between_var"] = fit.between_var[group]
+    out["shrinkage_weight"] = grid.rows(fit.gamma)
+    out["perception_shrunk"] = grid.rows(fit.shrunk)
+    out["perception_shrunk_se"] = np.sqrt(grid.rows(fit.mse))
+    out["is_modelled"] = modelled
+    out["perception_modelled"] = np.where(modelled, model.prediction, np.nan)
+    out["model_cv_rmse"] = model.cv_rmse
+    out["perception_score"] = np.where(modelled, model.prediction, out["perception_shrunk"])
+    out["perception_se"] = np.where(modelled, model.cv_rmse, out["perception_shrunk_se"])
+    write(con, "idx_perception_eb", out)
+    return ["idx_perception_eb"]
+
+
+def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
+    """The index, its intervals, ranks, gaps, changes and fear gaps -> idx tables."""
+    cells = read(con, _CELLS.format(**_WITH_PERCEPTION))
+    grid = Grid.from_frame(cells)
+    respondents = read(
+        con,
+        "select zone_id, time_band, period_start, respondent_id, score, weight "
+        "from idx.idx_respondents "
+        "order by period_start, time_band, zone_id, respondent_id",  # fixed order: same draws
+    )
+    position = pd.Series(
+        np.ravel_multi_index((grid.b, grid.t, grid.z), grid.shape),
+        index=pd.MultiIndex.from_frame(cells[KEYS]),
+    )
+    cell = position.reindex(pd.MultiIndex.from_frame(respondents[KEYS])).to_numpy()
+    on_grid = ~np.isnan(cell)  # answers without a zone or band have no cell to count in
+    if not on_grid.all():
+        log.warning("%d survey units have no zone or band: left out", (~on_grid).sum())
+    respondents, cell = respondents[on_grid].copy(), cell[on_grid].astype(int)
+    respondents["person"] = respondents.groupby(
+        ["respondent_id", "zone_id", "period_start"], sort=False
+    ).ngroup()
+    boot_rng, mc_rng = np.random.default_rng(cfg.seed).spawn(2)  # independent streams
+    boot = bootstrap_sums(
+        respondents, cell, int(np.prod(grid.shape)), cfg.uncertainty_draws, boot_rng
+    )
+
+    n = cells["n_respondents"].to_numpy()
+    published = ~cells["is_suppressed"].to_numpy()
+    modelled = cells["is_modelled"].to_numpy(dtype=bool)
+    precision = 1.0 / (cells["between_var"].fillna(0.0) + cells["sampling_var"])
+    # pre-aggregated sources alone give no sampling variance: weigh their cells equally
+    cells["precision"] = precision.where(np.isfinite(precision), 1.0)
+    train = (
+        published
+        & (n >= cfg.min_respondents)
+        & ~modelled
+        & cells["perception_raw"].notna().to_numpy()
+    )
+    expected = expected_perception(cells, train)
+    inputs = IndexInputs(
+        indicators={
+            "incident_ratio": grid.cube(cells["incident_ratio"]),
+            "lux": grid.cube(cells["lux_mean"]),
+            "footfall": grid.cube(cells["footfall_per_hour"]),
+            "noise_db": grid.cube(cells["noise_leq_db"]),
+        },
+        perception=_perception_model(cells, grid),
+        published=grid.mask(published),
+        expected=grid.cube(expected),
+        boot=boot,
+        single=grid.mask(cells["n_units"].to_numpy() == 1),
+        previous=grid.previous_period(),
+        fear_window=grid.window(cfg.fear_gap_months),
+        city_perception=_city_means(respondents, cell, grid),
+    )
+    result = compute_index(inputs, cfg, mc_rng)
+    tables = result_tables(result, grid, cells, expected, cfg)
+    for name, frame in tables.items():
+        write(con, name, frame)
+    return list(tables)
+
+
+def _perception_model(cells: pd.DataFrame, grid: Grid) -> PerceptionModel:
+    return PerceptionModel(
+        point=grid.cube(cells["perception_score"]),
+        raw=grid.cube(cells["perception_raw"]),
+        variance=grid.cube(cells["sampling_var"]),
+        gamma=grid.cube(cells["shrinkage_weight"]),
+        city_mean=grid.band_period(cells["city_mean"]),
+        city_mean_var=grid.band_period(cells["city_mean_var"]),
+        modelled=grid.mask(cells["is_modelled"]),
+        model_rmse=float(cells["model_cv_rmse"].iloc[0]) if len(cells) else float("nan"),
+    )
+
+
+def _city_means(respondents: pd.DataFrame, cell: np.ndarray, grid: Grid) -> np.ndarray:
+    groups = cell // grid.shape[2]
+    size = grid.shape[0] * grid.shape[1]
+    w = respondents["weight"].to_numpy(dtype=float)
+    num = np.bincount(
+        groups, weights=w * respondents["score"].to_numpy(dtype=float), minlength=size
+    )
+    den = np.bincount(groups, weights=w, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (num / den).reshape(grid.shape[:2])
+
+
+def mart_params(cfg: IndexConfig) -> dict[str, object]:
+    """Parameters the index and mart SQL models bind (beyond the pipeline's own)."""
+    return {
+        "z_crit": NormalDist().inv_cdf(1.0 - (1.0 - cfg.confidence) / 2.0),
+        "trend_min_periods": cfg.trend_min_periods,
+        "trend_window": cfg.trend_window,
+        "fear_gap_min_points": cfg.fear_gap_min_points,
+        "method_version": METHOD_VERSION,
+    }
+
+
+#: The Python steps, by the idx table they write (pipeline.build runs them in INDEX_MODELS order).
+PYTHON_STEPS: dict[str, Callable[[duckdb.DuckDBPyConnection, IndexConfig], list[str]]] = {
+    "idx_suppression": build_suppression,
+    "idx_perception_eb": build_perception,
+    "idx_composite": build_composite,
+}

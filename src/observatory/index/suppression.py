@@ -1,0 +1,88 @@
+"""Small-cell suppression: which cells' survey-based figures must not be published.
+
+Primary suppression withholds every cell with 1 to k-1 respondents. Complementary
+suppression then makes sure no withheld value can be worked out from what is published:
+
+* across bands: if one band of a zone-month is withheld, the other band (usually answered
+  by the same people) is withheld too, so a both-band figure such as the night-minus-day
+  gap cannot give it away;
+* across zones: a band-month whose city total is published must not have exactly one
+  withheld cell with respondents, or subtracting the published zones from the total would
+  recover it; the published cell with the fewest respondents is withheld with it. When no
+  such partner exists, the band-month's city total is withheld instead.
+
+The two rules are applied until nothing changes. Cells with no respondents hold no survey
+data and are never suppressed (their perception, if any, is modelled).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+PRIMARY = "primary: fewer than k respondents"
+ACROSS_BANDS = "complementary: other band of the zone-month withheld"
+ACROSS_ZONES = "complementary: protects a withheld cell from the city total"
+
+
+def suppress(cells: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Flag the cells to withhold.
+
+    Args:
+        cells: one row per zone_id x time_band x period_start with n_respondents.
+        k: the minimum number of respondents for a cell to be published.
+
+    Returns:
+        The keys and n_respondents with is_suppressed, suppression_reason (null when
+        published) and is_total_suppressed (the band-month's city total is withheld).
+    """
+    out = cells[["zone_id", "time_band", "period_start", "n_respondents"]].copy()
+    out = out.sort_values(["period_start", "time_band", "n_respondents", "zone_id"]).reset_index(
+        drop=True
+    )
+    has_data = out["n_respondents"] > 0
+    reason = pd.Series(pd.NA, index=out.index, dtype="object")
+    reason[has_data & (out["n_respondents"] < k)] = PRIMARY
+    total_withheld = pd.Series(False, index=out.index)
+    for _ in range(100):
+        before = reason.notna().sum()
+        reason = _across_bands(out, reason, has_data)
+        reason, total_withheld = _across_zones(out, reason, has_data)
+        if reason.notna().sum() == before:
+            break
+    out["is_suppressed"] = reason.notna()
+    out["suppression_reason"] = reason
+    out["is_total_suppressed"] = total_withheld
+    log.info(
+        "suppression: %d primary, %d complementary of %d cells",
+        (reason == PRIMARY).sum(),
+        (reason.notna() & (reason != PRIMARY)).sum(),
+        len(out),
+    )
+    return out
+
+
+def _across_bands(out: pd.DataFrame, reason: pd.Series, has_data: pd.Series) -> pd.Series:
+    withheld_any = reason.notna().groupby([out["zone_id"], out["period_start"]]).transform("any")
+    reason = reason.copy()
+    reason[withheld_any & reason.isna() & has_data] = ACROSS_BANDS
+    return reason
+
+
+def _across_zones(
+    out: pd.DataFrame, reason: pd.Series, has_data: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    group = [out["period_start"], out["time_band"]]
+    withheld = reason.notna() & has_data
+    n_withheld = withheld.groupby(group).transform("sum")
+    candidate = has_data & ~withheld & (n_withheld == 1)
+    # Rows are sorted by n_respondents then zone_id, so the first candidate is the smallest.
+    first = candidate & (candidate.groupby(group).cumsum() == 1)
+    reason = reason.copy()
+    reason[first] = ACROSS_ZONES
+    has_partner = candidate.groupby(group).transform("any")
+    total_withheld = (n_withheld == 1) & ~has_partner
+    return reason, total_withheld

@@ -1,0 +1,160 @@
+"""The index on the small synthetic demo city, against the traits the generator hid in it
+(landing/_synthetic_truth.csv): fear zones, dark zones, small-sample zones."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from observatory import pipeline
+from tests.conftest import DemoCity
+
+PUBLISHED_MARTS = [m for m in pipeline.MART_MODELS if m != "data_quality"]
+
+
+@pytest.fixture(scope="module")
+def truth(demo_city: DemoCity) -> pd.DataFrame:
+    return pd.read_csv(demo_city.root / "landing" / "_synthetic_truth.csv").set_index("zone_id")
+
+
+def _query(demo_city: DemoCity, sql: str) -> pd.DataFrame:
+    with demo_city.connect() as con:
+        return con.execute(sql).df()
+
+
+def test_fear_gap_ranks_the_fear_zones_first_every_month(
+    demo_city: DemoCity, truth: pd.DataFrame
+) -> None:
+    fear = set(truth.index[truth["fear"]])
+    ranked = _query(
+        demo_city,
+        "select period_start, zone_id, fear_gap_rank from marts.fear_gap "
+        "where fear_gap_rank is not null",
+    )
+    for period, month in ranked.groupby("period_start"):
+        present = fear & set(month["zone_id"])
+        assert len(present) >= 2, f"{period}: fear zones should be published"
+        top = set(month.nsmallest(len(present), "fear_gap_rank")["zone_id"])
+        assert top == present, (period, month.sort_values("fear_gap_rank").head(6))
+
+
+def test_fear_zones_are_named_as_fear_gaps(demo_city: DemoCity, truth: pd.DataFrame) -> None:
+    flagged = _query(
+        demo_city,
+        "select zone_id, count(*) as months from marts.fear_gap where is_fear_gap group by 1",
+    ).set_index("zone_id")["months"]
+    fear = truth.index[truth["fear"]]
+    dark = truth.index[truth["lighting"] < 0.3]
+    assert (flagged.reindex(fear, fill_value=0) >= 5).all(), flagged
+    # anyone else named feels unsafe beyond its incidents for another reason the generator
+    # built in: darkness at night
+    assert set(flagged.index) <= set(fear) | set(dark), flagged
+
+
+def test_dark_zones_feel_much_less_safe_at_night(demo_city: DemoCity, truth: pd.DataFrame) -> None:
+    gaps = _query(demo_city, "select * from marts.day_night_gap where not is_suppressed")
+    dark = truth.index[truth["lighting"] < 0.3]
+    lit = truth.index[truth["lighting"] > 0.8]
+    by_zone = gaps.groupby("zone_id")["perception_gap"].mean()
+    assert (
+        by_zone.loc[by_zone.index.intersection(dark)].max()
+        < by_zone.loc[by_zone.index.intersection(lit)].min()
+    )
+    significant = gaps[gaps["zone_id"].isin(dark)]["is_perception_gap_significant"]
+    assert significant.mean() > 0.9
+    assert (gaps["perception_gap_ci_low"] <= gaps["perception_gap_ci_high"]).all()
+
+
+def test_small_sample_zones_are_shrunk_more_and_suppressed(demo_city: DemoCity) -> None:
+    cells = _query(
+        demo_city,
+        """
+        select e.n_respondents, e.shrinkage_weight,
+               abs(e.perception_shrunk - e.perception_raw) as moved, s.is_suppressed
+        from idx.idx_perception_eb as e join idx.idx_suppression as s
+            using (zone_id, time_band, period_start)
+        where e.n_respondents > 0
+        """,
+    )
+    small, large = cells[cells["n_respondents"] < 6], cells[cells["n_respondents"] >= 25]
+    assert len(small) and len(large)
+    assert small["shrinkage_weight"].max() < large["shrinkage_weight"].min()
+    assert small["moved"].mean() > 3 * large["moved"].mean()
+    assert small["is_suppressed"].all()
+
+
+def test_marts_hold_no_respondent_level_data(demo_city: DemoCity) -> None:
+    forbidden = {"respondent_id", "response_id", "score", "answer", "raw_row", "item_id", "weight"}
+    for mart in PUBLISHED_MARTS:
+        columns = set(_query(demo_city, f"describe marts.{mart}")["column_name"])
+        assert not columns & forbidden, (mart, columns & forbidden)
+        types = _query(demo_city, f"describe marts.{mart}")
+        assert "method_version" in columns and "is_synthetic" in columns, mart
+        assert len(types) > 3
+
+
+def test_marts_have_their_documented_grain(demo_city: DemoCity) -> None:
+    grains = {
+        "zone_index": "zone_id, time_band, period_start",
+        "zone_trends": "zone_id, time_band, period_start",
+        "zone_index_latest": "zone_id, time_band",
+        "day_night_gap": "zone_id, period_start",
+        "fear_gap": "zone_id, period_start",
+        "city_summary": "time_band, period_start",
+    }
+    assert set(grains) == set(PUBLISHED_MARTS)
+    for mart, keys in grains.items():
+        dupes = _query(
+            demo_city, f"select {keys}, count(*) from marts.{mart} group by all having count(*) > 1"
+        )
+        assert dupes.empty, mart
+    sizes = {m: len(_query(demo_city, f"select 1 from marts.{m}")) for m in grains}
+    assert sizes == {
+        "zone_index": 240,
+        "zone_trends": 240,
+        "zone_index_latest": 40,
+        "day_night_gap": 120,
+        "fear_gap": 120,
+        "city_summary": 12,
+    }
+
+
+def test_every_published_cell_has_an_interval_around_it(demo_city: DemoCity) -> None:
+    cells = _query(demo_city, "select * from marts.zone_index where not is_suppressed")
+    assert cells["index_value"].notna().all()
+    assert (cells["index_ci_low"] <= cells["index_ci_high"]).all()
+    assert (cells["perception_ci_low"] <= cells["perception_score"]).all()
+    assert (cells["perception_score"] <= cells["perception_ci_high"]).all()
+    assert (cells["index_rank_ci_low"] <= cells["index_rank"]).mean() > 0.95
+    assert (cells["index_rank"] <= cells["index_rank_ci_high"]).mean() > 0.95
+
+
+def test_rebuild_is_deterministic(demo_copy: DemoCity) -> None:
+    query = "select * from marts.zone_index order by zone_id, period_start, time_band"
+    cfg = demo_copy.cfg
+    pipeline.build(cfg)
+    before = _query(demo_copy, query)
+    # one DuckDB thread instead of several: a different row order must not change a figure
+    single = cfg.model_copy(update={"project": cfg.project.model_copy(update={"threads": 1})})
+    pipeline.build(single)
+    pd.testing.assert_frame_equal(before, _query(demo_copy, query))
+
+
+def _documented_columns() -> dict[str, list[str]]:
+    text = (Path(__file__).parents[1] / "docs" / "tables.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## marts\.(\w+)\s*$", text, flags=re.MULTILINE)
+    documented = {}
+    for name, body in zip(sections[1::2], sections[2::2], strict=True):
+        rows = [line.split("|")[1] for line in body.splitlines() if line.startswith("| ")]
+        documented[name] = [c.strip() for row in rows[1:] for c in row.split(",")]
+    return documented
+
+
+def test_tables_doc_lists_every_mart_column(demo_city: DemoCity) -> None:
+    documented = _documented_columns()
+    for mart in PUBLISHED_MARTS:
+        actual = _query(demo_city, f"describe marts.{mart}")["column_name"].tolist()
+        assert documented.get(mart) == actual, mart

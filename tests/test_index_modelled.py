@@ -1,0 +1,76 @@
+"""A zone-month with no survey answers gets a modelled perception, flagged, with the model's
+cross-validated error, and an index with an interval wide enough to say so."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tests.test_index_fixtures import make_city, simulate_survey
+
+MONTHS = [dt.date(2025, m, 1) for m in (1, 2, 3)]
+
+
+def test_zone_without_respondents_is_modelled_from_incidents(tmp_path: Path) -> None:
+    rng = np.random.default_rng(21)
+    zones = [f"Z{i}" for i in range(10)]
+    level = np.linspace(0.0, 9.0, 10)  # incidents per month: more incidents, less safe
+    truth = pd.DataFrame(
+        [
+            {
+                "zone_id": z,
+                "period_start": m,
+                "n": 25,
+                "day": 80 - 3 * level[i],
+                "night": 60 - 3 * level[i],
+            }
+            for i, z in enumerate(zones)
+            for m in MONTHS
+            if not (z == "Z9" and m == MONTHS[-1])  # nobody answered in Z9 in March
+        ]
+    )
+    incidents = pd.DataFrame(
+        [
+            {
+                "incident_id": f"I{z}{m:%m}{k}",
+                "occurred_at": pd.Timestamp(m, tz="UTC")
+                + pd.Timedelta(days=k % 28, hours=12 + 10 * (k % 2)),
+                "zone_id": z,
+                "category": "theft",
+                "severity": 1.0,
+            }
+            for i, z in enumerate(zones)
+            for m in MONTHS
+            for k in range(int(2 * level[i]))
+        ]
+    )
+    city = make_city(
+        tmp_path,
+        pd.DataFrame({"zone_id": zones, "population": 5000.0}),
+        simulate_survey(truth, rng),
+        incidents,
+        index={"uncertainty_draws": 100},
+    )
+    out = city.query("select * from marts.zone_index order by zone_id, period_start, time_band")
+    modelled = out[out["is_modelled"]]
+    cells = zip(modelled["zone_id"], modelled["period_start"].dt.date, strict=True)
+    assert set(cells) == {("Z9", MONTHS[-1])}
+    assert (modelled["n_respondents"] == 0).all()
+    assert not modelled["is_suppressed"].any(), "no respondent to protect"
+    assert modelled["perception_raw"].isna().all() and modelled["perception_shrunk"].isna().all()
+    assert modelled["model_cv_rmse"].notna().all() and (modelled["model_cv_rmse"] > 0).all()
+    assert modelled["index_value"].notna().all()
+    # Z9 has the most incidents: the model should place it among the least safe zones
+    day = out[(out["period_start"].dt.date == MONTHS[-1]) & (out["time_band"] == "day")]
+    assert day.set_index("zone_id")["perception_score"].rank().loc["Z9"] <= 3
+    # the interval carries the model's error (nominally 2 x 1.645 x CV RMSE wide)
+    width = modelled["perception_ci_high"] - modelled["perception_ci_low"]
+    assert (width >= 1.645 * modelled["model_cv_rmse"]).all()
+    # only direct survey answers make a fear gap
+    gap = city.query(
+        "select * from marts.fear_gap where zone_id = 'Z9' and period_start = '2025-03-01'"
+    )
+    assert gap["fear_gap"].isna().all()

@@ -1,0 +1,184 @@
+"""Suppression: cells under k respondents are withheld, and complementary suppression keeps
+them from being worked out from city totals or from the other band."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from observatory.index.suppression import ACROSS_BANDS, ACROSS_ZONES, PRIMARY, suppress
+from tests.test_index_fixtures import City, make_city, simulate_survey
+
+P1, P2, P3 = dt.date(2025, 1, 1), dt.date(2025, 2, 1), dt.date(2025, 3, 1)
+CELLS = [
+    # (period, band, zone, n_respondents, expected reason)
+    # P1: one small zone -> the next smallest published zone is withheld with it
+    (P1, "day", "A", 4, PRIMARY),
+    (P1, "day", "B", 12, ACROSS_ZONES),
+    (P1, "day", "C", 30, None),
+    (P1, "day", "D", 25, None),
+    (P1, "day", "E", 0, None),  # no respondents: nothing to protect
+    (P1, "night", "A", 4, PRIMARY),
+    (P1, "night", "B", 12, ACROSS_ZONES),
+    (P1, "night", "C", 30, None),
+    (P1, "night", "D", 25, None),
+    (P1, "night", "E", 0, None),
+    # P2: only the night band of A is small -> its day band goes too, then a partner per band
+    (P2, "day", "A", 12, ACROSS_BANDS),
+    (P2, "day", "B", 30, None),
+    (P2, "day", "C", 20, ACROSS_ZONES),
+    (P2, "night", "A", 5, PRIMARY),
+    (P2, "night", "B", 30, None),
+    (P2, "night", "C", 20, ACROSS_ZONES),
+    # P3: a lone small zone with no possible partner -> the city total is withheld instead
+    (P3, "day", "A", 3, PRIMARY),
+    (P3, "day", "B", 0, None),
+    (P3, "night", "A", 0, None),
+    (P3, "night", "B", 0, None),
+]
+
+
+def test_suppression_flags_match_the_worked_example() -> None:
+    cells = pd.DataFrame(
+        CELLS, columns=["period_start", "time_band", "zone_id", "n_respondents", "reason"]
+    )
+    got = suppress(cells.drop(columns="reason"), k=10)
+    merged = cells.merge(got, on=["period_start", "time_band", "zone_id", "n_respondents"])
+    assert len(merged) == len(CELLS)
+    for row in merged.itertuples():
+        expected = row.reason if isinstance(row.reason, str) else None
+        assert (row.suppression_reason if row.is_suppressed else None) == expected, row
+    totals = got.groupby(["period_start", "time_band"])["is_total_suppressed"].any()
+    assert totals.to_dict() == {
+        (P1, "day"): False,
+        (P1, "night"): False,
+        (P2, "day"): False,
+        (P2, "night"): False,
+        (P3, "day"): True,
+        (P3, "night"): False,
+    }
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> City:
+    """Eight zones, two months; Z0 has 5 respondents in March, Z1 skips the night item."""
+    rng = np.random.default_rng(5)
+    truth = pd.DataFrame(
+        {
+            "zone_id": [f"Z{i}" for i in range(8)] * 2,
+            "period_start": [dt.date(2025, 2, 1)] * 8 + [dt.date(2025, 3, 1)] * 8,
+            "n": [20, 15, 25, 30, 18, 22, 40, 35] + [5, 15, 25, 30, 18, 22, 40, 35],
+            "day": np.tile(np.linspace(50, 80, 8), 2),
+            "night": np.tile(np.linspace(30, 60, 8), 2),
+        }
+    )
+    survey = simulate_survey(truth, rng).assign(weight=1.0)
+    # in March, 8 of Z1's 15 respondents skip the night question: night n = 7 < k
+    skip = (
+        (survey["zone_id"] == "Z1")
+        & (survey["time_band"] == "night")
+        & (survey["surveyed_at"].dt.month == 3)
+    )
+    survey = survey.drop(survey.index[skip][:8])
+    zones = pd.DataFrame({"zone_id": [f"Z{i}" for i in range(8)], "population": 5000.0})
+    return make_city(
+        tmp_path_factory.mktemp("suppression"), zones, survey, index={"uncertainty_draws": 100}
+    )
+
+
+def test_small_cells_and_their_complements_are_withheld(city: City) -> None:
+    cells = city.query(
+        """
+        select zone_id, time_band, n_respondents, is_suppressed, suppression_reason
+        from marts.zone_index where period_start = '2025-03-01' and is_suppressed
+        order by zone_id, time_band
+        """
+    )
+    reasons = {(r.zone_id, r.time_band): r.suppression_reason for r in cells.itertuples()}
+    assert reasons[("Z0", "day")] == reasons[("Z0", "night")] == PRIMARY
+    assert reasons[("Z1", "night")] == PRIMARY
+    assert reasons[("Z1", "day")] == ACROSS_BANDS
+    # no suppression in February: every zone has enough respondents
+    feb = city.query(
+        "select count(*) as n from marts.zone_index "
+        "where period_start = '2025-02-01' and is_suppressed"
+    )
+    assert feb["n"].iloc[0] == 0
+
+
+AUDITS = {
+    "survey figures of suppressed cells are null": """
+        select * from marts.zone_index where is_suppressed and (
+            perception_raw is not null or perception_shrunk is not null
+            or perception_score is not null or perception_ci_low is not null
+            or perception_component is not null or index_value is not null
+            or index_ci_low is not null or index_rank is not null or shrinkage_weight is not null)
+    """,
+    "a band-month never has exactly one withheld cell with respondents under a published total": """
+        select i.period_start, i.time_band
+        from marts.zone_index as i
+        join marts.city_summary as c using (period_start, time_band)
+        where c.city_perception is not null
+        group by all
+        having count(*) filter (where i.is_suppressed and i.n_respondents > 0) = 1
+    """,
+    "a zone-month never has one band withheld and the other published with respondents": """
+        select zone_id, period_start from marts.zone_index group by all
+        having bool_or(is_suppressed) and bool_or(not is_suppressed and n_respondents > 0)
+    """,
+    "day-night gaps of withheld cells are null": """
+        select * from marts.day_night_gap where is_suppressed
+            and (index_gap is not null or perception_gap is not null or night_index is not null)
+    """,
+    "changes touching a withheld cell are null": """
+        select t.* from marts.zone_trends as t
+        left join marts.zone_index as prev
+            on prev.zone_id = t.zone_id and prev.time_band = t.time_band
+            and prev.period_start = t.period_start - interval 1 month
+        where (t.is_suppressed or prev.is_suppressed) and t.change_vs_previous is not null
+    """,
+    "fear gaps of withheld zones are null": """
+        select * from marts.fear_gap where is_suppressed
+            and (fear_gap is not null or fear_gap_day is not null or perception_day is not null)
+    """,
+}
+
+
+@pytest.mark.parametrize("audit", list(AUDITS))
+def test_audit_returns_no_violating_rows(city: City, audit: str) -> None:
+    assert city.query(AUDITS[audit]).empty
+
+
+def test_suppressed_values_cannot_be_recovered_by_subtraction(city: City) -> None:
+    # With unit weights the city mean is the respondent-weighted mean of the zone means, so
+    # subtracting the published zones from the total leaves only the withheld cells.
+    published = city.query(
+        """
+        select i.zone_id, i.n_respondents, i.perception_raw, c.city_perception,
+            c.n_respondents as n_city
+        from marts.zone_index as i join marts.city_summary as c using (period_start, time_band)
+        where i.period_start = '2025-03-01' and i.time_band = 'day'
+        """
+    )
+    truth = city.query(
+        """
+        select zone_id, n_respondents, perception_score as raw from idx.idx_perception
+        where period_start = '2025-03-01' and time_band = 'day'
+        """
+    ).set_index("zone_id")
+    shown = published.dropna(subset=["perception_raw"])
+    hidden = published[published["perception_raw"].isna()]
+    assert set(hidden["zone_id"]) == {"Z0", "Z1"}, "the small zone and its complement"
+    n_city, city_mean = published["n_city"].iloc[0], published["city_perception"].iloc[0]
+    residual = n_city * city_mean - (shown["n_respondents"] * shown["perception_raw"]).sum()
+    # The attack works: the residual is the withheld cells' total (up to rounding) ...
+    withheld_total = (
+        truth.loc[["Z0", "Z1"], "n_respondents"] * truth.loc[["Z0", "Z1"], "raw"]
+    ).sum()
+    assert residual == pytest.approx(withheld_total, abs=0.05 * n_city)
+    # ... but it is one equation in two unknowns: it does not give Z0's value.
+    naive_z0 = residual / truth.loc["Z0", "n_respondents"]
+    assert abs(naive_z0 - truth.loc["Z0", "raw"]) > 50
