@@ -95,7 +95,8 @@ def test_wide_to_long_labels_reverse_missing_and_zone_names(tmp_path: Path, colu
     [report] = pipeline.ingest(cfg, now=NOW)
     assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (6, 3, 3)
     accepted = _rows(
-        cfg, "select record_id, zone_id, time_band, answer, round(score, 6) from validated.survey order by 1"
+        cfg,
+        "select record_id, zone_id, time_band, answer, round(score, 6) from validated.survey order by 1",
     )
     assert accepted == [
         ("r1|diena", "01", "day", 4.0, 100.0),
