@@ -127,6 +127,7 @@ def demo(
     from observatory.demo.generator import generate  # noqa: PLC0415
     from observatory.pipeline import run  # noqa: PLC0415
     from observatory.publish import export  # noqa: PLC0415
+    from observatory.report import write_report  # noqa: PLC0415
 
     typer.echo(f"Generating the synthetic demo city ({scale}) in {directory} ...")
     written = generate(directory, scale=scale, seed=seed)
@@ -138,6 +139,7 @@ def demo(
     _zone_summary(cfg)
     typer.echo(f"\nWarehouse: {cfg.warehouse_path}")
     typer.echo(f"Exports:   {files[0].parent}  ({len(files)} files)")
+    typer.echo(f"Report:    {write_report(cfg)}")
     _refresh_docs(cfg)
     typer.echo(f"Done in {report.seconds:.1f} s. All figures are SYNTHETIC.")
     raise typer.Exit(code)
@@ -238,12 +240,34 @@ def export(
     config: ConfigOpt = None,
     directory: Annotated[Path | None, typer.Option("--dir", help="target folder")] = None,
 ) -> None:
-    """Write the marts as Parquet and CSV files."""
+    """Write the marts as Parquet and CSV, and the zones with their latest index as GeoJSON."""
     from observatory.publish import export as run_export  # noqa: PLC0415
 
     files = run_export(_config(config), directory)
     for f in files:
         typer.echo(str(f))
+
+
+@app.command()
+@_guard
+def report(
+    config: ConfigOpt = None,
+    period: Annotated[
+        str | None, typer.Option(help="month to report, YYYY-MM (default: the latest)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="an .html file or a folder (default: exports)")
+    ] = None,
+) -> None:
+    """Write the self-contained HTML report (map, ranking, trends, data quality) of a month."""
+    from observatory.report import ReportError, write_report  # noqa: PLC0415
+
+    try:
+        path = write_report(_config(config), period=period, target=out)
+    except ReportError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+    typer.echo(f"Report: {path}")
 
 
 @app.command("check-config")

@@ -47,6 +47,7 @@ MART_MODELS = (
     "fear_gap",
     "city_summary",
     "data_quality",
+    "quarantine_reasons",
 )
 
 _VALIDATED_COLUMNS = {
@@ -150,6 +151,8 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
     con = con or connect(cfg)
     params = {**_model_params(cfg), **mart_params(cfg.index)}
     built: list[str] = []
+    started = dt.datetime.now(dt.UTC)
+    build_id = started.strftime("%Y%m%dT%H%M%S%fZ")
     try:
         with transaction(con):
             _ensure_validated_tables(con)
@@ -169,10 +172,28 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
             for model in MART_MODELS:
                 run_model(con, "marts", model, params)
                 built.append(f"marts.{model}")
+            _record_build(con, build_id, started, "succeeded", None)
         return built
+    except Exception as exc:
+        # The build rolled back (the marts are as they were): say so where analysts look.
+        _record_build(con, build_id, started, "failed", str(exc).splitlines()[0][:500])
+        raise
     finally:
         if own:
             con.close()
+
+
+def _record_build(
+    con: duckdb.DuckDBPyConnection,
+    build_id: str,
+    started: dt.datetime,
+    status: str,
+    error: str | None,
+) -> None:
+    con.execute(
+        "insert into ops.builds values (?, ?, ?, ?, ?)",
+        [build_id, started, dt.datetime.now(dt.UTC), status, error],
+    )
 
 
 def run(cfg: Config, now: dt.datetime | None = None) -> RunReport:

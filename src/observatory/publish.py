@@ -1,17 +1,115 @@
-"""Publish the marts as files a city department can open: Parquet and CSV."""
+"""Publish the marts as files a city department can open: Parquet, CSV and GeoJSON.
+
+Every mart becomes `<mart>.parquet` and `<mart>.csv`; the zones with their latest index
+become `zones_latest.geojson` (RFC 7946: WGS84 lon/lat, flat properties per band) for the
+map layers of BI tools (docs/dashboards.md).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import math
 from pathlib import Path
+from typing import Any
+
+import duckdb
+import shapely
 
 from observatory.config import Config
 from observatory.pipeline import MART_MODELS
 from observatory.sql_util import literal
 from observatory.warehouse import connect, table_exists
 
+GEOJSON_NAME = "zones_latest.geojson"
+#: Per-band columns of marts.zone_index_latest copied into the GeoJSON as `<column>_<band>`.
+_BAND_COLUMNS = (
+    "n_respondents",
+    "is_suppressed",
+    "is_modelled",
+    "index_value",
+    "index_ci_low",
+    "index_ci_high",
+    "index_rank",
+    "index_rank_ci_low",
+    "index_rank_ci_high",
+    "change_vs_previous",
+    "is_change_significant",
+    "trend_direction",
+)
+_GAP_COLUMNS = ("index_gap", "index_gap_ci_low", "index_gap_ci_high", "is_index_gap_significant")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _zone_features(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """One GeoJSON feature per zone of ref.zones, with its latest index per band."""
+    per_band = ",\n".join(
+        f"any_value(l.{c}) filter (where l.time_band = '{band}') as {c}_{band}"
+        for band in ("day", "night")
+        for c in _BAND_COLUMNS
+    )
+    gap = ", ".join(f"any_value(g.{c}) as {c}" for c in _GAP_COLUMNS)
+    cur = con.execute(
+        f"""
+        select z.city_id, z.zone_id, z.zone_name, z.population, round(z.area_km2, 4) as area_km2,
+               any_value(l.period_start) as period_start,
+               {per_band},
+               {gap},
+               any_value(f.fear_gap) as fear_gap,
+               coalesce(any_value(f.is_fear_gap), false) as is_fear_gap,
+               any_value(l.is_synthetic) as is_synthetic,
+               any_value(l.method_version) as method_version,
+               any_value(z.geometry_geojson) as geometry_geojson
+        from ref.zones as z
+        left join marts.zone_index_latest as l on l.zone_id = z.zone_id
+        left join marts.day_night_gap as g
+            on g.zone_id = z.zone_id and g.period_start = l.period_start
+        left join marts.fear_gap as f
+            on f.zone_id = z.zone_id and f.period_start = l.period_start
+        group by z.city_id, z.zone_id, z.zone_name, z.population, z.area_km2
+        order by z.zone_id
+        """
+    )
+    names = [d[0] for d in cur.description]
+    features = []
+    for row in cur.fetchall():
+        props = {k: _plain(v) for k, v in zip(names, row, strict=True)}
+        # RFC 7946 winding (exterior rings counter-clockwise): some map layers insist on it.
+        shape = shapely.orient_polygons(shapely.from_geojson(props.pop("geometry_geojson")))
+        geometry = json.loads(shapely.to_geojson(shape))
+        features.append(
+            {"type": "Feature", "id": props["zone_id"], "geometry": geometry, "properties": props}
+        )
+    return features
+
+
+def export_geojson(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path:
+    """Write `zones_latest.geojson`: every zone's outline (WGS84) and its latest index.
+
+    Properties are flat for BI map layers: `index_value_day`, `index_value_night`,
+    `is_suppressed_night`, `index_gap`, `fear_gap`... (docs/tables.md, "GeoJSON export").
+    """
+    for mart in ("zone_index_latest", "day_night_gap", "fear_gap"):
+        if not table_exists(con, "marts", mart):
+            raise FileNotFoundError(f"marts.{mart} is missing: run `observatory build` first")
+    doc = {"type": "FeatureCollection", "features": _zone_features(con)}
+    final = out_dir / GEOJSON_NAME
+    tmp = out_dir / f".{GEOJSON_NAME}.tmp"
+    tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(final)
+    return final
+
 
 def export(cfg: Config, target: Path | None = None) -> list[Path]:
-    """Write every mart as `<mart>.parquet` and `<mart>.csv` under the exports folder.
+    """Write every mart as `<mart>.parquet` and `<mart>.csv`, and the zones with their
+    latest index as `zones_latest.geojson`, under the exports folder.
 
     Files are written to a temporary name and renamed, so a reader never sees half a file.
     """
@@ -29,6 +127,7 @@ def export(cfg: Config, target: Path | None = None) -> list[Path]:
                 con.execute(f"copy marts.{mart} to {literal(str(tmp))} ({opts})")
                 tmp.replace(final)
                 written.append(final)
+        written.append(export_geojson(con, out_dir))
     finally:
         con.close()
     return written

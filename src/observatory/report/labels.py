@@ -1,0 +1,176 @@
+"""The report's wording: built-in English and Italian labels, overridable per city.
+
+A city's `[report]` table picks the language (`language = "it"`) and may replace any label
+by key (`labels = { title = "..." }`), so a partner city can publish in its own language
+without touching code. `{name}` placeholders are filled in by the report's script.
+"""
+
+from __future__ import annotations
+
+from observatory.config import ConfigError, ReportConfig
+
+LABELS_EN: dict[str, str] = {
+    "title": "Perceived security report",
+    "period": "Period",
+    "synthetic_banner": "SYNTHETIC DATA: every figure in this report is made up (demo city), "
+    "not observed.",
+    "synthetic_mark": "SYNTHETIC",
+    "band": "Time band",
+    "day": "Day",
+    "night": "Night",
+    "scale_note": "Index 0-100: higher = feels safer.",
+    "map_title": "Map: the index by zone",
+    "legend_withheld": "Withheld: too few respondents",
+    "legend_modelled": "Modelled: no survey answers, estimated from incidents and sensors",
+    "legend_no_data": "No data",
+    "ranking_title": "Zones ranked",
+    "ranking_note": "Dot: index; bar: {level} interval. Zones whose bars overlap cannot be "
+    "told apart; the rank is shown as a range.",
+    "city_mean": "city mean",
+    "above_city": "above the city mean",
+    "below_city": "below the city mean",
+    "like_city": "not distinguishable from the city mean",
+    "rank": "Rank",
+    "zone": "Zone",
+    "index": "Index",
+    "interval": "Interval",
+    "respondents": "Respondents",
+    "withheld_zones": "Withheld (fewer than {k} respondents or protecting another cell): {zones}",
+    "gap_title": "Day/night gap",
+    "gap_note": "Night index minus day index, with its {level} interval: negative = the zone "
+    "feels less safe after dark. Solid marks: the interval excludes zero.",
+    "trends_title": "The index over time",
+    "trends_note": "Day and night index by month (shading: {level} interval of the selected "
+    "band). Ringed points: a significant change on the month before.",
+    "significant_change": "significant change on the month before",
+    "rising": "rising",
+    "falling": "falling",
+    "no_trend": "no significant trend",
+    "too_few": "too few months for a trend",
+    "fear_title": "Fear gap",
+    "fear_note": "Where people feel less safe than their incidents warrant: perception minus "
+    "what the zone's incident level predicts, over the last {months} months. Zones listed have "
+    "their whole interval more than {points} points below zero.",
+    "fear_gap": "Fear gap",
+    "incident_ratio": "Incident ratio (day / night)",
+    "fear_none": "No zone has a fear gap this month.",
+    "quality_title": "Data quality",
+    "quality_note": "Freshness of each source and the rows set aside by validation "
+    "(quarantined, with their reason).",
+    "source": "Source",
+    "kind": "Kind",
+    "last_loaded": "Last loaded",
+    "age": "Age",
+    "status": "Status",
+    "fresh": "fresh",
+    "stale": "stale",
+    "batches": "Files",
+    "failed": "Failed",
+    "rows_read": "Rows read",
+    "quarantined": "Quarantined",
+    "reason": "Reason",
+    "top_reasons": "Most frequent quarantine reasons",
+    "no_quarantine": "No row was quarantined.",
+    "hours": "{n} h",
+    "days": "{n} d",
+    "methods_title": "Method",
+    "methods_text": "How the index is computed, and why: docs/methodology.md in the observatory "
+    "project (method {method}). Intervals are {level}; cells with fewer than {k} respondents "
+    "are withheld. Only published tables are used: no respondent-level data is in this report.",
+    "built": "Built {date} from configuration {config}.",
+    "noscript": "This report draws its map and charts with JavaScript: please allow scripts "
+    "for this file.",
+    "render_error": "The report could not be drawn",
+}
+
+LABELS_IT: dict[str, str] = {
+    "title": "Rapporto sulla sicurezza percepita",
+    "period": "Periodo",
+    "synthetic_banner": "DATI SINTETICI: ogni cifra di questo rapporto è inventata (città "
+    "dimostrativa), non osservata.",
+    "synthetic_mark": "SINTETICO",
+    "band": "Fascia oraria",
+    "day": "Giorno",
+    "night": "Notte",
+    "scale_note": "Indice 0-100: più alto = ci si sente più sicuri.",
+    "map_title": "Mappa: l'indice per zona",
+    "legend_withheld": "Oscurata: troppo pochi rispondenti",
+    "legend_modelled": "Stimata: nessuna risposta al questionario, stima da segnalazioni e sensori",
+    "legend_no_data": "Nessun dato",
+    "ranking_title": "Graduatoria delle zone",
+    "ranking_note": "Punto: indice; barra: intervallo al {level}. Le zone con barre "
+    "sovrapposte non sono distinguibili; la posizione è data come intervallo.",
+    "city_mean": "media cittadina",
+    "above_city": "sopra la media cittadina",
+    "below_city": "sotto la media cittadina",
+    "like_city": "non distinguibile dalla media cittadina",
+    "rank": "Posizione",
+    "zone": "Zona",
+    "index": "Indice",
+    "interval": "Intervallo",
+    "respondents": "Rispondenti",
+    "withheld_zones": "Oscurate (meno di {k} rispondenti o a tutela di un'altra cella): {zones}",
+    "gap_title": "Divario giorno/notte",
+    "gap_note": "Indice di notte meno indice di giorno, con intervallo al {level}: negativo = "
+    "la zona è percepita meno sicura dopo il tramonto. Segni pieni: l'intervallo esclude lo zero.",
+    "trends_title": "L'indice nel tempo",
+    "trends_note": "Indice di giorno e di notte per mese (ombreggiatura: intervallo al {level} "
+    "della fascia scelta). Punti cerchiati: variazione significativa sul mese precedente.",
+    "significant_change": "variazione significativa sul mese precedente",
+    "rising": "in aumento",
+    "falling": "in calo",
+    "no_trend": "nessuna tendenza significativa",
+    "too_few": "troppo pochi mesi per una tendenza",
+    "fear_title": "Divario di paura",
+    "fear_note": "Dove ci si sente meno sicuri di quanto le segnalazioni giustifichino: "
+    "percezione meno quella prevista dal livello di segnalazioni della zona, sugli ultimi "
+    "{months} mesi. Sono elencate le zone il cui intervallo è tutto oltre {points} punti "
+    "sotto lo zero.",
+    "fear_gap": "Divario di paura",
+    "incident_ratio": "Rapporto segnalazioni (giorno / notte)",
+    "fear_none": "Nessuna zona presenta un divario di paura questo mese.",
+    "quality_title": "Qualità dei dati",
+    "quality_note": "Aggiornamento di ogni fonte e righe messe da parte dalla validazione "
+    "(in quarantena, con il motivo).",
+    "source": "Fonte",
+    "kind": "Tipo",
+    "last_loaded": "Ultimo caricamento",
+    "age": "Età",
+    "status": "Stato",
+    "fresh": "aggiornata",
+    "stale": "non aggiornata",
+    "batches": "File",
+    "failed": "Falliti",
+    "rows_read": "Righe lette",
+    "quarantined": "In quarantena",
+    "reason": "Motivo",
+    "top_reasons": "Motivi di quarantena più frequenti",
+    "no_quarantine": "Nessuna riga in quarantena.",
+    "hours": "{n} h",
+    "days": "{n} g",
+    "methods_title": "Metodo",
+    "methods_text": "Come si calcola l'indice, e perché: docs/methodology.md nel progetto "
+    "observatory (metodo {method}). Gli intervalli sono al {level}; le celle con meno di {k} "
+    "rispondenti sono oscurate. Si usano solo le tabelle pubblicate: nessun dato individuale "
+    "dei rispondenti è in questo rapporto.",
+    "built": "Generato il {date} dalla configurazione {config}.",
+    "noscript": "Questo rapporto disegna mappa e grafici con JavaScript: consentire gli script "
+    "per questo file.",
+    "render_error": "Non è stato possibile disegnare il rapporto",
+}
+
+
+def resolve_labels(report: ReportConfig) -> dict[str, str]:
+    """The labels a city's report uses: the built-in set for its language, then its overrides.
+
+    Raises:
+        ConfigError: an override names a label that does not exist (a typo would otherwise
+            be silently ignored); the message lists the known keys.
+    """
+    base = LABELS_IT if report.language.lower().split("-")[0] == "it" else LABELS_EN
+    unknown = sorted(set(report.labels) - set(LABELS_EN))
+    if unknown:
+        raise ConfigError(
+            f"report.labels: unknown label(s) {unknown}; known labels: {sorted(LABELS_EN)}"
+        )
+    return {**base, **report.labels}
