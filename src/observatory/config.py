@@ -60,6 +60,12 @@ READER_OPTIONS = {
 }
 
 
+def _plugin_exists(fmt: str) -> bool:
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
+    return any(ep.name == fmt for ep in entry_points(group="observatory.readers"))
+
+
 class ConfigError(Exception):
     """A configuration problem, worded for the person who edits the file."""
 
@@ -273,7 +279,8 @@ class SourceConfig(_Model):
 
     name: str
     kind: SourceKind
-    format: Literal["csv", "json", "parquet"] = "csv"
+    #: csv | json | parquet, or a format a plug-in registers under `observatory.readers`.
+    format: str = "csv"
     path: str
     read: dict[str, Any] = Field(default_factory=dict)
     #: canonical field -> file column; a list of columns is joined with spaces (Date + Hour).
@@ -320,7 +327,12 @@ class SourceConfig(_Model):
         missing = [f for f in REQUIRED_FIELDS[self.kind] if f not in produced]
         if missing:
             raise ValueError(f"columns: a {self.kind} source must map {missing}")
-        bad_opts = set(self.read) - READER_OPTIONS[self.format]
+        if self.format not in READER_OPTIONS and not _plugin_exists(self.format):
+            raise ValueError(
+                f"format: no reader for {self.format!r}; built in: {sorted(READER_OPTIONS)}, "
+                "others come from packages registering `observatory.readers` entry points"
+            )
+        bad_opts = set(self.read) - READER_OPTIONS.get(self.format, set(self.read))
         if bad_opts:
             raise ValueError(
                 f"read: options {sorted(bad_opts)} are not supported for {self.format}; "

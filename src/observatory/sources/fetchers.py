@@ -17,10 +17,10 @@ import logging
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from observatory.sources.plugins import PluginNotFound, load_plugin
 from observatory.sources.readers import BatchError
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,8 @@ _FETCHERS: dict[str, Fetcher] = {"socrata": fetch_socrata}
 
 def get_fetcher(protocol: str) -> Fetcher:
     """The fetcher for a protocol: built in, or registered under `observatory.fetchers`."""
-    if protocol in _FETCHERS:
-        return _FETCHERS[protocol]
-    for ep in entry_points(group="observatory.fetchers"):
-        if ep.name == protocol:
-            fetcher: Fetcher = ep.load()
-            _FETCHERS[protocol] = fetcher
-            return fetcher
-    raise BatchError(f"no fetcher for protocol {protocol!r}; known: {sorted(_FETCHERS)}")
+    try:
+        fetcher: Fetcher = load_plugin("observatory.fetchers", protocol, _FETCHERS)
+    except PluginNotFound as exc:
+        raise BatchError(str(exc)) from None
+    return fetcher

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from observatory.sources.plugins import PluginNotFound, load_plugin
 from observatory.sql_util import literal, quote_ident
 
 log = logging.getLogger(__name__)
@@ -89,14 +89,11 @@ _READERS: dict[str, Reader] = {"csv": read_csv, "json": read_json, "parquet": re
 
 def get_reader(fmt: str) -> Reader:
     """The reader for a format: built in, or registered under `observatory.readers`."""
-    if fmt in _READERS:
-        return _READERS[fmt]
-    for ep in entry_points(group="observatory.readers"):
-        if ep.name == fmt:
-            reader: Reader = ep.load()
-            _READERS[fmt] = reader
-            return reader
-    raise BatchError(f"no reader for format {fmt!r}; known: {sorted(_READERS)}")
+    try:
+        reader: Reader = load_plugin("observatory.readers", fmt, _READERS)
+    except PluginNotFound as exc:
+        raise BatchError(str(exc)) from None
+    return reader
 
 
 def load_file(
