@@ -27,8 +27,9 @@ NOW = dt.datetime.now(dt.UTC)
 
 def _validate(frame: pd.DataFrame, cfg: Config, kind: str, extent: tuple) -> None:
     src = next(s for s in cfg.sources if s.kind == kind)
-    suite = load_suite(src, suite_parameters(src, extent, NOW), cfg)
-    gx_engine.validate_dataframe(frame, suite)
+    params = suite_parameters(src, extent, NOW)
+    params["now"] = pd.Timestamp(NOW)  # pandas compares datetimes with a Timestamp, not text
+    gx_engine.validate_dataframe(frame, load_suite(src, params, cfg))
 
 
 def _common(frame: pd.DataFrame) -> pd.DataFrame:
