@@ -26,7 +26,8 @@ from pathlib import Path
 from observatory import bench
 t0 = time.perf_counter()
 rows = getattr(bench, sys.argv[1])(Path(sys.argv[2]))
-print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows}), flush=True)
+sys.stdout.write(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows}) + "\\n")
+sys.stdout.flush()
 import os
 os._exit(0)
 """
