@@ -13,7 +13,9 @@ periods as (
     union
     select period_start from staging.stg_incidents
     union
-    select period_start from staging.stg_sensors
+    -- the periods of every sensor reading, read from its aggregate (one row per zone, band
+    -- and period) instead of a second pass over the largest feed
+    select period_start from idx.idx_environment
 ),
 
 final as (

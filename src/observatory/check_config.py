@@ -17,7 +17,7 @@ import duckdb
 from observatory.config import Config, SourceConfig
 from observatory.ingest import _Batch, landing_files, refresh_sensor_locations, validate_batch
 from observatory.sources.mapping import check_columns
-from observatory.sources.readers import BatchError, load_file
+from observatory.sources.readers import BatchError, drop_batch_table, load_file
 from observatory.warehouse import SCHEMAS, columns_of
 from observatory.zones import Zones, load_zones, write_zones
 
@@ -58,18 +58,23 @@ def _check_source(
     try:
         if src.kind == "sensors":
             refresh_sensor_locations(con, cfg, src, zones)
-        load_file(con, src.format, files[0], src.read, batch.table("b"))
-        con.execute(f"delete from {batch.table('b')} where _row_number > ?", [sample])
+        whole = batch.table("whole")
+        load_file(con, src.format, files[0], src.read, whole)
+        con.execute(
+            f"create or replace table {batch.table('b')} as "
+            f"select * from {whole} where _row_number <= {int(sample)}"
+        )
+        drop_batch_table(con, whole)
         check_columns(src, columns_of(con, batch.table("b")), str(files[0]))
         validate_batch(con, cfg, batch, zones, dt.datetime.now(dt.UTC))
     except BatchError as exc:
         result.error = str(exc)
         return result
-    flagged = batch.table("f")
+    zoned, flagged = batch.table("z"), batch.table("f")
     result.rows_sampled = con.execute(f"select count(*) from {batch.table('b')}").fetchall()[0][0]
-    result.records, result.accepted = con.execute(
-        f"select count(*), count(*) filter (where len(_reasons) = 0) from {flagged}"
-    ).fetchall()[0]
+    (result.records,) = con.execute(f"select count(*) from {zoned}").fetchall()[0]
+    (failing,) = con.execute(f"select count(*) from {flagged}").fetchall()[0]
+    result.accepted = result.records - failing
     result.quarantined = dict(
         con.execute(
             f"select unnest(_reasons) as reason, count(*) from {flagged} group by 1 order by 2 desc"
@@ -79,12 +84,14 @@ def _check_source(
     result.unmatched = [
         r[0]
         for r in con.execute(
-            f"select distinct {key} from {flagged} where zone_id is null and {key} is not null "
+            f"select distinct {key} from {zoned} where zone_id is null and {key} is not null "
             "order by 1 limit 20"
         ).fetchall()
     ]
     rel = con.execute(
-        f"select * exclude (_row_hash, _failed) from {flagged} order by _row_number limit 5"
+        f"select z.* exclude (_row_hash), coalesce(f._reasons, cast([] as varchar[])) as _reasons "
+        f"from {zoned} as z left join {flagged} as f on f._zrow = z.rowid "
+        "order by z._row_number limit 5"
     )
     cols = [d[0] for d in rel.description]
     result.preview = [dict(zip(cols, row, strict=True)) for row in rel.fetchall()]

@@ -363,7 +363,7 @@ class ProjectPaths(_Model):
     data_docs: Path = Path("data_docs")
     #: A folder of expectation suites searched before the package's `expectations/`.
     expectations: Path | None = None
-    memory_limit: str = "1GB"
+    memory_limit: str = "512MB"
     threads: int | None = None
 
 

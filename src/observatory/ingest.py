@@ -26,7 +26,7 @@ import duckdb
 from observatory.config import Config, SourceConfig
 from observatory.sources import mapping
 from observatory.sources.fetchers import get_fetcher
-from observatory.sources.readers import BatchError, load_file
+from observatory.sources.readers import BatchError, drop_batch_table, load_file
 from observatory.sources.zoning import conform_with_zone
 from observatory.validation import data_docs, gx_engine
 from observatory.validation.quarantine import flag_sql, row_checks
@@ -134,6 +134,7 @@ def refresh_sensor_locations(
         order by sensor_id
         """
     )
+    drop_batch_table(con, "work.sensor_locations_raw")
     lookup = assign_table(con, zones, "work.sensor_locations", "longitude", "latitude")
     con.execute(
         """
@@ -187,8 +188,9 @@ def validate_batch(
 ) -> tuple[dict, list[gx_engine.ExpectationOutcome]]:
     """Conform the raw batch table, assign zones, validate it with GX and flag failing rows.
 
-    Reads `batch.table("b")`; leaves the flagged rows in `batch.table("f")` (columns of the
-    conformed batch plus `_failed` and `_reasons`).
+    Reads `batch.table("b")`; leaves the conformed, zoned batch in `batch.table("z")` and
+    its failing rows in `batch.table("f")` (`_zrow`, the row's rowid in z, `_row_number`,
+    `record_id`, `_failed` and `_reasons`); the rows of z not in f are accepted.
 
     Raises:
         BatchError: an error-severity table-level expectation failed (the whole batch fails).
@@ -210,14 +212,21 @@ def validate_batch(
     if batch_failures:
         names = ", ".join(o.expectation_type for o in batch_failures)
         raise BatchError(f"{batch.path}: the batch as a whole fails {names}")
-    con.execute(f"create or replace table {f} as {flag_sql(z, checks)}")
+    # Only the failing rows are written (with z's rowid): the accepted ones are read from z
+    # at commit, so the largest batches are not copied once more just to carry empty flags.
+    con.execute(
+        f"create or replace table {f} as select _zrow, _row_number, record_id, _failed, "
+        f"_reasons from ({flag_sql(f'(select rowid as _zrow, * from {z})', checks)}) "
+        "where len(_reasons) > 0"
+    )
     return suite, outcomes
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     """Remove a batch's work tables (they hold nothing that is not elsewhere)."""
     c = batch.table("c")
-    for table in (*(batch.table(p) for p in ("b", "z", "f")), c, f"{c}_zones", f"{c}_lonlat"):
+    drop_batch_table(con, batch.table("b"))
+    for table in (*(batch.table(p) for p in ("z", "f")), c, f"{c}_zones", f"{c}_lonlat"):
         con.execute(f"drop table if exists {table}")
     con.execute(f"drop table if exists {c}_ll")
     con.execute(f"drop table if exists {c}_ll_zones")
@@ -278,7 +287,8 @@ def _commit_batch(
     `also` runs inside the same transaction (the quarantine release marks its originals).
     """
     src, path, digest, batch_id = batch.src, batch.path, batch.digest, batch.batch_id
-    flagged, batch_table, started_at = batch.table("f"), batch.table("b"), batch.started_at
+    flagged, zoned, batch_table = batch.table("f"), batch.table("z"), batch.table("b")
+    started_at = batch.started_at
     lit = mapping.literal
     kind = src.kind
     canon = ", ".join(mapping.quote_ident(col) for col in mapping.CONFORMED_COLUMNS[kind])
@@ -304,8 +314,8 @@ def _commit_batch(
             con,
             f"validated.{kind}",
             f"select {lit(src.name)} as source_name, {lit(batch_id)} as batch_id, "
-            f"_row_number as row_number, {canon}, zone_id "
-            f"from {flagged} where len(_reasons) = 0",
+            f"_row_number as row_number, {canon}, zone_id from {zoned} as z "
+            f"where not exists (select 1 from {flagged} as f where f._zrow = z.rowid)",
         )
         con.execute(
             f"""
@@ -314,7 +324,6 @@ def _commit_batch(
                    array_to_string(f._reasons, '; '), ?, null, null
             from {flagged} as f
             join ({_raw_rows_sql(con, batch_table, flagged)}) as r using (_row_number)
-            where len(f._reasons) > 0
             """,
             [src.name, batch_id, now],
         )
@@ -342,7 +351,7 @@ def _commit_batch(
                 for o in outcomes
             ],
         )
-        (read,) = con.execute(f"select count(*) from {flagged}").fetchall()[0]
+        (read,) = con.execute(f"select count(*) from {zoned}").fetchall()[0]
         (accepted,) = con.execute(
             f"select count(*) from validated.{kind} where batch_id = ?", [batch_id]
         ).fetchall()[0]
@@ -383,7 +392,7 @@ def _raw_rows_sql(con: duckdb.DuckDBPyConnection, batch_table: str, flagged: str
     fields = ", ".join(f"{mapping.literal(c)}: {mapping.quote_ident(c)}" for c in cols)
     return (
         f"select _row_number, to_json({{{fields}}}) as raw_row from {batch_table} "
-        f"where _row_number in (select _row_number from {flagged} where len(_reasons) > 0)"
+        f"where _row_number in (select _row_number from {flagged})"
     )
 
 

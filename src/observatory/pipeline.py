@@ -28,10 +28,10 @@ STAGING_MODELS = ("stg_survey", "stg_incidents", "stg_sensors")
 #: The index layer, in build order: SQL models (sql/index/<name>.sql) and, where the name is
 #: a key of `observatory.index.PYTHON_STEPS`, a Python step writing idx.<name>.
 INDEX_MODELS = (
+    "idx_environment",
     "idx_cells",
     "idx_respondents",
     "idx_perception",
-    "idx_environment",
     "idx_band_hours",
     "idx_incidents",
     "idx_indicators",
@@ -131,12 +131,15 @@ def _ensure_validated_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _date_range(con: duckdb.DuckDBPyConnection, tz: str) -> tuple[dt.date, dt.date]:
     row = con.execute(
         """
-        select min(d), max(d) from (
-            select cast(timezone($tz, occurred_at) as date) as d from validated.incidents
-            union all
-            select cast(timezone($tz, measured_at) as date) from validated.sensors
-            union all
-            select cast(timezone($tz, surveyed_at) as date) from validated.survey
+        select cast(timezone($tz, min(t)) as date), cast(timezone($tz, max(t)) as date) from (
+            -- min and max of each column first (a local date is monotonic in the instant):
+            -- converting every reading's time zone took a second on 15M rows
+            select min(occurred_at) as t from validated.incidents
+            union all select max(occurred_at) from validated.incidents
+            union all select min(measured_at) from validated.sensors
+            union all select max(measured_at) from validated.sensors
+            union all select min(surveyed_at) from validated.survey
+            union all select max(surveyed_at) from validated.survey
         )
         """,
         {"tz": tz},

@@ -194,18 +194,22 @@ def release(
 
 
 def _keep_released_records(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
-    """Of a re-unpivoted wide row, keep only the records that were quarantined."""
-    flagged = batch.table("f")
+    """Of a re-unpivoted wide row, keep only the records that were quarantined.
+
+    Deletes (rather than rebuilds) so that the kept rows of z keep the rowids f refers to.
+    """
+    zoned, flagged = batch.table("z"), batch.table("f")
     con.execute(
         f"""
-        create or replace table {flagged} as
-        select f.*
-        from {flagged} as f
-        join work.release_rows as rr on rr._row_number = f._row_number
-        where exists (
-            select 1 from work.release_set as s
-            where s.batch_id = rr._orig_batch_id and s.row_number = rr._orig_row_number
-              and s.record_id is not distinct from f.record_id
+        delete from {zoned} as z
+        where not exists (
+            select 1
+            from work.release_rows as rr
+            join work.release_set as s
+              on s.batch_id = rr._orig_batch_id and s.row_number = rr._orig_row_number
+            where rr._row_number = z._row_number
+              and s.record_id is not distinct from z.record_id
         )
         """
     )
+    con.execute(f"delete from {flagged} where _zrow not in (select rowid from {zoned})")

@@ -82,6 +82,10 @@ def model_perception(cells: pd.DataFrame, train: np.ndarray, seed: int) -> Model
         max_leaf_nodes=8,
         min_samples_leaf=20,
         l2_regularization=1.0,
+        # 64 bins per feature is plenty for a few thousand cells, and with sample weights
+        # scikit-learn finds each bin edge by a weighted percentile: 255 bins made binning
+        # three quarters of the build's modelling time (2.3 of 3.1 s on the XL benchmark).
+        max_bins=64,
         random_state=seed,
     )
     weight = cells["n_effective"].to_numpy(dtype=float)[train]

@@ -1,7 +1,8 @@
 """Readers: turn one landing file into a loosely typed DuckDB table (every column VARCHAR).
 
 A reader is one small function `(con, path, options, target) -> None` that creates `target`
-with the file's columns as text plus `_row_number` and `_row_hash` (of the row as read).
+(a table or a view) with the file's columns as text plus `_row_number` and `_row_hash` (of
+the row as read).
 CSV, JSON and Parquet use DuckDB's own columnar readers; a new format or protocol registers
 a function here (or through the `observatory.readers` entry point group).
 """
@@ -34,20 +35,31 @@ def _options_sql(options: dict[str, Any]) -> str:
 def _materialise(con: duckdb.DuckDBPyConnection, relation_sql: str, target: str) -> None:
     # Every column as text: the raw layer keeps what the file said, typing happens in the
     # mapping, where a value that does not parse becomes a quarantine reason, not a crash.
-    # The row's hash (not its JSON, which would double the cost of reading) tells exact
-    # copies apart; the JSON of a row is built only when it is quarantined.
+    # The file's rows go to `<target>__file` in file order; `target` is a view adding the
+    # row number (the rowid: numbering with a window cost as much again as reading) and the
+    # row's hash (not its JSON, which would double the cost of reading), which tells exact
+    # copies apart. The JSON of a row is built only when it is quarantined.
     con.execute(
-        f"""
-        create or replace table {target} as
-        with file_rows as ({relation_sql}),
-        as_text as (select columns(*)::varchar from file_rows)
-        select
-            row_number() over () as _row_number,
-            hash(as_text) as _row_hash,
-            as_text.*
-        from as_text
-        """
+        f"create or replace table {target}__file as "
+        f"select columns(*)::varchar from ({relation_sql})"
     )
+    con.execute(
+        f"create or replace view {target} as select rowid + 1 as _row_number, "
+        f"hash(file_row) as _row_hash, file_row.* from {target}__file as file_row"
+    )
+
+
+def drop_batch_table(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Drop what a reader made for `target` (a table, or a view over `<target>__file`)."""
+    schema, name = target.split(".")
+    rows = con.execute(
+        "select table_type from information_schema.tables where table_schema = ? "
+        "and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    if rows:
+        con.execute(f"drop {'view' if rows[0][0] == 'VIEW' else 'table'} {target}")
+    con.execute(f"drop table if exists {target}__file")
 
 
 def read_csv(
@@ -61,11 +73,10 @@ def read_csv(
         target,
     )
     # Trailing blank lines come through as rows of NULLs: they are not records.
-    cols = [r[0] for r in con.execute(f"describe {target}").fetchall()]
-    data_cols = [c for c in cols if c not in ("_row_number", "_row_hash")]
+    data_cols = [r[0] for r in con.execute(f"describe {target}__file").fetchall()]
     if data_cols:
         all_null = " and ".join(f"nullif(trim({quote_ident(c)}), '') is null" for c in data_cols)
-        con.execute(f"delete from {target} where {all_null}")
+        con.execute(f"delete from {target}__file where {all_null}")
 
 
 def read_json(

@@ -85,6 +85,23 @@ def _with_lonlat(con: duckdb.DuckDBPyConnection, src: SourceConfig, conf: str) -
     return out
 
 
+def _time_window(con: duckdb.DuckDBPyConnection, src: SourceConfig, conf: str) -> str:
+    """For sensors, an extra filter that keeps the earlier-batch lookup to the batch's own
+    time span. A sensor record id embeds its timestamp, so no match is lost, and the filter
+    on a constant range lets DuckDB skip every row group outside it: without it, each batch
+    scanned every reading accepted before (quadratic in the history: 4.8 s for the first
+    1.28M-row month, 12.8 s for the twelfth)."""
+    if src.kind != "sensors":
+        return ""
+    low, high = con.execute(f"select min(measured_at), max(measured_at) from {conf}").fetchall()[0]
+    if low is None:
+        return " and false"
+    return (
+        f" and measured_at between cast({literal(low)} as timestamptz) "
+        f"and cast({literal(high)} as timestamptz)"
+    )
+
+
 def conform_with_zone(
     con: duckdb.DuckDBPyConnection, src: SourceConfig, zones: Zones, conf: str, out: str
 ) -> None:
@@ -113,8 +130,8 @@ def conform_with_zone(
     if table_exists(con, "validated", src.kind):
         prior_join = (
             f"left join (select record_id, min(batch_id) as batch_id from validated.{src.kind} "
-            f"where source_name = {literal(src.name)} group by record_id) as pb "
-            "on pb.record_id = c.record_id"
+            f"where source_name = {literal(src.name)}{_time_window(con, src, conf)} "
+            "group by record_id) as pb on pb.record_id = c.record_id"
         )
         prior_expr = "pb.batch_id"
     else:
@@ -126,9 +143,22 @@ def conform_with_zone(
             c.*,
             {zone_expr} as zone_id,
             {prior_expr} as prior_batch_id,
-            row_number() over (
-                partition by c.record_id, c._row_hash order by c._row_number
-            ) as copy_number
+            cast(1 as bigint) as copy_number
         from {conf} as c {zone_join} {prior_join}
+        """
+    )
+    # Exact copies are rare: number only the rows whose hash occurs more than once (a window
+    # over the whole batch cost a third of this step on the largest feeds).
+    con.execute(
+        f"""
+        update {out} as t set copy_number = r.copy_number
+        from (
+            select rowid as rid, row_number() over (
+                partition by record_id, _row_hash order by _row_number
+            ) as copy_number
+            from {out}
+            where _row_hash in (select _row_hash from {out} group by 1 having count(*) > 1)
+        ) as r
+        where t.rowid = r.rid and r.copy_number > 1
         """
     )
