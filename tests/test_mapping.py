@@ -250,3 +250,48 @@ match = "normalized"
     )
     assert sum("sensor not in the locations file" in r for _, r in reasons) == 2
     assert sum("reading missing" in r for _, r in reasons) == 2
+
+
+def test_sensor_reading_from_an_earlier_batch_is_quarantined_across_time_spans(
+    tmp_path: Path,
+) -> None:
+    """The earlier-batch lookup is limited to the new batch's time span: a repeated reading
+    inside it is still caught, and a new reading outside the first batch's span is kept."""
+    source = """
+[[sources]]
+name = "street"
+kind = "sensors"
+path = "landing/readings*.csv"
+metrics = ["lux"]
+[sources.columns]
+sensor_id = "sensor"
+measured_at = "ts"
+metric = "metric"
+value = "value"
+[sources.locations]
+path = "landing/locations.csv"
+sensor_id = "sensor"
+latitude = "lat"
+longitude = "lon"
+"""
+    files = {
+        "locations.csv": "sensor,lat,lon\nS1,56.95,24.05\n",
+        "readings_1.csv": "sensor,ts,metric,value\nS1,2025-06-01T10:00:00Z,lux,5\n"
+        "S1,2025-06-01T11:00:00Z,lux,6\n",
+    }
+    cfg = _project(tmp_path, source, files)
+    [first] = pipeline.ingest(cfg, now=NOW)
+    assert (first.rows_accepted, first.rows_quarantined) == (2, 0)
+    (tmp_path / "landing" / "readings_2.csv").write_text(
+        "sensor,ts,metric,value\nS1,2025-06-01T11:00:00Z,lux,6\nS1,2025-06-03T00:00:00Z,lux,7\n",
+        encoding="utf-8",
+    )
+    reports = pipeline.ingest(cfg, now=NOW)
+    assert [(r.status, r.rows_accepted, r.rows_quarantined) for r in reports] == [
+        ("skipped", 0, 0),
+        ("loaded", 1, 1),
+    ]
+    [(stamp, reason)] = _rows(
+        cfg, "select json_extract_string(raw_row, '$.ts'), reason from quarantine.sensors"
+    )
+    assert stamp == "2025-06-01T11:00:00Z" and "already ingested in an earlier batch" in reason

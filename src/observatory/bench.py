@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from importlib.resources import files
 from pathlib import Path
 
 _CHILD = """
@@ -141,6 +142,12 @@ def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, 
     for root, sc in ((target / scale, scale), (target / f"{scale}-half", f"{scale}-half")):
         if not (root / "landing").is_dir():
             generate(root, scale=sc)
+        # The project file is the package's current one, even for a workload kept from an
+        # earlier run; the day added by (c) last time is removed.
+        template = files("observatory.demo").joinpath("observatory.toml").read_text("utf-8")
+        (root / "observatory.toml").write_text(template, encoding="utf-8")
+        for extra in (root / "landing").glob("**/*_day01.csv"):
+            extra.unlink()
         shutil.rmtree(root / "warehouse", ignore_errors=True)
     full, half = target / scale, target / f"{scale}-half"
     phases.append(_measure("a_floor_duckdb_load", "floor", full))

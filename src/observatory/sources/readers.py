@@ -51,14 +51,11 @@ def _materialise(con: duckdb.DuckDBPyConnection, relation_sql: str, target: str)
 
 def drop_batch_table(con: duckdb.DuckDBPyConnection, target: str) -> None:
     """Drop what a reader made for `target` (a table, or a view over `<target>__file`)."""
-    schema, name = target.split(".")
-    rows = con.execute(
-        "select table_type from information_schema.tables where table_schema = ? "
-        "and table_name = ?",
-        [schema, name],
-    ).fetchall()
-    if rows:
-        con.execute(f"drop {'view' if rows[0][0] == 'VIEW' else 'table'} {target}")
+    for kind in ("view", "table"):
+        try:
+            con.execute(f"drop {kind} if exists {target}")
+        except duckdb.CatalogException:
+            pass  # `target` is the other kind
     con.execute(f"drop table if exists {target}__file")
 
 
