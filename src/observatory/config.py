@@ -363,7 +363,9 @@ class ProjectPaths(_Model):
     data_docs: Path = Path("data_docs")
     #: A folder of expectation suites searched before the package's `expectations/`.
     expectations: Path | None = None
-    memory_limit: str = "512MB"
+    #: DuckDB's memory limit. The process also holds GX, pandas and the index's arrays
+    #: (~350-450 MB): 400MB keeps a whole run under 1 GiB (docs/performance.md).
+    memory_limit: str = "400MB"
     threads: int | None = None
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -24,6 +26,8 @@ from observatory.zones import load_zones, write_zones
 
 log = logging.getLogger(__name__)
 
+#: DuckDB's memory limit while a Python index step runs (see `_duckdb_cache_released`).
+_PYTHON_STEP_DUCKDB_LIMIT = "128MB"
 STAGING_MODELS = ("stg_survey", "stg_incidents", "stg_sensors")
 #: The index layer, in build order: SQL models (sql/index/<name>.sql) and, where the name is
 #: a key of `observatory.index.PYTHON_STEPS`, a Python step writing idx.<name>.
@@ -148,6 +152,19 @@ def _date_range(con: duckdb.DuckDBPyConnection, tz: str) -> tuple[dt.date, dt.da
     return (row[0] or today, row[1] or today)
 
 
+@contextmanager
+def _duckdb_cache_released(con: duckdb.DuckDBPyConnection, cfg: Config) -> Iterator[None]:
+    """Python steps hold their arrays (the Monte Carlo's draws) in the same process as
+    DuckDB, whose buffer pool stays full of cached pages after the ingest: shrinking its
+    limit for the duration evicts them, so the two do not add up (the peak RSS budget in
+    docs/performance.md). The steps' own queries read small index tables."""
+    con.execute(f"set memory_limit = '{_PYTHON_STEP_DUCKDB_LIMIT}'")
+    try:
+        yield
+    finally:
+        con.execute(f"set memory_limit = '{cfg.project.memory_limit}'")
+
+
 def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
     """Rebuild staging, index and marts from the accepted rows, in one transaction."""
     own = con is None
@@ -168,7 +185,8 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
                 built.append(f"staging.{model}")
             for model in INDEX_MODELS:
                 if model in PYTHON_STEPS:
-                    built.extend(f"index.{t}" for t in PYTHON_STEPS[model](con, cfg.index))
+                    with _duckdb_cache_released(con, cfg):
+                        built.extend(f"index.{t}" for t in PYTHON_STEPS[model](con, cfg.index))
                 else:
                     run_model(con, "index", model, params)
                     built.append(f"index.{model}")

@@ -94,6 +94,12 @@ def draw_variants(
     return Variants(norm, schemes, weights, rng.choice(np.array(cfg.mc_aggregations), draws))
 
 
+#: Draws computed together in `composite`: each draw is independent (normalisation groups
+#: are the zones of one band and period), and chunking keeps the temporaries (components
+#: per draw, cell and indicator) from growing with the number of draws times periods.
+_DRAW_CHUNK = 50
+
+
 def composite(
     indicators: Mapping[str, np.ndarray],
     perception: np.ndarray,
@@ -101,6 +107,25 @@ def composite(
     goalposts: Mapping[str, tuple[float, float]],
 ) -> np.ndarray:
     """The index of each draw `(R, B, T, Z)` under that draw's method variant."""
+    index = np.empty(perception.shape)
+    for start in range(0, perception.shape[0], _DRAW_CHUNK):
+        part = slice(start, start + _DRAW_CHUNK)
+        chunk = Variants(
+            variants.normalisation[part],
+            variants.weighting[part],
+            variants.weights[part],
+            variants.aggregation[part],
+        )
+        index[part] = _composite_draws(indicators, perception[part], chunk, goalposts)
+    return index
+
+
+def _composite_draws(
+    indicators: Mapping[str, np.ndarray],
+    perception: np.ndarray,
+    variants: Variants,
+    goalposts: Mapping[str, tuple[float, float]],
+) -> np.ndarray:
     comps = np.empty((*perception.shape, 3))
     for method in np.unique(variants.normalisation):
         sel = variants.normalisation == method

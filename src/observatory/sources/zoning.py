@@ -102,6 +102,15 @@ def _time_window(con: duckdb.DuckDBPyConnection, src: SourceConfig, conf: str) -
     )
 
 
+def _only_batch_records(src: SourceConfig, conf: str) -> str:
+    """For other kinds (whose conformed batch is a table), an extra filter that keeps the
+    earlier-batch lookup to this batch's record ids: it then groups the matches, not every
+    record accepted before. (For sensors, `conf` is a query: reading it twice costs more.)"""
+    if src.kind == "sensors":
+        return ""
+    return f" and record_id in (select record_id from {conf})"
+
+
 def conform_with_zone(
     con: duckdb.DuckDBPyConnection, src: SourceConfig, zones: Zones, conf: str, out: str
 ) -> None:
@@ -130,7 +139,8 @@ def conform_with_zone(
     if table_exists(con, "validated", src.kind):
         prior_join = (
             f"left join (select record_id, min(batch_id) as batch_id from validated.{src.kind} "
-            f"where source_name = {literal(src.name)}{_time_window(con, src, conf)} "
+            f"where source_name = {literal(src.name)}{_time_window(con, src, conf)}"
+            f"{_only_batch_records(src, conf)} "
             "group by record_id) as pb on pb.record_id = c.record_id"
         )
         prior_expr = "pb.batch_id"
