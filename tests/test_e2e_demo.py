@@ -137,3 +137,23 @@ def test_export_writes_parquet_and_csv(demo_copy: DemoCity) -> None:
         ).fetchall()[0]
     assert exported == n
     assert (demo_copy.root / "exports" / "data_quality.csv").is_file()
+
+
+def test_each_build_records_where_its_time_went(demo_city: DemoCity) -> None:
+    with demo_city.connect() as con:
+        [(build_id,)] = con.execute(
+            "select build_id from ops.builds where status = 'succeeded'"
+        ).fetchall()
+        steps = dict(
+            con.execute(
+                "select step, seconds from ops.build_steps where build_id = ?", [build_id]
+            ).fetchall()
+        )
+    expected = (
+        ["ref.day_bands"]
+        + [f"staging.{m}" for m in pipeline.STAGING_MODELS]
+        + [f"index.{m}" for m in pipeline.INDEX_MODELS]
+        + [f"marts.{m}" for m in pipeline.MART_MODELS]
+    )
+    assert sorted(steps) == sorted(expected)
+    assert all(s >= 0 for s in steps.values()) and sum(steps.values()) > 0

@@ -366,6 +366,19 @@ def bench(
             f"{p['name']:<28} {p['seconds']:>9.2f} {p['rows']:>12,} "
             f"{p['rows_per_second']:>11,} {p['peak_rss_mb']:>12,.0f}"
         )
+    profile = figures["profile_b"]
+    typer.echo("where (b)'s time went (ops.batches, ops.build_steps):")
+    for p in profile["ingest"]:  # type: ignore[index]
+        typer.echo(
+            f"  ingest {p['source']:<22} {p['batches']:>3} batches {p['rows']:>12,} rows "
+            f"{p['seconds']:>8.2f} s"
+        )
+    build_total = sum(s["seconds"] for s in profile["build_steps"])  # type: ignore[index]
+    top = ", ".join(
+        f"{s['step']} {s['seconds']:.2f}"
+        for s in profile["build_steps"][:5]  # type: ignore[index]
+    )
+    typer.echo(f"  build {build_total:.2f} s; largest steps: {top}")
     typer.echo(
         f"b/a = {figures['ratio_b_over_a']} (target <= 2.0)   d/b = {figures['ratio_d_over_b']} "
         f"(target >= 2.0)   growth 2x = {figures['growth_full_over_half']} (target <= 2.2)\n"

@@ -175,14 +175,25 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
     build_id = started.strftime("%Y%m%dT%H%M%S%fZ")
     try:
         with transaction(con):
+            steps: list[tuple[str, float]] = []
+            clock = time.perf_counter()
+
+            def done(step: str) -> None:
+                nonlocal clock
+                now = time.perf_counter()
+                steps.append((step, now - clock))
+                clock = now
+
             _ensure_validated_tables(con)
             first, last = _date_range(con, cfg.city.timezone)
             write_day_bands(con, cfg.city, cfg.time_bands, first, last)
+            done("ref.day_bands")
             for model in STAGING_MODELS:
                 # Views: staging adds a band and local time to validated rows; writing it
                 # out would be a third full copy of the largest feeds (docs/performance.md).
                 run_model(con, "staging", model, params, materialized="view")
                 built.append(f"staging.{model}")
+                done(built[-1])
             for model in INDEX_MODELS:
                 if model in PYTHON_STEPS:
                     with _duckdb_cache_released(con, cfg):
@@ -190,9 +201,15 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
                 else:
                     run_model(con, "index", model, params)
                     built.append(f"index.{model}")
+                done(f"index.{model}")
             for model in MART_MODELS:
                 run_model(con, "marts", model, params)
                 built.append(f"marts.{model}")
+                done(built[-1])
+            con.executemany(
+                "insert into ops.build_steps values (?, ?, ?)",
+                [[build_id, step, seconds] for step, seconds in steps],
+            )
             _record_build(con, build_id, started, "succeeded", None)
         return built
     except Exception as exc:

@@ -65,6 +65,11 @@ create table if not exists ops.builds (
     status varchar not null,
     error varchar
 );
+create table if not exists ops.build_steps (
+    build_id varchar not null,
+    step varchar not null,
+    seconds double not null
+);
 """
 
 _QUARANTINE_DDL = """
