@@ -245,7 +245,8 @@ def ingest_file(
     started = time.perf_counter()
     if _unchanged_since_loaded(con, src, path):
         return BatchReport(src.name, str(path), "-", "skipped")
-    batch = _Batch(src, path, file_hash(path), dt.datetime.now(dt.UTC))
+    started_at = dt.datetime.now(dt.UTC)  # ops.batches times the batch from here: hashing too
+    batch = _Batch(src, path, file_hash(path), started_at)
     report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
     if _already_loaded(con, batch.batch_id):
         return report
@@ -364,6 +365,7 @@ def _commit_batch(
                 f"({quarantined}); batch rolled back"
             )
         con.execute("delete from ops.batches where batch_id = ?", [batch_id])
+        finished_at = dt.datetime.now(dt.UTC)  # after the appends: the batch's whole cost
         con.execute(
             "insert into ops.batches values "
             "(?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, null, ?, ?, ?)",
@@ -379,7 +381,7 @@ def _commit_batch(
                 accepted,
                 quarantined,
                 started_at,
-                now,
+                finished_at,
                 _modified_at(path),
             ],
         )
