@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import duckdb
@@ -12,56 +11,20 @@ import pytest
 from observatory import ingest as ingest_module
 from observatory import pipeline
 from observatory.config import Config, load_config
+from tests.support import city_toml, police_source, query, write_zones
 
 NOW = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
 HEADER = "id,ts,lat,lon,cat\n"
-PROJECT = """
-[city]
-id = "tiny"
-name = "Tiny"
-timezone = "Europe/Rome"
-latitude = 45.05
-longitude = 7.65
-
-[zones]
-path = "zones.geojson"
-
-[[sources]]
-name = "police"
-kind = "incidents"
-path = "landing/*.csv"
-{extra}
-[sources.columns]
-incident_id = "id"
-occurred_at = "ts"
-latitude = "lat"
-longitude = "lon"
-category = "cat"
-
-[sources.severity]
-theft = 1.0
-"né grave" = 2.0
-"""
-
-
-def _zones() -> dict:
-    def sq(zid: str, x0: float) -> dict:
-        ring = [[x0, 45.0], [x0 + 0.05, 45.0], [x0 + 0.05, 45.1], [x0, 45.1], [x0, 45.0]]
-        return {
-            "type": "Feature",
-            "properties": {"zone_id": zid, "name": zid, "population": 1000},
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-        }
-
-    return {"type": "FeatureCollection", "features": [sq("A", 7.6), sq("B", 7.65)]}
 
 
 @pytest.fixture
 def project(tmp_path: Path):
     def make(extra: str = "") -> Config:
         (tmp_path / "landing").mkdir(exist_ok=True)
-        (tmp_path / "zones.geojson").write_text(json.dumps(_zones()), encoding="utf-8")
-        (tmp_path / "observatory.toml").write_text(PROJECT.format(extra=extra), encoding="utf-8")
+        write_zones(tmp_path, [("A", "A", 7.6, 45.0, 0.05), ("B", "B", 7.65, 45.0, 0.05)], 1000)
+        (tmp_path / "observatory.toml").write_text(
+            city_toml() + police_source(extra, 'theft = 1.0\n"né grave" = 2.0'), encoding="utf-8"
+        )
         return load_config(tmp_path / "observatory.toml")
 
     return make
@@ -74,14 +37,6 @@ def _land(cfg: Config, name: str, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
-
-
-def _q(cfg: Config, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(cfg.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_bad_rows_are_quarantined_with_reasons(project) -> None:
@@ -110,7 +65,7 @@ def test_bad_rows_are_quarantined_with_reasons(project) -> None:
         9,
     )
     reasons = dict(
-        _q(
+        query(
             cfg,
             "select coalesce(nullif(json_extract_string(raw_row, '$.id'), ''), '-') "
             "|| '@' || row_number, reason from quarantine.incidents",
@@ -124,7 +79,7 @@ def test_bad_rows_are_quarantined_with_reasons(project) -> None:
     assert "different content" in reasons["7@8"] and "different content" in reasons["7@9"]
     assert "exact copy of an earlier row" in reasons["1@11"]
     assert "no zone" in reasons["8@10"]
-    assert _q(cfg, "select incident_id, zone_id from validated.incidents order by 1") == [
+    assert query(cfg, "select incident_id, zone_id from validated.incidents order by 1") == [
         ("1", "A"),
         ("2", "B"),
     ]
@@ -137,10 +92,10 @@ def test_missing_column_fails_the_batch_and_keeps_the_file(project) -> None:
     assert report.status == "failed"
     assert "a.csv" in report.error and "missing column(s) ['cat']" in report.error
     assert path.is_file()
-    assert _q(cfg, "select status, error like '%cat%' from ops.batches") == [("failed", True)]
-    assert _q(cfg, "select count(*) from information_schema.tables where table_schema = 'raw'") == [
-        (0,)
-    ]
+    assert query(cfg, "select status, error like '%cat%' from ops.batches") == [("failed", True)]
+    assert query(
+        cfg, "select count(*) from information_schema.tables where table_schema = 'raw'"
+    ) == [(0,)]
 
 
 def test_header_only_file_is_a_clear_batch_error(project) -> None:
@@ -160,7 +115,7 @@ def test_wrong_encoding_is_a_clear_error_and_declared_latin1_reads(project) -> N
     cfg = project('read = { encoding = "latin-1" }')
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.status == "loaded" and report.rows_accepted == 1
-    assert _q(cfg, "select category, severity from validated.incidents") == [("né grave", 2.0)]
+    assert query(cfg, "select category, severity from validated.incidents") == [("né grave", 2.0)]
 
 
 def test_trailing_blank_lines_and_utf8_bom_are_not_rows(project) -> None:
@@ -177,7 +132,7 @@ def test_same_file_twice_adds_nothing_even_renamed(project) -> None:
     assert [r.status for r in pipeline.ingest(cfg, now=NOW)] == ["loaded"]
     _land(cfg, "copy_of_a.csv", text)
     assert [r.status for r in pipeline.ingest(cfg, now=NOW)] == ["skipped", "skipped"]
-    assert _q(cfg, "select count(*) from raw.police") == [(1,)]
+    assert query(cfg, "select count(*) from raw.police") == [(1,)]
 
 
 def test_record_seen_in_an_earlier_batch_is_quarantined(project) -> None:
@@ -195,7 +150,7 @@ def test_record_seen_in_an_earlier_batch_is_quarantined(project) -> None:
         ("skipped", 0, 0),
         ("loaded", 1, 1),
     ]
-    [(reason,)] = _q(cfg, "select reason from quarantine.incidents")
+    [(reason,)] = query(cfg, "select reason from quarantine.incidents")
     assert "already ingested in an earlier batch" in reason
 
 
@@ -215,10 +170,10 @@ def test_crash_inside_a_batch_leaves_no_partial_rows(project, monkeypatch) -> No
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.status == "failed" and "disk full" in report.error
     # raw.police was created inside the rolled-back transaction: it does not exist at all.
-    assert _q(
+    assert query(
         cfg, "select count(*) from information_schema.tables where table_name = 'police'"
     ) == [(0,)]
-    assert _q(cfg, "select count(*) from ops.batches where status = 'loaded'") == [(0,)]
+    assert query(cfg, "select count(*) from ops.batches where status = 'loaded'") == [(0,)]
     monkeypatch.setattr(ingest_module, "_append", real_append)
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.status == "loaded" and report.rows_accepted == 1
@@ -244,6 +199,6 @@ def test_timestamp_formats_and_zones(project, extra: str, stamp: str, expected_u
     _land(cfg, "a.csv", HEADER + f"1,{stamp},45.05,7.62,theft\n")
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.rows_accepted == 1, report
-    assert _q(
+    assert query(
         cfg, "select strftime(occurred_at, '%Y-%m-%d %H:%M:%S') from validated.incidents"
     ) == [(expected_utc,)]

@@ -3,60 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from observatory import pipeline
 from observatory.config import Config, load_config
+from tests.support import city_toml, query, write_zones
 
 NOW = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
-CITY = """
-[city]
-id = "tiny"
-name = "Tiny"
-timezone = "Europe/Riga"
-latitude = 56.95
-longitude = 24.1
-
-[zones]
-path = "zones.geojson"
-"""
-
-
-def _zones(tmp: Path) -> None:
-    def sq(zid: str, name: str, x0: float) -> dict:
-        ring = [[x0, 56.9], [x0 + 0.1, 56.9], [x0 + 0.1, 57.0], [x0, 57.0], [x0, 56.9]]
-        return {
-            "type": "Feature",
-            "properties": {"zone_id": zid, "name": name},
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-        }
-
-    doc = {
-        "type": "FeatureCollection",
-        "features": [sq("01", "Vecrīga", 24.0), sq("02", "Āgenskalns", 24.1)],
-    }
-    (tmp / "zones.geojson").write_text(json.dumps(doc), encoding="utf-8")
+CITY = city_toml(timezone="Europe/Riga", latitude=56.95, longitude=24.1)
 
 
 def _project(tmp: Path, source: str, files: dict[str, str]) -> Config:
-    _zones(tmp)
+    write_zones(tmp, [("01", "Vecrīga", 24.0, 56.9, 0.1), ("02", "Āgenskalns", 24.1, 56.9, 0.1)])
     (tmp / "landing").mkdir(exist_ok=True)
     for name, text in files.items():
         (tmp / "landing" / name).write_text(text, encoding="utf-8")
     (tmp / "observatory.toml").write_text(CITY + source, encoding="utf-8")
     return load_config(tmp / "observatory.toml")
-
-
-def _rows(cfg: Config, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(cfg.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 SURVEY = """
@@ -94,7 +59,7 @@ def test_wide_to_long_labels_reverse_missing_and_zone_names(tmp_path: Path, colu
     cfg = _project(tmp_path, SURVEY.format(columns=columns), {"a.csv": SURVEY_CSV})
     [report] = pipeline.ingest(cfg, now=NOW)
     assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (6, 3, 3)
-    accepted = _rows(
+    accepted = query(
         cfg,
         "select record_id, zone_id, time_band, answer, round(score, 6) from validated.survey order by 1",
     )
@@ -103,7 +68,7 @@ def test_wide_to_long_labels_reverse_missing_and_zone_names(tmp_path: Path, colu
         ("r1|nakts", "01", "night", 3.0, 66.666667),  # 2 reversed on a 1-4 scale is 3
         ("r2|diena", "02", "day", 3.0, 66.666667),
     ]
-    reasons = dict(_rows(cfg, "select record_id, reason from quarantine.survey"))
+    reasons = dict(query(cfg, "select record_id, reason from quarantine.survey"))
     assert "label not in the label map" in reasons["r2|nakts"]
     assert "zone unknown" in reasons["r3|diena"] and "zone unknown" in reasons["r3|nakts"]
 
@@ -127,8 +92,8 @@ category = "cat"
         {"a.csv": "id,ts,district,cat\n1,2025-06-01 10:00,002,x\n2,2025-06-01 10:00,7,x\n"},
     )
     pipeline.ingest(cfg, now=NOW)
-    assert _rows(cfg, "select incident_id, zone_id from validated.incidents") == [("1", "02")]
-    assert "zone code unknown" in _rows(cfg, "select reason from quarantine.incidents")[0][0]
+    assert query(cfg, "select incident_id, zone_id from validated.incidents") == [("1", "02")]
+    assert "zone code unknown" in query(cfg, "select reason from quarantine.incidents")[0][0]
 
 
 def test_projected_coordinates_through_pyproj(tmp_path: Path) -> None:
@@ -149,7 +114,7 @@ category = "cat"
     )
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.rows_accepted == 1, report
-    [(lon, lat, zone)] = _rows(cfg, "select longitude, latitude, zone_id from validated.incidents")
+    [(lon, lat, zone)] = query(cfg, "select longitude, latitude, zone_id from validated.incidents")
     assert lon == pytest.approx(24.1151, abs=1e-3) and lat == pytest.approx(56.9516, abs=1e-3)
     assert zone == "02"
 
@@ -182,7 +147,7 @@ safety = { time_band = "both" }
     cfg = _project(tmp_path, source, {"a.csv": csv})
     [report] = pipeline.ingest(cfg, now=NOW)
     assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (8, 4, 4)
-    assert _rows(
+    assert query(
         cfg,
         "select zone_id, time_band, round(score, 6), weight, n_respondents, is_aggregate "
         "from validated.survey order by 1, 2",
@@ -192,7 +157,7 @@ safety = { time_band = "both" }
         ("02", "day", 70.0, 1.0, None, True),
         ("02", "night", 70.0, 1.0, None, True),
     ]
-    reasons = sorted(r for (r,) in _rows(cfg, "select reason from quarantine.survey"))
+    reasons = sorted(r for (r,) in query(cfg, "select reason from quarantine.survey"))
     assert reasons[0].startswith("exact copy") and reasons[-1] == "not a district row"
 
 
@@ -211,7 +176,7 @@ category = "cat"
     cfg = _project(tmp_path, source, {"a.csv": "id,ts,cat\n1,2025-06-01T10:00:00Z,x\n"})
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.rows_accepted == 1
-    assert _rows(cfg, "select zone_id from validated.incidents") == [("_city",)]
+    assert query(cfg, "select zone_id from validated.incidents") == [("_city",)]
 
 
 def test_sensor_names_match_locations_by_normalised_name(tmp_path: Path) -> None:
@@ -240,11 +205,11 @@ match = "normalized"
     cfg = _project(tmp_path, source, files)
     [report] = pipeline.ingest(cfg, now=NOW)
     assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (6, 2, 4)
-    assert _rows(
+    assert query(
         cfg,
         "select sensor_id, zone_id, strftime(measured_at, '%H:%M'), value from validated.sensors order by 1",
     ) == [("Tirgus", "02", "20:00", 7.0), ("brivibas iela north", "01", "21:00", 12.0)]
-    reasons = _rows(
+    reasons = query(
         cfg,
         "select json_extract_string(raw_row, '$.Hour'), reason from quarantine.sensors order by all",
     )
@@ -291,7 +256,7 @@ longitude = "lon"
         ("skipped", 0, 0),
         ("loaded", 1, 1),
     ]
-    [(stamp, reason)] = _rows(
+    [(stamp, reason)] = query(
         cfg, "select json_extract_string(raw_row, '$.ts'), reason from quarantine.sensors"
     )
     assert stamp == "2025-06-01T11:00:00Z" and "already ingested in an earlier batch" in reason

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from observatory import pipeline
 from observatory.config import ConfigError, load_config
 from observatory.sources import readers
+from tests.support import city_toml, query, write_zones
 
 PLUGIN = '''
 from observatory.sources.readers import _materialise
@@ -49,30 +48,15 @@ def plugin_on_path(tmp_path: Path) -> Iterator[None]:
 
 
 def _project(tmp_path: Path, fmt: str) -> Path:
-    ring = [[7.6, 45.0], [7.7, 45.0], [7.7, 45.1], [7.6, 45.1], [7.6, 45.0]]
-    feature = {
-        "type": "Feature",
-        "properties": {"zone_id": "A"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-    }
-    (tmp_path / "zones.geojson").write_text(
-        json.dumps({"type": "FeatureCollection", "features": [feature]})
-    )
+    write_zones(tmp_path, [("A", "A", 7.6, 45.0, 0.1)])
     (tmp_path / "landing").mkdir()
     (tmp_path / "landing" / "a.txt").write_text(
         "EXPORT 2025-06 police\nid|ts|zone|cat\n1|2025-06-01 10:00|a|theft\n2|2025-06-01 23:30|A|theft\n"
     )
     toml = tmp_path / "observatory.toml"
     toml.write_text(
-        f"""
-[city]
-id = "p"
-name = "P"
-timezone = "Europe/Rome"
-latitude = 45.05
-longitude = 7.65
-[zones]
-path = "zones.geojson"
+        city_toml(city_id="p")
+        + f"""
 [[sources]]
 name = "police"
 kind = "incidents"
@@ -88,16 +72,10 @@ def test_a_registered_reader_ingests_its_format(tmp_path: Path, plugin_on_path: 
     cfg = load_config(_project(tmp_path, "pipe"))
     [report] = pipeline.ingest(cfg, now=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))
     assert (report.status, report.rows_read, report.rows_accepted) == ("loaded", 2, 2)
-    con = duckdb.connect(str(cfg.warehouse_path), read_only=True)
-    try:
-        assert con.execute(
-            "select incident_id, zone_id from validated.incidents order by 1"
-        ).fetchall() == [
-            ("1", "A"),
-            ("2", "A"),
-        ]
-    finally:
-        con.close()
+    assert query(cfg, "select incident_id, zone_id from validated.incidents order by 1") == [
+        ("1", "A"),
+        ("2", "A"),
+    ]
 
 
 def test_an_unknown_format_is_a_config_error(tmp_path: Path) -> None:

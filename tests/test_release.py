@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from observatory import pipeline
 from observatory.cli import app
-from observatory.config import load_config
+from observatory.config import Config, load_config
 from observatory.release import release, show, summary
 from tests.conftest import DemoCity
 
@@ -38,14 +38,7 @@ def test_release_after_fixing_the_mapping(demo_copy: DemoCity) -> None:
     assert _counts(demo_copy) == (accepted0, open0, total0 + 6)
 
     # The data engineer adds the category to the source's severity map ...
-    toml = demo_copy.root / "observatory.toml"
-    toml.write_text(
-        toml.read_text(encoding="utf-8").replace(
-            "assault = 4.0", "assault = 4.0\nufo_sighting = 0.1"
-        ),
-        encoding="utf-8",
-    )
-    cfg = load_config(toml)
+    cfg = _amend_config(demo_copy, "assault = 4.0", "assault = 4.0\nufo_sighting = 0.1")
     fixed = release(cfg, "incidents_polizia", reason="category")
     assert (fixed.rows_read, fixed.rows_accepted, fixed.rows_quarantined) == (6, 6, 0)
     accepted1, open1, total1 = _counts(demo_copy)
@@ -55,11 +48,7 @@ def test_release_after_fixing_the_mapping(demo_copy: DemoCity) -> None:
 
     # ... and a second release finds nothing; the records are not duplicated.
     assert release(cfg, "incidents_polizia", reason="category").status == "skipped"
-    with demo_copy.connect() as con:
-        dupes = con.execute(
-            "select record_id from validated.incidents group by 1 having count(*) > 1"
-        ).fetchall()
-    assert dupes == []
+    assert _duplicated_records(demo_copy, "incidents") == []
     pipeline.build(cfg)
     with demo_copy.connect() as con:
         (n,) = con.execute(
@@ -70,21 +59,10 @@ def test_release_after_fixing_the_mapping(demo_copy: DemoCity) -> None:
 
 def test_release_of_a_survey_row_releases_only_its_quarantined_item(demo_copy: DemoCity) -> None:
     # A night answer 'boh' was quarantined while the day answer of the same row was accepted.
-    toml = demo_copy.root / "observatory.toml"
-    toml.write_text(
-        toml.read_text(encoding="utf-8").replace(
-            '"molto sicuro" = 5', '"molto sicuro" = 5\n"boh" = 3'
-        ),
-        encoding="utf-8",
-    )
-    cfg = load_config(toml)
+    cfg = _amend_config(demo_copy, '"molto sicuro" = 5', '"molto sicuro" = 5\n"boh" = 3')
     report = release(cfg, "survey_quartieri", reason="label not in the label map")
     assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (6, 6, 0)
-    with demo_copy.connect() as con:
-        dupes = con.execute(
-            "select record_id from validated.survey group by 1 having count(*) > 1"
-        ).fetchall()
-    assert dupes == []
+    assert _duplicated_records(demo_copy, "survey") == []
 
 
 def test_cli_quarantine_commands(demo_copy: DemoCity) -> None:
@@ -96,3 +74,17 @@ def test_cli_quarantine_commands(demo_copy: DemoCity) -> None:
     )
     assert released.exit_code == 0, released.output
     assert "released 6 record(s)" in released.output and "6 still quarantined" in released.output
+
+
+def _amend_config(demo: DemoCity, old: str, new: str) -> Config:
+    """The data engineer's fix: one edit of the demo's project file, reloaded."""
+    toml = demo.root / "observatory.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    return load_config(toml)
+
+
+def _duplicated_records(demo: DemoCity, kind: str) -> list[tuple]:
+    with demo.connect() as con:
+        return con.execute(
+            f"select record_id from validated.{kind} group by 1 having count(*) > 1"
+        ).fetchall()

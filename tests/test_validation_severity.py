@@ -10,43 +10,15 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from observatory import pipeline
 from observatory.config import Config, ConfigError, load_config
 from observatory.ingest import BatchReport
+from tests.support import city_toml, police_source, query, write_zones
 
 NOW = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
-PROJECT = """
-[project]
-expectations = "suites"
-
-[city]
-id = "tiny"
-name = "Tiny"
-timezone = "Europe/Rome"
-latitude = 45.05
-longitude = 7.65
-
-[zones]
-path = "zones.geojson"
-
-[[sources]]
-name = "police"
-kind = "incidents"
-path = "landing/*.csv"
-
-[sources.columns]
-incident_id = "id"
-occurred_at = "ts"
-latitude = "lat"
-longitude = "lon"
-category = "cat"
-
-[sources.severity]
-theft = 1.0
-"""
+PROJECT = city_toml(project='expectations = "suites"') + police_source()
 #: Additions for the source `police`: north of 45.05 only warns, east of 7.65 quarantines.
 ADDITIONS = {
     "name": "police",
@@ -77,30 +49,15 @@ ROWS = (
 )
 
 
-def _zones() -> dict:
-    ring = [[7.6, 45.0], [7.7, 45.0], [7.7, 45.1], [7.6, 45.1], [7.6, 45.0]]
-    feature = {
-        "type": "Feature",
-        "properties": {"zone_id": "A", "name": "A"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-    }
-    return {"type": "FeatureCollection", "features": [feature]}
-
-
 def _project(root: Path, suites: bool = True) -> Config:
     (root / "landing").mkdir(parents=True)
     (root / "landing" / "a.csv").write_text(ROWS, encoding="utf-8")
-    (root / "zones.geojson").write_text(json.dumps(_zones()), encoding="utf-8")
+    write_zones(root, [("A", "A", 7.6, 45.0, 0.1)])
     (root / "observatory.toml").write_text(PROJECT, encoding="utf-8")
     if suites:
         (root / "suites").mkdir()
         (root / "suites" / "police.json").write_text(json.dumps(ADDITIONS), encoding="utf-8")
     return load_config(root / "observatory.toml")
-
-
-def _q(cfg: Config, sql: str) -> list[tuple]:
-    with duckdb.connect(str(cfg.warehouse_path), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +75,9 @@ def test_warn_failure_keeps_the_row_and_error_failure_quarantines_it(ingested) -
         2,
         2,
     )
-    assert _q(cfg, "select incident_id from validated.incidents order by 1") == [("1",), ("2",)]
+    assert query(cfg, "select incident_id from validated.incidents order by 1") == [("1",), ("2",)]
     # Only the error check gives reasons: the warn check is not among them.
-    assert _q(
+    assert query(
         cfg,
         "select record_id, reason, failed_expectations from quarantine.incidents order by 1",
     ) == [
@@ -131,7 +88,7 @@ def test_warn_failure_keeps_the_row_and_error_failure_quarantines_it(ingested) -
 
 def test_both_failures_are_reported_in_the_results_table(ingested) -> None:
     cfg, _ = ingested
-    rows = _q(
+    rows = query(
         cfg,
         """
         select column_name, severity, success, unexpected_count
@@ -148,7 +105,7 @@ def test_both_failures_are_reported_in_the_results_table(ingested) -> None:
 def test_warn_table_level_failure_does_not_fail_the_batch(ingested) -> None:
     cfg, report = ingested
     assert report.status == "loaded"
-    assert _q(
+    assert query(
         cfg,
         "select severity, success, sample_values from ops.validation_results "
         "where expectation_type = 'expect_table_row_count_to_be_between' "
@@ -158,14 +115,14 @@ def test_warn_table_level_failure_does_not_fail_the_batch(ingested) -> None:
 
 def test_kind_suite_still_comes_from_the_package(ingested) -> None:
     cfg, _ = ingested
-    assert _q(cfg, "select suite_name from ops.validation_runs") == [("incidents.police",)]
+    assert query(cfg, "select suite_name from ops.validation_runs") == [("incidents.police",)]
     package_suite = Path(__file__).parents[1] / "expectations" / "incidents.json"
     unbound = [
         (e["type"], e["kwargs"].get("column"))
         for e in json.loads(package_suite.read_text(encoding="utf-8"))["expectations"]
         if "$PARAMETER" not in json.dumps(e["kwargs"])
     ]
-    ran = set(_q(cfg, "select expectation_type, column_name from ops.validation_results"))
+    ran = set(query(cfg, "select expectation_type, column_name from ops.validation_results"))
     assert unbound and set(unbound) <= ran
 
 
