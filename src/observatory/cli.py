@@ -383,7 +383,7 @@ def bench(
     b_seconds = next(p["seconds"] for p in figures["phases"] if p["name"] == "b_pipeline_full")  # type: ignore[union-attr]
     typer.echo(
         f"  other {b_seconds - ingest_total - build_total:.2f} s (interpreter and imports, "
-        "zones and sensor locations, dropping work tables, committing the build, closing)"
+        "batch commits, zones, sensor locations, work tables, build commit, closing)"
     )
     typer.echo(
         f"b/a = {figures['ratio_b_over_a']} (target <= 2.0)   d/b = {figures['ratio_d_over_b']} "
