@@ -96,9 +96,11 @@ def _time_window(con: duckdb.DuckDBPyConnection, src: SourceConfig, conf: str) -
     low, high = con.execute(f"select min(measured_at), max(measured_at) from {conf}").fetchall()[0]
     if low is None:
         return " and false"
+    # A second of margin: the record id keeps whole seconds, so a reading at 10:00:00.7
+    # repeats one at 10:00:00.2 accepted before.
     return (
-        f" and measured_at between cast({literal(low)} as timestamptz) "
-        f"and cast({literal(high)} as timestamptz)"
+        f" and measured_at between cast({literal(low)} as timestamptz) - interval 1 second "
+        f"and cast({literal(high)} as timestamptz) + interval 1 second"
     )
 
 
