@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize_scalar
 
-from observatory.index.shrinkage import fay_herriot, no_shrinkage, sampling_variance
+from observatory.index.shrinkage import (
+    adjusted_log_likelihood,
+    fay_herriot,
+    no_shrinkage,
+    sampling_variance,
+)
 
 # One band-month, six zones: raw means and respondents; sampling variance D = 400 / n.
 RAW = np.array([[40.0, 55.0, 60.0, 65.0, 80.0, 90.0]])
@@ -13,27 +19,53 @@ N = np.array([[3.0, 200.0, 150.0, 180.0, 4.0, 250.0]])
 D = 400.0 / N
 
 
-def test_fit_matches_the_worked_example() -> None:
-    fit = fay_herriot(RAW, D)
-    assert fit.between_var[0] == pytest.approx(264.0769, abs=1e-3)
-    assert fit.mean[0] == pytest.approx(65.7918, abs=1e-3)
-    np.testing.assert_allclose(
-        fit.shrunk, [[48.6533, 55.0811, 60.0579, 65.0066, 76.0975, 89.8542]], atol=1e-3
-    )
-    np.testing.assert_allclose(
-        fit.gamma, [[0.6645, 0.9925, 0.9900, 0.9917, 0.7253, 0.9940]], atol=1e-4
-    )
+def test_between_variance_maximises_the_adjusted_likelihood_as_scipy_finds_it() -> None:
+    valid = np.ones_like(RAW, dtype=bool)
+    for estimator in ("yoshimori_lahiri", "li_lahiri"):
+        fit = fay_herriot(RAW, D, estimator)
 
+        def minus_loglik(log_a: float, est: str = estimator) -> float:
+            a = np.array([[np.exp(log_a)]])
+            return -adjusted_log_likelihood(a, RAW, D, valid, est)[0, 0]
 
-def test_between_variance_solves_the_fay_herriot_moment_equation() -> None:
+        best = minimize_scalar(minus_loglik, bounds=(-10, 12), method="bounded")
+        assert fit.between_var[0] == pytest.approx(np.exp(best.x), rel=1e-4)
+    # the shrunk value is the precision-weighted mix of the zone and the city mean
     fit = fay_herriot(RAW, D)
     w = 1.0 / (fit.between_var[0] + D[0])
     mu = np.sum(w * RAW[0]) / np.sum(w)
     assert mu == pytest.approx(fit.mean[0])
-    assert np.sum(w * (RAW[0] - mu) ** 2) == pytest.approx(RAW.shape[1] - 1)
-    # shrunk = gamma * raw + (1 - gamma) * mean, gamma = A / (A + D)
     gamma = fit.between_var[0] / (fit.between_var[0] + D[0])
     np.testing.assert_allclose(fit.shrunk[0], gamma * RAW[0] + (1 - gamma) * mu)
+
+
+def test_between_variance_is_never_zero_where_the_moment_estimator_collapses() -> None:
+    # nine zones of ~100 people whose raw means differ less than sampling noise would say,
+    # and the extreme case of identical means (8 items averaged to the same value)
+    raw = np.array([[58.0, 58.5, 59.0, 59.2, 59.4, 59.6, 60.0, 60.5, 61.0], [60.0] * 9])
+    d = np.full(raw.shape, 225.0 / 100.0)
+    fit = fay_herriot(raw, d)
+    assert (fit.between_var > 0).all()
+    assert (fit.gamma > 0).all() and (fit.gamma < 1).all()
+    # ... and the MSE carries the uncertainty of A: above the g1 + g2 of a known A
+    g1 = fit.gamma * d
+    g2 = (1 - fit.gamma) ** 2 * fit.mean_var[:, None]
+    assert (fit.mse > g1 + g2).all()
+
+
+def test_intervals_from_the_mse_cover_the_truth_when_the_model_holds() -> None:
+    # 400 band-months of nine zones, true between-zone SD 3, ~100 respondents (SD 15) each
+    rng = np.random.default_rng(7)
+    groups, zones = 400, 9
+    d = 225.0 / rng.integers(80, 120, (groups, zones))
+    truth = 60.0 + rng.normal(0.0, 3.0, (groups, zones))
+    raw = truth + rng.normal(0.0, np.sqrt(d))
+    fit = fay_herriot(raw, d)
+    half = 1.645 * np.sqrt(fit.mse)
+    coverage = np.mean(np.abs(fit.shrunk - truth) <= half)
+    assert 0.87 <= coverage <= 0.93, coverage
+    # the published spread keeps most of the true spread (no collapse to the city mean)
+    assert np.mean(fit.shrunk.std(axis=1) / truth.std(axis=1)) > 0.6
 
 
 def test_small_zones_are_pulled_toward_the_mean_and_large_ones_barely_move() -> None:
@@ -69,7 +101,16 @@ def test_no_shrinkage_option_returns_the_raw_means() -> None:
     np.testing.assert_allclose(fit.mse, D)
 
 
-def test_sampling_variance_pools_the_within_zone_variance() -> None:
-    # pooled = (400 * 10 + 100 * 2) / 12 = 350 (a single respondent adds nothing)
+def test_sampling_variance_is_the_zones_own_moderated_toward_the_pooled_one() -> None:
+    # pooled = (400 * 10 + 100 * 2) / 12 = 350; prior 4 df of it:
+    # zone 1: (400 * 10 + 4 * 350) / 14 = 385.71 / 11; zone 2: (100 * 2 + 4 * 350) / 6 / 3;
+    # a single respondent has no variance of its own: the pooled one
     got = sampling_variance(np.array([[400.0, 100.0, np.nan]]), np.array([[11.0, 3.0, 1.0]]))
-    np.testing.assert_allclose(got, [[350 / 11, 350 / 3, 350.0]])
+    np.testing.assert_allclose(got, [[(4000 + 1400) / 14 / 11, (200 + 1400) / 6 / 3, 350.0]])
+    # without the floor, each zone keeps its own; a design effect scales D
+    own = sampling_variance(np.array([[400.0, 100.0]]), np.array([[11.0, 3.0]]), prior_df=0.0)
+    np.testing.assert_allclose(own, [[400 / 11, 100 / 3]])
+    deff = sampling_variance(
+        np.array([[400.0, 100.0]]), np.array([[11.0, 3.0]]), 0.0, design_effect=2.0
+    )
+    np.testing.assert_allclose(deff, 2 * own)

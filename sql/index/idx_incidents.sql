@@ -109,6 +109,7 @@ final as (
         b.pedestrian_passes,
         b.incident_exposure,
         r.reference_rate,
+        b.exposure_units * r.reference_rate as incident_expected,
         case
             when s.has_incidents and b.incident_exposure is not null
                 then coalesce(

@@ -36,6 +36,7 @@ final as (
         i.incident_rate_per_km2,
         i.incident_exposure,
         i.incident_ratio,
+        i.incident_expected,
         case when c.time_band = 'night' then e.lux_mean end as lux_mean,
         e.footfall_per_hour,
         e.noise_leq_db,

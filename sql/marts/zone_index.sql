@@ -1,6 +1,6 @@
 -- Dashboard table: the perceived-security index per zone x time band x month, in full
 -- detail: sample size, raw / shrunk / modelled perception, the three components, the index
--- with its 90% interval, its rank with a rank interval, and the suppression flags.
+-- with its 90% sampling interval and its method band, its rank with a rank interval, and the suppression flags.
 -- Survey-based figures of suppressed cells are withheld (null); incident and sensor figures
 -- are not survey data and stay. No respondent-level data reaches this table.
 with indicators as (
@@ -39,6 +39,9 @@ joined as (
         p.perception_modelled,
         p.model_cv_rmse,
         p.perception_score,
+        p.between_var,
+        p.model_null_rmse,
+        p.modelled_status,
         c.* exclude (zone_id, time_band, period_start),
     from indicators as i
     inner join zones as z using (zone_id)
@@ -63,8 +66,11 @@ final as (
         case when not j.is_suppressed then round(j.perception_raw_se, 2) end as perception_raw_se,
         case when not j.is_suppressed then round(j.perception_shrunk, 1) end as perception_shrunk,
         case when not j.is_suppressed then round(j.shrinkage_weight, 3) end as shrinkage_weight,
+        round(j.between_var, 2) as between_zone_var,
         round(j.perception_modelled, 1) as perception_modelled,
         case when j.is_modelled then round(j.model_cv_rmse, 1) end as model_cv_rmse,
+        case when j.n_respondents = 0 then round(j.model_null_rmse, 1) end as model_null_rmse,
+        j.modelled_status,
         case when not j.is_suppressed then round(j.perception_score, 1) end as perception_score,
         case when not j.is_suppressed then round(j.perception_ci_low, 1) end as perception_ci_low,
         case when not j.is_suppressed then round(j.perception_ci_high, 1) end as perception_ci_high,
@@ -84,6 +90,8 @@ final as (
         case when not j.is_suppressed then round(j.index_value, 1) end as index_value,
         case when not j.is_suppressed then round(j.index_ci_low, 1) end as index_ci_low,
         case when not j.is_suppressed then round(j.index_ci_high, 1) end as index_ci_high,
+        case when not j.is_suppressed then round(j.index_method_low, 1) end as index_method_low,
+        case when not j.is_suppressed then round(j.index_method_high, 1) end as index_method_high,
         j.index_rank,
         j.index_rank_ci_low,
         j.index_rank_ci_high,

@@ -159,6 +159,16 @@ class IndexConfig(_Model):
     aggregation: Literal["arithmetic", "geometric"] = "arithmetic"
     #: Small-area estimation of perception: Fay-Herriot empirical Bayes, or none (raw means).
     shrinkage: Literal["fay_herriot", "none"] = "fay_herriot"
+    #: Estimator of the between-zone variance A: adjusted likelihood, never exactly zero.
+    between_var_estimator: Literal["yoshimori_lahiri", "li_lahiri"] = "yoshimori_lahiri"
+    #: Small-cell floor of the sampling variance: a cell's own within-cell variance is
+    #: moderated toward its band-month's pooled one with this many degrees of freedom.
+    variance_prior_df: float = Field(default=4.0, ge=0.0)
+    #: Modelled perception is published only if its zone-grouped CV error is at least this
+    #: share below that of the null model (the band-month mean).
+    model_min_gain: float = Field(default=0.05, ge=0.0, lt=1.0)
+    #: False discovery rate of the change and trend flags (Benjamini-Hochberg per city-period).
+    fdr_q: float = Field(default=0.10, gt=0.0, lt=1.0)
     #: Level of every interval and test (0.90: 90% intervals, 10% two-sided tests).
     confidence: float = Field(default=0.90, gt=0.5, lt=1.0)
     #: Monte Carlo draws (bootstrap of respondents x method variants); seeded, so deterministic.
@@ -176,9 +186,10 @@ class IndexConfig(_Model):
     )
     #: Each drawn weight is multiplied by U(1 - noise, 1 + noise), then renormalised.
     mc_weight_noise: float = Field(default=0.25, ge=0.0, lt=1.0)
-    #: Trend test: Mann-Kendall over the last `trend_window` months, if >= `trend_min_periods`.
+    #: Trend test over the last `trend_window` months, if >= `trend_min_periods` are
+    #: published: seasonal Kendall where they span two years or more, else Mann-Kendall.
     trend_min_periods: int = Field(default=6, ge=3)
-    trend_window: int = Field(default=12, ge=3)
+    trend_window: int = Field(default=36, ge=3)
     #: The fear gap averages this many months (this one and the ones before it).
     fear_gap_months: int = Field(default=3, ge=1, le=12)
     #: A fear gap is flagged when its whole interval lies this many points below zero.

@@ -15,11 +15,15 @@ import numpy as np
 from observatory.config import IndexConfig
 from observatory.index.aggregate import aggregate, components, pca_weights, scheme_weights
 from observatory.index.bootstrap import BootstrapSums
+from observatory.index.flags import benjamini_hochberg, change_p_values
+from observatory.index.incidents import dispersion, ratio_draws
 from observatory.index.montecarlo import (
     PerceptionModel,
+    Variants,
     composite,
+    default_variants,
     draw_variants,
-    first_order_sensitivity,
+    factorial_sobol,
     onto_nominal_scale,
     perception_draws,
     ranks,
@@ -33,6 +37,8 @@ class IndexInputs:
     """Everything the index needs, on the (band, period, zone) grid."""
 
     indicators: dict[str, np.ndarray]  # incident_ratio, lux, footfall, noise_db
+    incident_count: np.ndarray  # (B, T, Z) observed counts behind the ratio
+    incident_expected: np.ndarray  # (B, T, Z) expected severity at the city's rate
     perception: PerceptionModel
     published: np.ndarray  # cells not suppressed
     expected: np.ndarray  # the perception incidents predict (fear-gap baseline)
@@ -50,16 +56,21 @@ class IndexResult:
     components: np.ndarray  # (B, T, Z, 3)
     weights: np.ndarray  # (3,) the default weights
     pca_weights: np.ndarray  # (3,)
-    index: Interval  # (B, T, Z)
+    index: Interval  # (B, T, Z) with the 90% sampling interval
+    method_band: tuple[np.ndarray, np.ndarray]  # (B, T, Z) spread over method variants
     perception: Interval  # (B, T, Z)
     rank: Interval  # (B, T, Z)
     day_night_index: Interval  # (T, Z) night minus day
     day_night_perception: Interval  # (T, Z)
     change: Interval  # (B, T, Z) on the previous month
+    change_p_value: np.ndarray  # (B, T, Z)
+    is_change_significant: np.ndarray  # (B, T, Z) Benjamini-Hochberg per period
+    incident_dispersion: np.ndarray  # (B,) 1/k, 0 = Poisson
     fear_gap: Interval  # (T, Z) mean over bands and the window's months
     fear_gap_by_band: np.ndarray  # (B, T, Z)
     city_perception: Interval  # (B, T)
     sensitivity: dict[str, np.ndarray]  # (B, T) mean first-order index per method choice
+    sensitivity_total: dict[str, np.ndarray]  # (B, T) mean total-order index per choice
 
 
 def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) -> IndexResult:
@@ -79,32 +90,55 @@ def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) 
     weights = scheme_weights(cfg.weighting, cfg.weights, pca)
     index = aggregate(comps, weights, cfg.aggregation)
 
+    # (1) sampling: perception and incident counts drawn, the default method throughout
     boot_means = inp.boot.means().reshape(draws, *shape)
     boot_means[:, inp.single] = np.nan
     theta = perception_draws(inp.perception, boot_means, rng)
-    variants = draw_variants(cfg, pca, draws, rng)
-    fixed = inp.indicators
-    at_point = composite(fixed, np.broadcast_to(point, theta.shape), variants, cfg.goalposts)
-    index_draws = onto_nominal_scale(
-        composite(fixed, theta, variants, cfg.goalposts), at_point, index, inp.published
+    inv_k = dispersion(
+        np.where(np.isnan(inp.indicators["incident_ratio"]), np.nan, inp.incident_count)
     )
+    ratio = ratio_draws(
+        inp.indicators["incident_ratio"],
+        inp.incident_count,
+        inp.incident_expected,
+        inv_k,
+        draws=draws,
+        rng=rng,
+    )
+    fixed = {k: v for k, v in inp.indicators.items() if k != "incident_ratio"}
+    index_draws = composite(
+        fixed,
+        {"perception": theta, "incident_ratio": ratio},
+        default_variants(cfg, weights, draws),
+        cfg.goalposts,
+    )
+    # (2) method: every variant at the point estimates, on the default method's scale
+    variants = draw_variants(cfg, pca, draws, rng)
+    method_band = _interval(_at_point(inp, point, variants, index, cfg), cfg.confidence)
 
     level = cfg.confidence
     rank_draws = ranks(index_draws, inp.published)
     prev = inp.previous
     has_prev = prev >= 0
+    change = np.where(has_prev[:, None], index - index[:, prev], np.nan)
+    change = np.where(inp.published & inp.published[:, prev], change, np.nan)
     change_draws = np.where(has_prev[:, None], index_draws - index_draws[:, :, prev], np.nan)
+    change_p = change_p_values(change, change_draws)
+    period_of = np.broadcast_to(np.arange(shape[1])[None, :, None], shape)
+    significant = benjamini_hochberg(change_p, period_of, cfg.fdr_q).reshape(shape)
     eligible = inp.published & ~inp.perception.modelled & ~np.isnan(inp.expected)
     gap_by_band = np.where(eligible, point - inp.expected, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):  # band-months without answers
         city = inp.boot.score.reshape(draws, *shape).sum(-1) / inp.boot.weight.reshape(
             draws, *shape
         ).sum(-1)
+    first, total = _sensitivity(inp, point, pca, index, cfg)
     return IndexResult(
         components=comps,
         weights=weights,
         pca_weights=pca,
         index=(index, *_interval(index_draws, level)),
+        method_band=method_band,
         perception=(point, *_interval(theta, level)),
         rank=(ranks(index, inp.published), *_interval(rank_draws, level)),
         day_night_index=(
@@ -112,21 +146,56 @@ def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) 
             *_interval(index_draws[:, 1] - index_draws[:, 0], level),
         ),
         day_night_perception=(point[1] - point[0], *_interval(theta[:, 1] - theta[:, 0], level)),
-        change=(
-            np.where(has_prev[:, None], index - index[:, prev], np.nan),
-            *_interval(change_draws, level),
-        ),
+        change=(change, *_interval(change_draws, level)),
+        change_p_value=change_p,
+        is_change_significant=significant,
+        incident_dispersion=inv_k,
         fear_gap=_pooled_fear_gap(point, theta, inp, eligible, level),
         fear_gap_by_band=gap_by_band,
         city_perception=(inp.city_perception, *_interval(city, level)),
-        sensitivity={
-            choice: _mean_over_zones(first_order_sensitivity(index_draws, labels), inp.published)
-            for choice, labels in (
-                ("normalisation", variants.normalisation),
-                ("weighting", variants.weighting),
-                ("aggregation", variants.aggregation),
-            )
-        },
+        sensitivity=first,
+        sensitivity_total=total,
+    )
+
+
+def _at_point(
+    inp: IndexInputs, point: np.ndarray, variants: Variants, index: np.ndarray, cfg: IndexConfig
+) -> np.ndarray:
+    """The index of every method variant at the point estimates, on the default scale."""
+    at_point = composite(
+        inp.indicators,
+        {"perception": np.broadcast_to(point, (len(variants.normalisation), *point.shape))},
+        variants,
+        cfg.goalposts,
+    )
+    return onto_nominal_scale(at_point, at_point, index, inp.published)
+
+
+_CHOICES = ("normalisation", "weighting", "aggregation")
+
+
+def _sensitivity(
+    inp: IndexInputs, point: np.ndarray, pca: np.ndarray, index: np.ndarray, cfg: IndexConfig
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """First- and total-order Sobol indices of each method choice, averaged over zones.
+
+    Every combination of the configured normalisations, weightings and aggregations is
+    evaluated at the point estimates (a full factorial, no weight jitter).
+    """
+    levels = (cfg.mc_normalisations, cfg.mc_weightings, cfg.mc_aggregations)
+    combos = [(n, w, a) for n in levels[0] for w in levels[1] for a in levels[2]]
+    variants = Variants(
+        np.array([c[0] for c in combos]),
+        np.array([c[1] for c in combos]),
+        np.stack([scheme_weights(c[1], cfg.weights, pca) for c in combos]),
+        np.array([c[2] for c in combos]),
+    )
+    values = _at_point(inp, point, variants, index, cfg)
+    values = values.reshape(*(len(lv) for lv in levels), *point.shape)
+    first, total = factorial_sobol(values, len(levels))
+    return (
+        {c: _mean_over_zones(first[i], inp.published) for i, c in enumerate(_CHOICES)},
+        {c: _mean_over_zones(total[i], inp.published) for i, c in enumerate(_CHOICES)},
     )
 
 

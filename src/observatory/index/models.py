@@ -41,6 +41,13 @@ class ModelledPerception:
 
     prediction: np.ndarray
     cv_rmse: float
+    #: The same cross-validated error of the null model (the band-month mean of the
+    #: training folds): the bar the model must clear to be published.
+    null_rmse: float = float("nan")
+
+    def beats_null(self, margin: float) -> bool:
+        """Whether the model's CV error is at least `margin` (a share) below the null's."""
+        return bool(self.cv_rmse <= (1.0 - margin) * self.null_rmse)
 
 
 def _features(cells: pd.DataFrame) -> pd.DataFrame:
@@ -103,8 +110,37 @@ def model_perception(cells: pd.DataFrame, train: np.ndarray, seed: int) -> Model
         )
         model.fit(x[train], y[train], sample_weight=weight)
     cv_rmse = float(np.sqrt(np.average((cv_pred - y[train]) ** 2, weights=weight)))
-    log.info("modelled perception: %d training cells, CV RMSE %.1f points", train.sum(), cv_rmse)
-    return ModelledPerception(np.clip(model.predict(x), 0.0, 100.0), cv_rmse)
+    null_pred = _null_predictions(cells[train], folds, zones[train])
+    null_rmse = float(np.sqrt(np.average((null_pred - y[train]) ** 2, weights=weight)))
+    log.info(
+        "modelled perception: %d training cells, CV RMSE %.1f points (band-month mean: %.1f)",
+        train.sum(),
+        cv_rmse,
+        null_rmse,
+    )
+    return ModelledPerception(np.clip(model.predict(x), 0.0, 100.0), cv_rmse, null_rmse)
+
+
+def _null_predictions(train: pd.DataFrame, folds: GroupKFold, zones: np.ndarray) -> np.ndarray:
+    """Out-of-fold predictions of the null model: the weighted band-month mean of the
+    other folds (the band mean where the other folds lack that month), same folds."""
+    frame = train[["time_band", "period_start", "perception_raw", "n_effective"]].reset_index(
+        drop=True
+    )
+    frame["wy"] = frame["perception_raw"] * frame["n_effective"]
+    out = np.full(len(frame), np.nan)
+    for fit_rows, test_rows in folds.split(frame, groups=zones):
+        fit = frame.iloc[fit_rows]
+        test = frame.iloc[test_rows]
+        cell = fit.groupby(["time_band", "period_start"])[["wy", "n_effective"]].sum()
+        band = fit.groupby("time_band")[["wy", "n_effective"]].sum()
+        keys = pd.MultiIndex.from_frame(test[["time_band", "period_start"]])
+        by_cell = cell.reindex(keys)
+        by_band = band.reindex(test["time_band"])
+        mean = (by_cell["wy"] / by_cell["n_effective"]).to_numpy()
+        fallback = (by_band["wy"] / by_band["n_effective"]).to_numpy()
+        out[test_rows] = np.where(np.isnan(mean), fallback, mean)
+    return out
 
 
 def expected_perception(cells: pd.DataFrame, train: np.ndarray) -> np.ndarray:

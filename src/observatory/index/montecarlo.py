@@ -34,6 +34,7 @@ class PerceptionModel:
     raw: np.ndarray  # (B, T, Z) raw means
     variance: np.ndarray  # D, sampling variance of the raw means
     gamma: np.ndarray  # weight on the zone's own mean
+    mse: np.ndarray  # Fay-Herriot MSE (g1 + g2 + 2 g3 - bias), the draws' target variance
     city_mean: np.ndarray  # (B, T)
     city_mean_var: np.ndarray  # (B, T)
     modelled: np.ndarray  # (B, T, Z) bool
@@ -76,7 +77,16 @@ def perception_draws(
     spread = np.sqrt(np.clip(g * (1.0 - g) * var, 0.0, None)) * rng.standard_normal(
         boot_means.shape
     )
-    theta = g * own + pull + spread
+    # the estimation of A (g3 and the adjustment's bias term) widens the posterior
+    extra_var = np.clip(
+        np.nan_to_num(model.mse)
+        - g * var
+        - (1.0 - g) ** 2 * np.nan_to_num(model.city_mean_var)[..., None],
+        0.0,
+        None,
+    )
+    extra = np.sqrt(np.where(np.isnan(g), 0.0, extra_var)) * rng.standard_normal(boot_means.shape)
+    theta = g * own + pull + spread + extra
     modelled = model.point + np.nan_to_num(model.model_rmse) * rng.standard_normal(boot_means.shape)
     theta = np.where(model.modelled, modelled, theta)
     return np.clip(theta, 0.0, 100.0)
@@ -102,13 +112,21 @@ _DRAW_CHUNK = 50
 
 def composite(
     indicators: Mapping[str, np.ndarray],
-    perception: np.ndarray,
+    drawn: Mapping[str, np.ndarray],
     variants: Variants,
     goalposts: Mapping[str, tuple[float, float]],
 ) -> np.ndarray:
-    """The index of each draw `(R, B, T, Z)` under that draw's method variant."""
-    index = np.empty(perception.shape)
-    for start in range(0, perception.shape[0], _DRAW_CHUNK):
+    """The index of each draw `(R, B, T, Z)` under that draw's method variant.
+
+    Args:
+        indicators: indicators fixed across draws, (B, T, Z).
+        drawn: indicators that vary by draw, (R, B, T, Z); must include "perception".
+        variants: the method variant of each draw.
+        goalposts: (worst, best) per indicator.
+    """
+    shape = drawn["perception"].shape
+    index = np.empty(shape)
+    for start in range(0, shape[0], _DRAW_CHUNK):
         part = slice(start, start + _DRAW_CHUNK)
         chunk = Variants(
             variants.normalisation[part],
@@ -116,20 +134,35 @@ def composite(
             variants.weights[part],
             variants.aggregation[part],
         )
-        index[part] = _composite_draws(indicators, perception[part], chunk, goalposts)
+        index[part] = _composite_draws(
+            indicators, {k: v[part] for k, v in drawn.items()}, chunk, goalposts
+        )
     return index
+
+
+def default_variants(cfg: IndexConfig, weights: np.ndarray, draws: int) -> Variants:
+    """Every draw on the default method (the sampling-only Monte Carlo)."""
+    return Variants(
+        np.full(draws, cfg.normalisation),
+        np.full(draws, cfg.weighting),
+        np.tile(weights, (draws, 1)),
+        np.full(draws, cfg.aggregation),
+    )
 
 
 def _composite_draws(
     indicators: Mapping[str, np.ndarray],
-    perception: np.ndarray,
+    drawn: Mapping[str, np.ndarray],
     variants: Variants,
     goalposts: Mapping[str, tuple[float, float]],
 ) -> np.ndarray:
+    perception = drawn["perception"]
     comps = np.empty((*perception.shape, 3))
     for method in np.unique(variants.normalisation):
         sel = variants.normalisation == method
-        comps[sel] = components({**indicators, "perception": perception[sel]}, method, goalposts)
+        comps[sel] = components(
+            {**indicators, **{k: v[sel] for k, v in drawn.items()}}, method, goalposts
+        )
     index = np.empty(perception.shape)
     extra = (None,) * (perception.ndim - 1)
     for method in np.unique(variants.aggregation):
@@ -162,20 +195,30 @@ def ranks(index: np.ndarray, published: np.ndarray) -> np.ndarray:
     return rankdata(masked, axis=-1, method="min", nan_policy="omit")
 
 
-def first_order_sensitivity(draws: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Share of each cell's variance over the draws explained by one method choice.
+def factorial_sobol(values: np.ndarray, n_factors: int) -> tuple[np.ndarray, np.ndarray]:
+    """First- and total-order Sobol indices of each factor, exact on a full factorial.
 
-    The first-order (main-effect) index Var(E[index | choice]) / Var(index), estimated
-    from the draws grouped by the choice they made; NaN where the index does not vary.
+    Args:
+        values: the index under every combination of the method choices, with one
+            leading axis per choice (levels equally likely), then the cells.
+        n_factors: the number of leading choice axes.
+
+    Returns:
+        (first, total), each of shape (choices, *cells): first-order
+        Var(E[Y | X_i]) / Var(Y) and total-order E[Var(Y | X_~i)] / Var(Y); NaN where the
+        index does not vary. With every combination evaluated the variance decomposition
+        is exact, so no sampling estimator (Saltelli, Jansen) is needed.
     """
-    overall = draws.mean(axis=0)
-    between = np.zeros(draws.shape[1:])
-    for label in np.unique(labels):
-        sel = labels == label
-        between += sel.mean() * (draws[sel].mean(axis=0) - overall) ** 2
-    total = draws.var(axis=0)
+    axes = tuple(range(n_factors))
+    variance = values.var(axis=axes)
+    first, total = [], []
+    for i in axes:
+        others = tuple(a for a in axes if a != i)
+        first.append(values.mean(axis=others).var(axis=0))
+        total.append(values.var(axis=i).mean(axis=tuple(range(n_factors - 1))))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, between / total, np.nan)
+        scale = np.where(variance > 1e-12, variance, np.nan)
+        return np.stack(first) / scale, np.stack(total) / scale
 
 
 #: Bootstrap spread (points^2) below which a cell's draws carry no information (everyone

@@ -31,7 +31,8 @@ def result_tables(
         ),
         "idx_fear_gap": _zone_periods(grid, fear_gap=result.fear_gap),
         "idx_city": _band_periods(grid, city_perception=result.city_perception).assign(
-            **{f"sensitivity_{k}": v.ravel() for k, v in result.sensitivity.items()}
+            **{f"sensitivity_{k}": v.ravel() for k, v in result.sensitivity.items()},
+            **{f"sensitivity_total_{k}": v.ravel() for k, v in result.sensitivity_total.items()},
         ),
         "idx_method": _method(result, cfg),
     }
@@ -53,6 +54,10 @@ def _cells(
         for name, values in zip(names, getattr(result, attr), strict=True):
             out[name] = grid.rows(values)
     out = out.drop(columns="perception_value")
+    out["index_method_low"] = grid.rows(result.method_band[0])
+    out["index_method_high"] = grid.rows(result.method_band[1])
+    out["change_p_value"] = grid.rows(result.change_p_value)
+    out["is_change_significant"] = grid.rows(result.is_change_significant)
     ranked = ~np.isnan(result.rank[0])
     out["n_ranked"] = grid.rows(np.broadcast_to(ranked.sum(axis=-1, keepdims=True), ranked.shape))
     for name in ("index_rank", "index_rank_ci_low", "index_rank_ci_high"):
@@ -108,5 +113,9 @@ def _method(result: IndexResult, cfg: IndexConfig) -> pd.DataFrame:
             "uncertainty_draws": [cfg.uncertainty_draws],
             "seed": [cfg.seed],
             "min_respondents": [cfg.min_respondents],
+            "between_var_estimator": [cfg.between_var_estimator],
+            "fdr_q": [cfg.fdr_q],
+            "incident_dispersion_day": [result.incident_dispersion[0]],
+            "incident_dispersion_night": [result.incident_dispersion[1]],
         }
     )

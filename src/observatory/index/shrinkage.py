@@ -5,20 +5,38 @@ stable but says nothing about the zone. The Fay-Herriot model weighs the two by 
 precision: shrunk = gamma * raw + (1 - gamma) * city mean, with gamma = A / (A + D), where
 D is the raw mean's sampling variance and A the variance of true zone means around the
 city mean. Zones with many respondents keep their own value (gamma near 1); zones with
-few are pulled toward the city. Details: docs/methodology.md, "Small samples".
+few are pulled toward the city.
+
+A is estimated by *adjusted* residual maximum likelihood (Yoshimori and Lahiri 2014 by
+default, Li and Lahiri 2010 as an option): the residual likelihood times an adjustment
+factor that is zero at A = 0, so the estimate is always positive. The moment or plain
+REML estimators are truncated at zero whenever the zones' spread looks no larger than
+sampling noise, and a zero A declares every zone identical to the city with a narrow
+interval: the collapse this module exists to prevent. The mean squared error carries the
+g3 term for the estimation of A (Datta and Lahiri 2000: g1 + g2 + 2 g3). Details:
+docs/methodology.md, "Small samples".
+
+No maintained Python library implements adjusted-likelihood Fay-Herriot estimators
+(samplics and statsmodels fit ML/REML only, truncated at zero), hence this module; the
+tests check the optimiser against scipy's on the same likelihood.
 
 Arrays have zones on the last axis; every leading axis is a separate group (band, period).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 #: A group needs this many zones with data to estimate A; fewer -> no shrinkage.
 MIN_ZONES = 3
-_BISECTIONS = 60
+Estimator = Literal["yoshimori_lahiri", "li_lahiri"]
+#: Grid of A / scale (log-spaced) searched before a golden-section refinement.
+_GRID = np.logspace(-5.0, 3.0, 161)
+_GOLDEN_STEPS = 40
 
 
 @dataclass(frozen=True)
@@ -30,59 +48,136 @@ class FayHerriot:
     between_var: np.ndarray  # (groups,) A
     gamma: np.ndarray  # (groups, zones) weight on the zone's own mean
     shrunk: np.ndarray  # (groups, zones)
-    mse: np.ndarray  # (groups, zones) g1 + g2 (Prasad-Rao), ignoring the O(1/m) g3 term
+    mse: np.ndarray  # (groups, zones) g1 + g2 + 2 g3 (Datta-Lahiri)
 
 
-def sampling_variance(within_var: np.ndarray, n_effective: np.ndarray) -> np.ndarray:
-    """Sampling variance D of each raw mean, from the within-cell variance pooled per group.
+def sampling_variance(
+    within_var: np.ndarray,
+    n_effective: np.ndarray,
+    prior_df: float = 4.0,
+    design_effect: np.ndarray | float = 1.0,
+) -> np.ndarray:
+    """Sampling variance D of each raw mean: the zone's own variance, floored for small cells.
 
-    A cell's own variance is unstable when it has few respondents (two identical answers
-    give zero), so D = pooled variance of the group / Kish effective sample size. Groups
-    with no cell of 2+ respondents borrow the variance pooled over all groups.
+    D = deff * s~^2 / n_eff, where s~^2 is the cell's own within-cell variance moderated
+    toward the variance pooled over the zones of its band-month, with `prior_df` degrees
+    of freedom: s~^2 = (df s^2 + prior_df s_pooled^2) / (df + prior_df), df = n_eff - 1.
+    Large cells keep their own spread; a cell of three people cannot claim a tiny
+    variance because its answers happened to agree. Cells without a variance of their
+    own (one respondent, pre-aggregated rows) take the pooled one; groups with no cell of
+    2+ respondents borrow the variance pooled over all groups.
+
+    Args:
+        within_var: within-cell variance of the answers (groups, zones), NaN if none.
+        n_effective: Kish effective sample size of each cell.
+        prior_df: weight of the pooled variance, in degrees of freedom (0: own only).
+        design_effect: design effect of each cell or group (1 for simple random samples).
     """
-    dof = np.where(np.isnan(within_var), 0.0, np.maximum(n_effective - 1.0, 0.0))
-    ss = np.nansum(np.where(dof > 0, within_var * dof, 0.0), axis=-1, keepdims=True)
-    dof_sum = dof.sum(axis=-1, keepdims=True)
+    own = ~np.isnan(within_var)
+    dof = np.where(own, np.maximum(n_effective - 1.0, 0.0), 0.0)
+    ss = np.where(dof > 0, np.nan_to_num(within_var) * dof, 0.0)
+    ss_group, dof_group = ss.sum(axis=-1, keepdims=True), dof.sum(axis=-1, keepdims=True)
     overall = ss.sum() / dof.sum() if dof.sum() > 0 else np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
-        pooled = np.where(dof_sum > 0, ss / dof_sum, overall)
-        return np.where(n_effective > 0, pooled / n_effective, np.nan)
+        pooled = np.where(dof_group > 0, ss_group / dof_group, overall)
+        moderated = np.where(
+            dof > 0, (ss + prior_df * pooled) / (dof + prior_df), np.broadcast_to(pooled, ss.shape)
+        )
+        return np.where(n_effective > 0, design_effect * moderated / n_effective, np.nan)
 
 
-def fay_herriot(direct: np.ndarray, variance: np.ndarray) -> FayHerriot:
+def fay_herriot(
+    direct: np.ndarray, variance: np.ndarray, estimator: Estimator = "yoshimori_lahiri"
+) -> FayHerriot:
     """Fit the Fay-Herriot model (intercept only) per group and shrink each cell.
 
     Args:
         direct: raw means (groups, zones), NaN where a zone has no respondents.
         variance: their sampling variances D (same shape).
+        estimator: the adjusted-likelihood estimator of the between-zone variance A.
 
     Returns:
-        The fitted model; cells without a raw mean are NaN. A is the Fay-Herriot (1979)
-        moment estimator, the root of sum((d - mu)^2 / (A + D)) = m - 1, found by bisection.
+        The fitted model; cells without a raw mean are NaN; groups with fewer than
+        MIN_ZONES zones are not shrunk (gamma 1, A NaN).
     """
     d = np.asarray(direct, dtype=float)
     var = np.asarray(variance, dtype=float)
     valid = ~np.isnan(d) & ~np.isnan(var) & (var > 0)
     m = valid.sum(axis=-1)
-    spread = np.where(valid, (d - _mean(d, valid, np.ones_like(d))[..., None]) ** 2, 0.0).sum(-1)
-    lo, hi = np.zeros(m.shape), 10.0 * spread + 1.0
-    for _ in range(_BISECTIONS):
-        mid = (lo + hi) / 2.0
-        too_small = _moment_gap(d, var, valid, mid, m) > 0
-        lo, hi = np.where(too_small, mid, lo), np.where(too_small, hi, mid)
-    between = np.where(_moment_gap(d, var, valid, np.zeros(m.shape), m) > 0, (lo + hi) / 2.0, 0.0)
     fitted = m >= MIN_ZONES
+    between = np.where(fitted, _adjusted_reml(d, var, valid, estimator), 0.0)
     w = np.where(valid, 1.0 / (between[..., None] + np.where(valid, var, 1.0)), 0.0)
     mean = np.where(fitted, _mean(d, valid, w), _mean(d, valid, np.ones_like(d)))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_var = np.where(fitted, 1.0 / w.sum(axis=-1), np.nan)
         gamma = between[..., None] / (between[..., None] + var)
+        var_a = 2.0 / (w**2).sum(axis=-1)  # inverse information of the residual likelihood
     gamma = np.where(fitted[..., None], np.nan_to_num(gamma, nan=1.0), 1.0)
     gamma = np.where(np.isnan(d), np.nan, gamma)
-    pull = np.where(gamma < 1.0, (1.0 - gamma) * mean[..., None], 0.0)
-    shrunk = gamma * d + pull
-    mse = gamma * var + np.where(gamma < 1.0, (1.0 - gamma) ** 2 * mean_var[..., None], 0.0)
+    a = between[..., None]
+    g1 = gamma * var
+    g2 = (1.0 - gamma) ** 2 * mean_var[..., None]
+    g3 = var**2 / (a + var) ** 3 * var_a[..., None]
+    # Datta-Lahiri's g1 + g2 + 2 g3. The adjusted estimators' own second-order correction
+    # subtracts bias(A) x dg1/dA; near A = 0 that removes more than g3 adds (the MSE would
+    # fall below g1 + g2 of a known A), so it is left out: the estimate is conservative.
+    mse = np.where(fitted[..., None], g1 + g2 + 2.0 * g3, var)
+    shrunk = np.where(fitted[..., None], gamma * d + (1.0 - gamma) * mean[..., None], d)
     return FayHerriot(mean, mean_var, np.where(fitted, between, np.nan), gamma, shrunk, mse)
+
+
+def adjusted_log_likelihood(
+    between: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray, estimator: Estimator
+) -> np.ndarray:
+    """Residual log-likelihood of A plus the log adjustment factor, per group.
+
+    Args:
+        between: candidate values of A, shape (groups, k).
+        d, var, valid: raw means, their variances and which are usable, (groups, zones).
+        estimator: which adjustment: Yoshimori-Lahiri h(A) = atan(tr(I - B))^(1/m), or
+            Li-Lahiri h(A) = A.
+
+    Returns:
+        (groups, k) values; -inf at A = 0 (the adjustment vanishes there).
+    """
+    a = between[..., None]
+    dd, vv, ok = d[..., None, :], var[..., None, :], valid[..., None, :]
+    w = np.where(ok, 1.0 / (a + np.where(ok, vv, 1.0)), 0.0)
+    sw = w.sum(axis=-1)
+    mu = (w * np.where(ok, dd, 0.0)).sum(axis=-1) / sw
+    resid = np.where(ok, dd - mu[..., None], 0.0)
+    with np.errstate(divide="ignore"):
+        loglik = 0.5 * (np.log(np.where(ok, w, 1.0)).sum(axis=-1) - np.log(sw))
+        loglik -= 0.5 * (w * resid**2).sum(axis=-1)
+        if estimator == "li_lahiri":
+            return loglik + np.log(between)
+        m = valid.sum(axis=-1)[..., None]
+        return loglik + np.log(np.arctan((a * w).sum(axis=-1))) / np.maximum(m, 1)
+
+
+def _adjusted_reml(
+    d: np.ndarray, var: np.ndarray, valid: np.ndarray, estimator: Estimator
+) -> np.ndarray:
+    """Maximise the adjusted likelihood per group: a log grid, then golden sections."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # groups without data: NaN
+        spread = np.nanvar(np.where(valid, d, np.nan), axis=-1)
+        typical = np.nanmean(np.where(valid, var, np.nan), axis=-1)
+    scale = np.nan_to_num(np.maximum(spread, typical), nan=1.0) + 1e-9
+    grid = scale[..., None] * _GRID
+    values = adjusted_log_likelihood(grid, d, var, valid, estimator)
+    best = np.nanargmax(np.where(np.isnan(values), -np.inf, values), axis=-1)
+    lo = np.log(np.take_along_axis(grid, np.maximum(best - 1, 0)[..., None], -1)[..., 0])
+    hi = np.log(
+        np.take_along_axis(grid, np.minimum(best + 1, len(_GRID) - 1)[..., None], -1)[..., 0]
+    )
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(_GOLDEN_STEPS):
+        x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        f = adjusted_log_likelihood(np.exp(np.stack([x1, x2], -1)), d, var, valid, estimator)
+        left = f[..., 0] >= f[..., 1]
+        lo, hi = np.where(left, lo, x1), np.where(left, x2, hi)
+    return np.exp((lo + hi) / 2.0)
 
 
 def _mean(d: np.ndarray, valid: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -90,15 +185,6 @@ def _mean(d: np.ndarray, valid: np.ndarray, w: np.ndarray) -> np.ndarray:
     total = wv.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, (wv * np.where(valid, d, 0.0)).sum(axis=-1) / total, np.nan)
-
-
-def _moment_gap(
-    d: np.ndarray, var: np.ndarray, valid: np.ndarray, between: np.ndarray, m: np.ndarray
-) -> np.ndarray:
-    w = np.where(valid, 1.0 / (between[..., None] + np.where(valid, var, 1.0)), 0.0)
-    mu = _mean(d, valid, w)
-    resid = np.where(valid, d - np.nan_to_num(mu)[..., None], 0.0)
-    return (w * resid**2).sum(axis=-1) - (m - 1)
 
 
 def no_shrinkage(direct: np.ndarray, variance: np.ndarray) -> FayHerriot:

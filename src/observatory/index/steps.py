@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from statistics import NormalDist
 
 import duckdb
 import numpy as np
@@ -19,6 +18,7 @@ import pandas as pd
 from observatory.config import IndexConfig
 from observatory.index.bootstrap import bootstrap_sums
 from observatory.index.engine import IndexInputs, compute_index
+from observatory.index.flags import benjamini_hochberg, trend_tests
 from observatory.index.grid import KEYS, Grid
 from observatory.index.models import expected_perception, model_perception
 from observatory.index.montecarlo import PerceptionModel
@@ -83,9 +83,18 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
     grid = Grid.from_frame(cells)
     raw = grid.cube(cells["perception_raw"])
     var = sampling_variance(
-        grid.cube(cells["within_var"]), grid.cube(cells["n_effective"], fill=0.0)
+        grid.cube(cells["within_var"]),
+        grid.cube(cells["n_effective"], fill=0.0),
+        prior_df=cfg.variance_prior_df,
+        design_effect=grid.cube(cells["design_effect"], fill=1.0)
+        if "design_effect" in cells
+        else 1.0,
     )
-    fit = fay_herriot(raw, var) if cfg.shrinkage == "fay_herriot" else no_shrinkage(raw, var)
+    fit = (
+        fay_herriot(raw, var, cfg.between_var_estimator)
+        if cfg.shrinkage == "fay_herriot"
+        else no_shrinkage(raw, var)
+    )
     n = cells["n_respondents"].to_numpy()
     train = (
         ~cells["is_suppressed"].to_numpy()
@@ -93,7 +102,16 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
         & cells["perception_raw"].notna().to_numpy()
     )
     model = model_perception(cells, train, cfg.seed)
-    modelled = (n == 0) & ~np.isnan(model.prediction)
+    earns_place = model.beats_null(cfg.model_min_gain)
+    if not earns_place and not np.isnan(model.cv_rmse):
+        log.warning(
+            "modelled perception not published: CV RMSE %.1f does not beat the band-month "
+            "mean's %.1f by %.0f%%",
+            model.cv_rmse,
+            model.null_rmse,
+            100 * cfg.model_min_gain,
+        )
+    modelled = (n == 0) & ~np.isnan(model.prediction) & earns_place
     group = (grid.b, grid.t)
     out = cells[
         [*KEYS, "n_respondents", "n_effective", "perception_raw", "perception_raw_se"]
@@ -108,6 +126,12 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
     out["is_modelled"] = modelled
     out["perception_modelled"] = np.where(modelled, model.prediction, np.nan)
     out["model_cv_rmse"] = model.cv_rmse
+    out["model_null_rmse"] = model.null_rmse
+    out["modelled_status"] = np.select(
+        [n > 0, modelled, np.isnan(model.cv_rmse)],
+        ["observed", "modelled", "too little to learn from"],
+        "model does not beat the band-month mean",
+    )
     out["perception_score"] = np.where(modelled, model.prediction, out["perception_shrunk"])
     out["perception_se"] = np.where(modelled, model.cv_rmse, out["perception_shrunk_se"])
     write(con, "idx_perception_eb", out)
@@ -161,6 +185,8 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
             "footfall": grid.cube(cells["footfall_per_hour"]),
             "noise_db": grid.cube(cells["noise_leq_db"]),
         },
+        incident_count=grid.cube(cells["incident_count"]),
+        incident_expected=grid.cube(cells["incident_expected"]),
         perception=_perception_model(cells, grid),
         published=grid.mask(published),
         expected=grid.cube(expected),
@@ -172,9 +198,31 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     )
     result = compute_index(inputs, cfg, mc_rng)
     tables = result_tables(result, grid, cells, expected, cfg)
+    tables["idx_trends"] = trends(tables["idx_composite"], cells["is_suppressed"], cfg)
     for name, frame in tables.items():
         write(con, name, frame)
     return list(tables)
+
+
+def trends(composite: pd.DataFrame, suppressed: pd.Series, cfg: IndexConfig) -> pd.DataFrame:
+    """Trend test of each zone x band at each month, flagged by Benjamini-Hochberg per month.
+
+    Only published months enter a series; the p-values of one month (every zone and band)
+    are adjusted together at the configured q.
+    """
+    keys = composite[KEYS].copy()
+    period = pd.to_datetime(keys["period_start"])
+    published = ~suppressed.to_numpy(dtype=bool) & composite["index_value"].notna().to_numpy()
+    series = keys.assign(
+        month_no=period.dt.year * 12 + period.dt.month, value=composite["index_value"]
+    )[published]
+    tested = trend_tests(series, cfg.trend_window, cfg.trend_min_periods)
+    out = keys.join(tested)
+    out["n_periods_in_trend"] = out["n_periods_in_trend"].fillna(0).astype(int)
+    out["is_trend_significant"] = benjamini_hochberg(
+        out["trend_p_value"].to_numpy(dtype=float), period.to_numpy(), cfg.fdr_q
+    )
+    return out
 
 
 def _perception_model(cells: pd.DataFrame, grid: Grid) -> PerceptionModel:
@@ -183,6 +231,7 @@ def _perception_model(cells: pd.DataFrame, grid: Grid) -> PerceptionModel:
         raw=grid.cube(cells["perception_raw"]),
         variance=grid.cube(cells["sampling_var"]),
         gamma=grid.cube(cells["shrinkage_weight"]),
+        mse=grid.cube(cells["perception_shrunk_se"] ** 2),
         city_mean=grid.band_period(cells["city_mean"]),
         city_mean_var=grid.band_period(cells["city_mean_var"]),
         modelled=grid.mask(cells["is_modelled"]),
@@ -205,9 +254,7 @@ def _city_means(respondents: pd.DataFrame, cell: np.ndarray, grid: Grid) -> np.n
 def mart_params(cfg: IndexConfig) -> dict[str, object]:
     """Parameters the index and mart SQL models bind (beyond the pipeline's own)."""
     return {
-        "z_crit": NormalDist().inv_cdf(1.0 - (1.0 - cfg.confidence) / 2.0),
         "trend_min_periods": cfg.trend_min_periods,
-        "trend_window": cfg.trend_window,
         "fear_gap_min_points": cfg.fear_gap_min_points,
         "method_version": METHOD_VERSION,
     }
