@@ -29,6 +29,8 @@ final as (
         p.perception_score as perception_raw,
         p.perception_se as perception_raw_se,
         p.within_var,
+        p.n_clusters,
+        p.cluster_var,
         i.incident_count,
         i.incident_severity_sum,
         i.incident_rate_per_1000,

@@ -43,6 +43,38 @@ spread as (
     group by u.zone_id, u.time_band, u.period_start
 ),
 
+-- Ultimate-cluster variance of a cell's mean where the survey names its PSUs: the PSU
+-- totals of the linearised mean, z_c = sum(w (y - mean)) / sum(w), vary between PSUs by
+-- n_c / (n_c - 1) * sum(z_c^2) (they sum to zero). The index step pools it into a design
+-- effect per band-month (one cell's 4 PSUs are too few to trust alone).
+psu_totals as (
+    select
+        u.zone_id,
+        u.time_band,
+        u.period_start,
+        u.cluster_id,
+        sum(u.weight * (u.score - m.individual_mean)) / any_value(m.individual_weight) as z,
+    from units as u
+    inner join moments as m
+        on m.zone_id = u.zone_id
+        and m.time_band = u.time_band
+        and m.period_start = u.period_start
+    where not u.is_aggregate and u.cluster_id is not null
+    group by u.zone_id, u.time_band, u.period_start, u.cluster_id
+),
+
+clusters as (
+    select
+        zone_id,
+        time_band,
+        period_start,
+        count(*) as n_clusters,
+        case when count(*) > 1 then count(*) / (count(*) - 1.0) * sum(z * z) end
+            as cluster_var,
+    from psu_totals
+    group by all
+),
+
 with_variance as (
     select
         m.*,
@@ -50,11 +82,17 @@ with_variance as (
         m.sum_weight * m.sum_weight / m.sum_weight_sq as n_effective,
         m.individual_weight * m.individual_weight / m.individual_weight_sq
             as individual_n_effective,
+        k.n_clusters,
+        k.cluster_var,
     from moments as m
     left join spread as s
         on s.zone_id = m.zone_id
         and s.time_band = m.time_band
         and s.period_start = m.period_start
+    left join clusters as k
+        on k.zone_id = m.zone_id
+        and k.time_band = m.time_band
+        and k.period_start = m.period_start
 ),
 
 final as (
@@ -76,6 +114,8 @@ final as (
                 then sqrt(biased_var * individual_n_effective / (individual_n_effective - 1.0)
                     / n_effective)
         end as perception_se,
+        coalesce(n_clusters, 0) as n_clusters,
+        cluster_var,
     from with_variance
 )
 

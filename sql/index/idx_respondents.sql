@@ -22,6 +22,8 @@ units as (
             as n_people,
         score,
         weight,
+        stratum_id,
+        cluster_id,
     from responses
 ),
 
@@ -37,6 +39,8 @@ final as (
         avg(weight) as weight,
         avg(weight) * avg(weight) / max(n_people) as weight_sq,
         count(*) as n_items,
+        any_value(stratum_id) as stratum_id,
+        any_value(cluster_id) as cluster_id,
     from units
     group by zone_id, time_band, period_start, respondent_id
 )

@@ -23,6 +23,8 @@ final as (
         item_id,
         score,
         weight,
+        stratum_id,
+        cluster_id,
         n_respondents,
         is_aggregate,
         surveyed_at,

@@ -35,6 +35,8 @@ CANONICAL_FIELDS: dict[str, tuple[str, ...]] = {
         "weight",
         "n_respondents",
         "surveyed_at",
+        "stratum_id",
+        "cluster_id",
     ),
     "incidents": (
         "incident_id",

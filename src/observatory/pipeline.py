@@ -21,7 +21,7 @@ from observatory.index import PYTHON_STEPS, mart_params
 from observatory.ingest import BatchReport, ingest_source
 from observatory.sql_util import run_model
 from observatory.timebands import write_day_bands
-from observatory.warehouse import connect, table_exists, transaction
+from observatory.warehouse import columns_of, connect, table_exists, transaction
 from observatory.zones import load_zones, write_zones
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ _VALIDATED_COLUMNS = {
     "response_id varchar, respondent_id varchar, zone_code varchar, latitude double, "
     "longitude double, item_id varchar, time_band varchar, answer double, score double, "
     "weight double, n_respondents double, is_aggregate boolean, surveyed_at timestamptz, "
-    "zone_id varchar",
+    "stratum_id varchar, cluster_id varchar, zone_id varchar",
     "incidents": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
     "incident_id varchar, occurred_at timestamptz, zone_code varchar, latitude double, "
     "longitude double, category varchar, severity double, source varchar, zone_id varchar",
@@ -130,6 +130,13 @@ def _ensure_validated_tables(con: duckdb.DuckDBPyConnection) -> None:
     for kind, cols in _VALIDATED_COLUMNS.items():
         if not table_exists(con, "validated", kind):
             con.execute(f"create table validated.{kind} ({cols})")
+            continue
+        # a warehouse from an earlier version: add the contract's new columns (as nulls)
+        existing = set(columns_of(con, f"validated.{kind}"))
+        for spec in cols.split(", "):
+            name, typ = spec.split(" ", 1)
+            if name not in existing:
+                con.execute(f"alter table validated.{kind} add column {name} {typ}")
 
 
 def _date_range(con: duckdb.DuckDBPyConnection, tz: str) -> tuple[dt.date, dt.date]:

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from observatory.index.design import rao_wu_multipliers
+
 _CHUNK = 32
 
 
@@ -45,7 +47,8 @@ def bootstrap_sums(
 
     Args:
         respondents: one row per respondent x cell, with `person` (an id shared by the
-            rows of one respondent, e.g. across bands), `score` and `weight`.
+            rows of one respondent, e.g. across bands), `score` and `weight`; with
+            `psu` and `stratum` columns the draws are Rao-Wu's over PSUs within strata.
         cell: the cell position (0..n_cells-1) of each row.
         n_cells: number of cells.
         draws: number of bootstrap draws.
@@ -55,6 +58,7 @@ def bootstrap_sums(
         Score and weight totals per draw and cell.
     """
     person = pd.factorize(respondents["person"])[0]
+    designed = "psu" in respondents and "stratum" in respondents
     weight = respondents["weight"].to_numpy(dtype=float)
     score = respondents["score"].to_numpy(dtype=float)
     rows = np.arange(len(respondents))
@@ -64,9 +68,16 @@ def bootstrap_sums(
     n_people = int(person.max()) + 1 if len(person) else 0
     score_sums = np.zeros((draws, n_cells))
     weight_sums = np.zeros((draws, n_cells))
+    if designed:  # Rao-Wu: multipliers per PSU within strata (design.py)
+        _, first = np.unique(pd.factorize(respondents["psu"])[0], return_index=True)
+        strata = pd.factorize(respondents["stratum"])[0][first]
+        unit = pd.factorize(respondents["psu"])[0]
     for start in range(0, draws, _CHUNK):
         size = min(_CHUNK, draws - start)
-        g = rng.poisson(1.0, (n_people, size)).astype(float)[person]
+        if designed:
+            g = rao_wu_multipliers(strata, size, rng)[unit]
+        else:
+            g = rng.poisson(1.0, (n_people, size)).astype(float)[person]
         score_sums[start : start + size] = (by_score @ g).T
         weight_sums[start : start + size] = (by_weight @ g).T
     return BootstrapSums(score_sums, weight_sums)

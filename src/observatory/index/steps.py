@@ -17,6 +17,7 @@ import pandas as pd
 
 from observatory.config import IndexConfig
 from observatory.index.bootstrap import bootstrap_sums
+from observatory.index.design import design_effects
 from observatory.index.engine import IndexInputs, compute_index
 from observatory.index.flags import benjamini_hochberg, trend_tests
 from observatory.index.grid import KEYS, Grid
@@ -86,9 +87,10 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
         grid.cube(cells["within_var"]),
         grid.cube(cells["n_effective"], fill=0.0),
         prior_df=cfg.variance_prior_df,
-        design_effect=grid.cube(cells["design_effect"], fill=1.0)
-        if "design_effect" in cells
-        else 1.0,
+        design_effect=grid.cube(
+            design_effects(cells, grid.b * grid.shape[1] + grid.t, grid.shape[0] * grid.shape[1]),
+            fill=1.0,
+        ),
     )
     fit = (
         fay_herriot(raw, var, cfg.between_var_estimator)
@@ -144,7 +146,8 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     grid = Grid.from_frame(cells)
     respondents = read(
         con,
-        "select zone_id, time_band, period_start, respondent_id, score, weight "
+        "select zone_id, time_band, period_start, respondent_id, score, weight, "
+        "stratum_id, cluster_id "
         "from idx.idx_respondents "
         "order by period_start, time_band, zone_id, respondent_id",  # fixed order: same draws
     )
@@ -160,6 +163,7 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     respondents["person"] = respondents.groupby(
         ["respondent_id", "zone_id", "period_start"], sort=False
     ).ngroup()
+    _add_design(respondents)
     boot_rng, mc_rng = np.random.default_rng(cfg.seed).spawn(2)  # independent streams
     boot = bootstrap_sums(
         respondents, cell, int(np.prod(grid.shape)), cfg.uncertainty_draws, boot_rng
@@ -223,6 +227,22 @@ def trends(composite: pd.DataFrame, suppressed: pd.Series, cfg: IndexConfig) -> 
         out["trend_p_value"].to_numpy(dtype=float), period.to_numpy(), cfg.fdr_q
     )
     return out
+
+
+def _add_design(respondents: pd.DataFrame) -> None:
+    """PSU and stratum of each row for the Rao-Wu bootstrap, where the survey has a design.
+
+    A respondent without a PSU is a PSU of their own; strata are the survey's strata, else
+    the zone, within each month (design.py).
+    """
+    if respondents["cluster_id"].isna().all() and respondents["stratum_id"].isna().all():
+        return
+    month = respondents["period_start"].astype(str)
+    stratum = respondents["stratum_id"].astype("string").fillna(respondents["zone_id"])
+    respondents["stratum"] = stratum + "|" + month
+    person = "person:" + respondents["person"].astype(str)
+    cluster = respondents["cluster_id"].astype("string").fillna(person)
+    respondents["psu"] = respondents["stratum"] + "|" + cluster  # codes may repeat by stratum
 
 
 def _perception_model(cells: pd.DataFrame, grid: Grid) -> PerceptionModel:

@@ -48,6 +48,8 @@ CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
         "n_respondents",
         "is_aggregate",
         "surveyed_at",
+        "stratum_id",
+        "cluster_id",
     ),
     "incidents": (
         "record_id",
@@ -181,7 +183,8 @@ def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
     response = _clean(src, "response_id")
     n_resp = _number(src, "n_respondents") if "n_respondents" in src.columns else "null"
     if "weight" in src.columns:
-        weight = f"coalesce({_number(src, 'weight')}, 1.0)"
+        # a declared design weight that is missing is quarantined, not taken as 1
+        weight = _number(src, "weight")
     elif src.aggregate:
         weight = f"coalesce({n_resp}, 1.0)"  # an aggregate counts by its sample size, if known
     else:
@@ -203,6 +206,9 @@ def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
         "n_respondents": f"cast({n_resp} as double)",
         "is_aggregate": literal(src.aggregate),
         "surveyed_at": _timestamp(src, "surveyed_at", city_tz),
+        # the survey design (docs/methodology.md, "Survey design"): strata and PSUs
+        "stratum_id": _clean(src, "stratum_id") if "stratum_id" in src.columns else "null",
+        "cluster_id": _clean(src, "cluster_id") if "cluster_id" in src.columns else "null",
     }
 
 
