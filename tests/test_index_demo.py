@@ -164,3 +164,27 @@ def test_tables_doc_lists_every_mart_column(demo_city: DemoCity) -> None:
     for mart in pipeline.MART_MODELS:
         actual = _query(demo_city, f"describe marts.{mart}")["column_name"].tolist()
         assert documented.get(mart) == actual, mart
+
+
+def test_change_and_trend_flags_are_as_rare_as_a_static_truth_allows(
+    demo_city: DemoCity,
+) -> None:
+    """The demo's true perception and incident rates never change. With Benjamini-Hochberg
+    at q = 0.10 over each month's tests, a month where nothing changed raises any flag with
+    probability at most 0.10, so a year of months should raise about one flag, not the
+    quarter of all changes the unadjusted 90% intervals flagged (102 of 396). The limits
+    are three times that expectation, and the counts measured are in the message."""
+    flags = _query(
+        demo_city,
+        "select count(*) filter (where change_p_value is not null) as tested, "
+        "count(*) filter (where is_change_significant) as changes, "
+        "count(*) filter (where trend_p_value is not null) as trend_tested, "
+        "count(*) filter (where is_trend_significant) as trends, "
+        "count(distinct period_start) as months, any_value(fdr_q) as q "
+        "from marts.zone_trends",
+    ).iloc[0]
+    assert flags["q"] == 0.10
+    expected = flags["q"] * (flags["months"] - 1)  # at most one flagged family per month
+    assert flags["changes"] <= max(3.0, 3 * expected), flags.to_dict()
+    assert flags["trends"] <= max(3.0, 3 * expected), flags.to_dict()
+    assert flags["tested"] > 100 and flags["trend_tested"] > 20, flags.to_dict()  # they ran

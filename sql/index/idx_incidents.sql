@@ -36,6 +36,7 @@ counts as (
         period_start,
         count(*) as incident_count,
         sum(cast(severity as double)) as incident_severity_sum,
+        sum(cast(severity as double) * cast(severity as double)) as incident_severity_sq_sum,
     from incidents
     group by all
 ),
@@ -47,6 +48,7 @@ exposed as (
         c.period_start,
         coalesce(n.incident_count, 0) as incident_count,
         coalesce(n.incident_severity_sum, 0.0) as incident_severity_sum,
+        coalesce(n.incident_severity_sq_sum, 0.0) as incident_severity_sq_sum,
         z.population,
         z.area_km2,
         e.footfall_per_hour * h.band_hours as pedestrian_passes,
@@ -98,6 +100,7 @@ final as (
         b.period_start,
         b.incident_count,
         b.incident_severity_sum,
+        b.incident_severity_sq_sum,
         case
             when b.population > 0 then 1000.0 * b.incident_severity_sum / b.population
         end as incident_rate_per_1000,

@@ -33,6 +33,7 @@ final as (
         p.cluster_var,
         i.incident_count,
         i.incident_severity_sum,
+        i.incident_severity_sq_sum,
         i.incident_rate_per_1000,
         i.incident_rate_per_10000_passes,
         i.incident_rate_per_km2,

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from observatory.config import Config, SourceConfig
+from observatory.config import Config, SourceConfig, respondent_warning
 from observatory.ingest import _Batch, landing_files, refresh_sensor_locations, validate_batch
 from observatory.sources.mapping import check_columns
 from observatory.sources.readers import BatchError, drop_batch_table, load_file
@@ -35,6 +35,7 @@ class SourceCheck:
     unmatched: list[str] = field(default_factory=list)
     preview: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _memory_warehouse(cfg: Config, zones: Zones) -> duckdb.DuckDBPyConnection:
@@ -51,6 +52,9 @@ def _check_source(
 ) -> SourceCheck:
     files = landing_files(cfg, src)
     result = SourceCheck(src.name, str(files[0]) if files else None)
+    warning = respondent_warning(src)
+    if warning:
+        result.warnings.append(warning)
     if not files:
         result.error = f"no files match {cfg.resolve(src.path)}"
         return result

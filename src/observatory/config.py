@@ -220,6 +220,23 @@ class IndexConfig(_Model):
         return self
 
 
+def respondent_warning(src: SourceConfig) -> str | None:
+    """The warning for a respondent-level survey that does not say who answered.
+
+    With several items per person and no `respondent_id`, every row counts as a person:
+    sample sizes are inflated by the number of items and intervals are too narrow.
+    """
+    if src.kind != "survey" or src.aggregate or "respondent_id" in src.columns:
+        return None
+    if len(src.items) <= 1 and "item_id" not in src.columns:
+        return None
+    return (
+        f"source {src.name}: several items per person but no respondent_id mapped: every row "
+        "will be counted as a separate respondent (sample sizes inflated, intervals too narrow). "
+        "Map [sources.columns] respondent_id to the column that identifies the person."
+    )
+
+
 class TimestampSpec(_Model):
     """How a source writes its timestamps."""
 

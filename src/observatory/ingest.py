@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from observatory.config import Config, SourceConfig
+from observatory.config import Config, SourceConfig, respondent_warning
 from observatory.sources import mapping
 from observatory.sources.fetchers import get_fetcher
 from observatory.sources.readers import BatchError, drop_batch_table, load_file
@@ -459,6 +459,9 @@ def ingest_source(
     if not files:
         log.warning("source %s: no files match %s", src.name, cfg.resolve(src.path))
         return []
+    warning = respondent_warning(src)
+    if warning:
+        log.warning(warning)
     if src.kind == "sensors":
         try:
             refresh_sensor_locations(con, cfg, src, zones)

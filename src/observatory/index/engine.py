@@ -16,7 +16,7 @@ from observatory.config import IndexConfig
 from observatory.index.aggregate import aggregate, components, pca_weights, scheme_weights
 from observatory.index.bootstrap import BootstrapSums
 from observatory.index.flags import benjamini_hochberg, change_p_values
-from observatory.index.incidents import dispersion, ratio_draws
+from observatory.index.incidents import dispersion, ratio_draws, severity_unit
 from observatory.index.montecarlo import (
     PerceptionModel,
     Variants,
@@ -37,7 +37,8 @@ class IndexInputs:
     """Everything the index needs, on the (band, period, zone) grid."""
 
     indicators: dict[str, np.ndarray]  # incident_ratio, lux, footfall, noise_db
-    incident_count: np.ndarray  # (B, T, Z) observed counts behind the ratio
+    incident_severity: np.ndarray  # (B, T, Z) observed severity totals behind the ratio
+    incident_severity_sq: np.ndarray  # (B, T, Z) sums of squared severities
     incident_expected: np.ndarray  # (B, T, Z) expected severity at the city's rate
     perception: PerceptionModel
     published: np.ndarray  # cells not suppressed
@@ -94,13 +95,14 @@ def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) 
     boot_means = inp.boot.means().reshape(draws, *shape)
     boot_means[:, inp.single] = np.nan
     theta = perception_draws(inp.perception, boot_means, rng)
-    inv_k = dispersion(
-        np.where(np.isnan(inp.indicators["incident_ratio"]), np.nan, inp.incident_count)
-    )
+    observed = np.where(np.isnan(inp.indicators["incident_ratio"]), np.nan, inp.incident_severity)
+    unit = severity_unit(observed, inp.incident_severity_sq)
+    inv_k = dispersion(observed, unit)
     ratio = ratio_draws(
         inp.indicators["incident_ratio"],
-        inp.incident_count,
+        observed,
         inp.incident_expected,
+        unit,
         inv_k,
         draws=draws,
         rng=rng,
