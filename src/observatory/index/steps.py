@@ -30,7 +30,7 @@ from observatory.index.suppression import suppress
 log = logging.getLogger(__name__)
 
 #: Recorded in every mart row, so a dashboard knows which method made a figure.
-METHOD_VERSION = "v1"
+METHOD_VERSION = "v2"
 
 _CELLS = """
     select
