@@ -260,3 +260,30 @@ longitude = "lon"
         cfg, "select json_extract_string(raw_row, '$.ts'), reason from quarantine.sensors"
     )
     assert stamp == "2025-06-01T11:00:00Z" and "already ingested in an earlier batch" in reason
+
+
+def test_design_columns_are_carried_and_a_missing_weight_is_quarantined(tmp_path: Path) -> None:
+    source = (
+        '\n[[sources]]\nname = "panel"\nkind = "survey"\npath = "landing/*.csv"\n'
+        "scale = [0, 10]\n"
+        'timestamp = { format = "%Y-%m-%d" }\n'
+        "[sources.columns]\n"
+        'response_id = "id"\nrespondent_id = "person"\nzone_code = "zone"\n'
+        'surveyed_at = "day"\nanswer = "safe"\nweight = "w"\n'
+        'stratum_id = "stratum"\ncluster_id = "block"\n'
+        "[sources.items]\n"
+        'safety = { time_band = "night" }\n'
+    )
+    text = (
+        "id,person,zone,day,safe,w,stratum,block\n"
+        "1,p1,01,2025-06-01,7,1.5,north,b1\n"
+        "2,p2,01,2025-06-01,8,,north,b2\n"  # a declared design weight left empty
+        "3,p3,02,2025-06-02,6,0.8,south,b7\n"
+    )
+    cfg = _project(tmp_path, source, {"a.csv": text})
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (3, 2, 1)
+    assert query(cfg, "select reason from quarantine.survey") == [("design weight missing",)]
+    assert query(
+        cfg, "select response_id, weight, stratum_id, cluster_id from validated.survey order by 1"
+    ) == [("1", 1.5, "north", "b1"), ("3", 0.8, "south", "b7")]
