@@ -4,7 +4,6 @@ ratio at about the nominal rate, for Poisson counts, severity weights and over-d
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from observatory.index.incidents import dispersion, ratio_draws, severity_unit
 
@@ -37,13 +36,10 @@ def test_severity_weighted_counts_are_covered() -> None:
     assert 0.86 <= _coverage(np.random.default_rng(2), None, [1.0, 1.0, 2.0, 4.0]) <= 0.95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 0.82-0.85 (k = 3): the Gamma draw centred on one month's total is "
-    "symmetric-ish where negative-binomial counts are skewed; see docs/methodology.md",
-)
 def test_over_dispersed_counts_are_covered_once_the_dispersion_is_estimated() -> None:
+    # (a Gamma centred on the month's own total covered 0.82-0.85 here: too little skew)
     assert 0.86 <= _coverage(np.random.default_rng(3), 3.0, [1.0, 2.0]) <= 0.96
+    assert 0.85 <= _coverage(np.random.default_rng(6), 1.5, [1.0]) <= 0.96
 
 
 def test_dispersion_is_zero_for_poisson_and_found_for_negative_binomial() -> None:

@@ -74,3 +74,31 @@ def test_zone_without_respondents_is_modelled_from_incidents(tmp_path: Path) -> 
         "select * from marts.fear_gap where zone_id = 'Z9' and period_start = '2025-03-01'"
     )
     assert gap["fear_gap"].isna().all()
+
+
+def test_prediction_intervals_are_per_cell_and_cover_unseen_zones() -> None:
+    # 60 zones x 12 months; perception falls with incidents, noisier where incidents are high
+    from observatory.index.models import prediction_intervals  # noqa: PLC0415
+
+    rng = np.random.default_rng(8)
+    zones = np.repeat([f"Z{i:02d}" for i in range(60)], 12)
+    ratio = np.repeat(rng.uniform(0.2, 3.0, 60), 12)
+    raw = 75 - 8 * ratio + rng.normal(0, 2 + 3 * ratio)
+    cells = pd.DataFrame(
+        {
+            "zone_id": zones,
+            "time_band": "night",
+            "incident_ratio": ratio,
+            "incident_rate_per_1000": ratio,
+            "lux_mean": np.nan,
+            "footfall_per_hour": np.nan,
+            "noise_leq_db": np.nan,
+            "perception_raw": raw,
+        }
+    )
+    held_out = np.isin(zones, [f"Z{i:02d}" for i in range(45, 60)])
+    low, high = prediction_intervals(cells, ~held_out, seed=1, level=0.9)
+    covered = (low <= raw) & (raw <= high)
+    assert 0.8 <= covered[held_out].mean() <= 0.98  # 180 held-out cells
+    width = high - low
+    assert width[ratio > 2.5].mean() > 1.5 * width[ratio < 0.7].mean()  # its own, not one RMSE

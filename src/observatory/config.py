@@ -163,6 +163,9 @@ class IndexConfig(_Model):
     shrinkage: Literal["fay_herriot", "none"] = "fay_herriot"
     #: Estimator of the between-zone variance A: adjusted likelihood, never exactly zero.
     between_var_estimator: Literal["yoshimori_lahiri", "li_lahiri"] = "yoshimori_lahiri"
+    #: Perception intervals: "robust" = the hull of the Fay-Herriot interval and the zone's
+    #: direct interval (holds for atypical zones too); "model" = the Fay-Herriot one alone.
+    perception_interval: Literal["robust", "model"] = "robust"
     #: Small-cell floor of the sampling variance: a cell's own within-cell variance is
     #: moderated toward its band-month's pooled one with this many degrees of freedom.
     variance_prior_df: float = Field(default=4.0, ge=0.0)

@@ -27,7 +27,9 @@ from observatory.index.montecarlo import (
     onto_nominal_scale,
     perception_draws,
     ranks,
+    widen_to_direct,
 )
+from observatory.index.montecarlo import percentile_interval as _interval
 
 Interval = tuple[np.ndarray, np.ndarray, np.ndarray]  # point, low, high
 
@@ -95,6 +97,8 @@ def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) 
     boot_means = inp.boot.means().reshape(draws, *shape)
     boot_means[:, inp.single] = np.nan
     theta = perception_draws(inp.perception, boot_means, rng)
+    if cfg.perception_interval == "robust":
+        theta = widen_to_direct(theta, inp.perception, cfg.confidence)
     observed = np.where(np.isnan(inp.indicators["incident_ratio"]), np.nan, inp.incident_severity)
     unit = severity_unit(observed, inp.incident_severity_sq)
     inv_k = dispersion(observed, unit)
@@ -219,26 +223,6 @@ def _pooled_fear_gap(
         )
     draws = np.where(shown, draws, np.nan)
     return (np.where(shown, gap, np.nan), *_interval(draws, level))
-
-
-def _interval(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over the draws (axis 0), ignoring NaN draws; NaN if none.
-
-    The same linear interpolation as np.nanquantile, vectorised (nanquantile loops in
-    Python over cells).
-    """
-    alpha = 1.0 - level
-    ordered = np.sort(draws, axis=0)  # NaN sorts last
-    valid = (~np.isnan(draws)).sum(axis=0)
-    bounds = []
-    for q in (alpha / 2.0, 1.0 - alpha / 2.0):
-        pos = q * np.maximum(valid - 1, 0)
-        below = np.floor(pos).astype(int)
-        above = np.minimum(below + 1, np.maximum(valid - 1, 0))
-        low = np.take_along_axis(ordered, below[None], axis=0)[0]
-        high = np.take_along_axis(ordered, above[None], axis=0)[0]
-        bounds.append(np.where(valid > 0, low + (pos - below) * (high - low), np.nan))
-    return bounds[0], bounds[1]
 
 
 def _mean_over_zones(values: np.ndarray, published: np.ndarray) -> np.ndarray:

@@ -105,7 +105,12 @@ def _test(months: np.ndarray, values: np.ndarray, min_periods: int) -> dict[str,
         result, name = pymannkendall.seasonal_test(full, period=12), "seasonal_kendall"
     else:
         result, name = pymannkendall.original_test(values), "mann_kendall"
-    slope = theilslopes(values, months)[0] if np.ptp(values) > 0 else 0.0
+    if np.ptp(values) == 0:
+        slope = 0.0
+    elif name == "mann_kendall" and months[-1] - months[0] + 1 == n:
+        slope = result.slope  # consecutive months: pymannkendall's Sen slope is per month
+    else:
+        slope = theilslopes(values, months)[0]
     return {
         "n_periods_in_trend": n,
         "trend_test": name,

@@ -1,4 +1,4 @@
-"""Sampling uncertainty of the incident ratio: Gamma draws of a compound count.
+"""Sampling uncertainty of the incident ratio: posterior draws of a compound count.
 
 A month's incidents are one realisation of the zone's underlying rate: 4 incidents could
 as well have been 2 or 7, and with severity weights (theft 1, assault 4) one assault more
@@ -14,11 +14,14 @@ observed severity total S of a cell by a draw of its underlying mean:
   1/k = sum_z (s_z^2 - c m_z) / sum_z m_z^2 over zones with 3+ months, clipped at zero
   (zero = Poisson). Month-to-month variation beyond counting noise is then part of the
   interval; in a city whose rates really change, this is conservative.
-* The draw is a Gamma with the observed total as mean and that variance: shape
-  S / (c + S / k), scale c + S / k. A zero total draws Jeffreys' half an incident,
-  Gamma(1/2, c).
+* The draw is from the posterior of the mean count mu given the month's total, with the
+  negative-binomial (or Poisson) likelihood and Jeffreys' prior mu^(-1/2), tabulated per
+  cell on a log grid and sampled by inverting its CDF. For Poisson counts that is
+  Gamma(y + 1/2, 1); with over-dispersion its upper tail is heavy, as it must be: one
+  quiet month in a zone whose counts swing by a factor of two says little about its rate.
 
-The ratio of a draw is S* / expected, the expected severity (exposure x the city's
+Totals are counted in incidents of unit size, y = S / c, with 1/k scaled to c / k. The ratio
+of a draw is c mu* / expected, the expected severity (exposure x the city's
 reference rate) being taken as exact: it pools every cell of the band. See
 docs/methodology.md, "Uncertainty".
 """
@@ -79,24 +82,50 @@ def ratio_draws(
         draws: number of draws.
         rng: seeded generator.
     """
-    s = np.nan_to_num(severity)
-    c = unit[:, None, None]
-    # the variance is evaluated at the zone's mean over its months, a steadier plug-in
-    # than the month's own total (which understates it exactly when the count is low)
-    level = _zone_mean(severity)
-    variance = c * level + level**2 * inv_k[:, None, None]
-    shape = np.where(s > 0, s**2 / np.maximum(variance, 1e-12), 0.5)
-    scale = np.where(s > 0, np.maximum(variance, 1e-12) / np.where(s > 0, s, 1.0), c)
-    total = rng.gamma(np.broadcast_to(shape, (draws, *ratio.shape)), scale)
-    ok = ~np.isnan(ratio) & (expected > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = total / np.where(ok, expected, 1.0)
-    return np.where(ok, out, ratio)
+    ok = ~np.isnan(ratio) & (expected > 0) & ~np.isnan(severity)
+    c = np.broadcast_to(unit[:, None, None], ratio.shape)
+    y = np.where(ok, np.nan_to_num(severity) / c, 0.0)  # the total in incidents of unit size
+    shape = np.broadcast_to((inv_k * unit)[:, None, None], ratio.shape)  # 1/k in those units
+    mean = _posterior_draws(y[ok], shape[ok], draws, rng)  # (draws, cells)
+    out = np.broadcast_to(ratio, (draws, *ratio.shape)).copy()
+    out[:, ok] = mean * c[ok] / expected[ok]
+    return out
 
 
-def _zone_mean(severity: np.ndarray) -> np.ndarray:
-    """Each zone's mean severity total over its months, (B, 1, Z); the cell's own if alone."""
-    ok = ~np.isnan(severity)
-    months = ok.sum(axis=1, keepdims=True)
-    mean = np.where(ok, severity, 0.0).sum(axis=1, keepdims=True) / np.maximum(months, 1)
-    return np.where(months >= _MIN_MONTHS, mean, np.nan_to_num(severity))
+#: Grid of mean / scale on which each cell's posterior is tabulated (log-spaced).
+_GRID = np.logspace(-4.0, 3.0, 241)
+
+
+def _posterior_draws(
+    y: np.ndarray, inv_k: np.ndarray, draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Draws of the mean count mu given one count y, per cell: (draws, cells).
+
+    Likelihood negative binomial in mu (Poisson where 1/k = 0), prior Jeffreys' mu^(-1/2);
+    the posterior is tabulated on a log grid and sampled by inverting its CDF.
+    """
+    if y.size == 0:
+        return np.zeros((draws, 0))
+    scale = np.maximum(y, 1.0)[:, None]
+    mu = scale * _GRID[None, :]
+    phi = inv_k[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(phi > 0, 1.0 / np.where(phi > 0, phi, 1.0), np.inf)
+        nb = y[:, None] * np.log(mu) - (y[:, None] + k) * np.log1p(mu / k)
+        poisson = y[:, None] * np.log(mu) - mu
+        loglik = np.where(phi > 0, nb, poisson)
+    # density per unit of log(mu): likelihood x prior mu^(-1/2) x Jacobian mu
+    logdens = loglik + 0.5 * np.log(mu)
+    dens = np.exp(logdens - logdens.max(axis=1, keepdims=True))
+    cdf = np.cumsum(dens, axis=1)
+    cdf /= cdf[:, -1:]
+    cells = np.arange(len(y))[None, :]
+    flat = (cdf + cells.T).ravel()  # each cell's CDF, shifted into [i, i + 1]
+    u = rng.random((draws, len(y)))
+    pos = np.searchsorted(flat, u + cells) - cells * len(_GRID)
+    col = np.clip(pos, 1, len(_GRID) - 1)
+    lo_cdf, hi_cdf = cdf[cells, col - 1], cdf[cells, col]
+    frac = np.clip((u - lo_cdf) / np.maximum(hi_cdf - lo_cdf, 1e-300), 0.0, 1.0)
+    log_mu = np.log(mu)
+    lo_mu, hi_mu = log_mu[cells, col - 1], log_mu[cells, col]
+    return np.exp(lo_mu + frac * (hi_mu - lo_mu))

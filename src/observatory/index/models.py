@@ -44,6 +44,13 @@ class ModelledPerception:
     #: The same cross-validated error of the null model (the band-month mean of the
     #: training folds): the bar the model must clear to be published.
     null_rmse: float = float("nan")
+    #: Each cell's conformalised prediction interval (NaN until `prediction_intervals`).
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+
+    def with_interval(self, low: np.ndarray, high: np.ndarray) -> ModelledPerception:
+        """The same model with each cell's prediction interval."""
+        return ModelledPerception(self.prediction, self.cv_rmse, self.null_rmse, low, high)
 
     def beats_null(self, margin: float) -> bool:
         """Whether the model's CV error is at least `margin` (a share) below the null's."""
@@ -119,6 +126,46 @@ def model_perception(cells: pd.DataFrame, train: np.ndarray, seed: int) -> Model
         null_rmse,
     )
     return ModelledPerception(np.clip(model.predict(x), 0.0, 100.0), cv_rmse, null_rmse)
+
+
+def prediction_intervals(
+    cells: pd.DataFrame, train: np.ndarray, seed: int, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's prediction interval: conformalised quantile regression, zone-grouped.
+
+    Quantile gradient-boosted models (scikit-learn, loss="quantile") give each cell its own
+    lower and upper bound; the zone-grouped cross-validated predictions of the training
+    cells calibrate them (Romano, Patterson and Candes 2019): with conformity scores
+    E = max(low - y, y - high), both bounds move out by the ceil((n + 1) level)-th smallest
+    E, so the interval covers a new zone's raw mean at the nominal level whatever the
+    quantile models' own calibration. Raw means carry sampling noise, so for the true
+    perception the intervals are conservative.
+    """
+    x, y = _features(cells), cells["perception_raw"].to_numpy(dtype=float)
+    x = x.loc[:, x[train].notna().any()]
+    zones = cells["zone_id"].to_numpy()
+    folds = GroupKFold(n_splits=min(5, len(np.unique(zones[train]))))
+    alpha = 1.0 - level
+    bounds, oof = [], []
+    with threadpool_limits(limits=1):
+        for q in (alpha / 2.0, 1.0 - alpha / 2.0):
+            model = HistGradientBoostingRegressor(
+                loss="quantile",
+                quantile=q,
+                max_iter=150,
+                learning_rate=0.05,
+                max_leaf_nodes=8,
+                min_samples_leaf=20,
+                l2_regularization=1.0,
+                max_bins=64,
+                random_state=seed,
+            )
+            oof.append(cross_val_predict(model, x[train], y[train], groups=zones[train], cv=folds))
+            bounds.append(model.fit(x[train], y[train]).predict(x))
+    score = np.maximum(oof[0] - y[train], y[train] - oof[1])
+    rank = min(len(score), int(np.ceil((len(score) + 1) * level)))
+    margin = float(np.sort(score)[rank - 1])
+    return np.clip(bounds[0] - margin, 0.0, 100.0), np.clip(bounds[1] + margin, 0.0, 100.0)
 
 
 def _null_predictions(train: pd.DataFrame, folds: GroupKFold, zones: np.ndarray) -> np.ndarray:

@@ -21,7 +21,11 @@ from observatory.index.design import design_effects
 from observatory.index.engine import IndexInputs, compute_index
 from observatory.index.flags import benjamini_hochberg, trend_tests
 from observatory.index.grid import KEYS, Grid
-from observatory.index.models import expected_perception, model_perception
+from observatory.index.models import (
+    expected_perception,
+    model_perception,
+    prediction_intervals,
+)
 from observatory.index.montecarlo import PerceptionModel
 from observatory.index.outputs import result_tables
 from observatory.index.shrinkage import fay_herriot, no_shrinkage, sampling_variance
@@ -114,6 +118,9 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
             100 * cfg.model_min_gain,
         )
     modelled = (n == 0) & ~np.isnan(model.prediction) & earns_place
+    low = high = np.full(len(cells), np.nan)
+    if modelled.any():
+        low, high = prediction_intervals(cells, train, cfg.seed, cfg.confidence)
     group = (grid.b, grid.t)
     out = cells[
         [*KEYS, "n_respondents", "n_effective", "perception_raw", "perception_raw_se"]
@@ -127,6 +134,8 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
     out["perception_shrunk_se"] = np.sqrt(grid.rows(fit.mse))
     out["is_modelled"] = modelled
     out["perception_modelled"] = np.where(modelled, model.prediction, np.nan)
+    out["perception_modelled_low"] = np.where(modelled, low, np.nan)
+    out["perception_modelled_high"] = np.where(modelled, high, np.nan)
     out["model_cv_rmse"] = model.cv_rmse
     out["model_null_rmse"] = model.null_rmse
     out["modelled_status"] = np.select(
@@ -192,7 +201,7 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         incident_severity=grid.cube(cells["incident_severity_sum"]),
         incident_severity_sq=grid.cube(cells["incident_severity_sq_sum"]),
         incident_expected=grid.cube(cells["incident_expected"]),
-        perception=_perception_model(cells, grid),
+        perception=_perception_model(cells, grid, cfg),
         published=grid.mask(published),
         expected=grid.cube(expected),
         boot=boot,
@@ -246,7 +255,7 @@ def _add_design(respondents: pd.DataFrame) -> None:
     respondents["psu"] = respondents["stratum"] + "|" + cluster  # codes may repeat by stratum
 
 
-def _perception_model(cells: pd.DataFrame, grid: Grid) -> PerceptionModel:
+def _perception_model(cells: pd.DataFrame, grid: Grid, cfg: IndexConfig) -> PerceptionModel:
     return PerceptionModel(
         point=grid.cube(cells["perception_score"]),
         raw=grid.cube(cells["perception_raw"]),
@@ -257,6 +266,9 @@ def _perception_model(cells: pd.DataFrame, grid: Grid) -> PerceptionModel:
         city_mean_var=grid.band_period(cells["city_mean_var"]),
         modelled=grid.mask(cells["is_modelled"]),
         model_rmse=float(cells["model_cv_rmse"].iloc[0]) if len(cells) else float("nan"),
+        model_low=grid.cube(cells["perception_modelled_low"]),
+        model_high=grid.cube(cells["perception_modelled_high"]),
+        level=cfg.confidence,
     )
 
 
