@@ -145,6 +145,12 @@ def test_pca_weights_leave_out_a_component_the_city_has_no_data_for() -> None:
         {"normalisation": "rank", "weighting": "pca", "aggregation": "geometric"},
         {"normalisation": "zscore", "weighting": "equal", "aggregation": "arithmetic"},
         {"normalisation": "minmax", "shrinkage": "none", "mc_normalisations": ["minmax"]},
+        {
+            "normalisation": "goalposts",
+            "between_var_estimator": "li_lahiri",
+            "between_var_months": 3,
+            "perception_interval": "model",
+        },
     ],
 )
 def test_pipeline_runs_with_each_method_choice(tmp_path: Path, method: dict[str, object]) -> None:

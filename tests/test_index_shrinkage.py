@@ -114,3 +114,23 @@ def test_sampling_variance_is_the_zones_own_moderated_toward_the_pooled_one() ->
         np.array([[400.0, 100.0]]), np.array([[11.0, 3.0]]), 0.0, design_effect=2.0
     )
     np.testing.assert_allclose(deff, 2 * own)
+
+
+def test_pooling_months_steadies_the_between_variance_of_a_city_with_few_zones() -> None:
+    # two bands x 24 months of nine zones (~100 people each), true between-zone SD 3
+    rng = np.random.default_rng(12)
+    d_var = 225.0 / rng.integers(80, 120, (2, 24, 9))
+    truth = 60.0 + rng.normal(0.0, 3.0, (2, 1, 9)) + rng.normal(0.0, 1.0, (2, 24, 1))
+    raw = truth + rng.normal(0.0, np.sqrt(d_var))
+    alone = fay_herriot(raw, d_var)
+    same = fay_herriot(raw, d_var, pool=np.eye(24))
+    np.testing.assert_allclose(same.between_var, alone.between_var, rtol=1e-6)
+    months = np.arange(24)
+    window = ((months[:, None] - months[None, :] >= 0) & (months[:, None] - months[None, :] < 6))
+    pooled = fay_herriot(raw, d_var, pool=window.astype(float))
+    # trailing window: the first month is fitted on its own zones only
+    np.testing.assert_allclose(pooled.between_var[:, 0], alone.between_var[:, 0], rtol=1e-6)
+    spread = lambda fit: np.std(np.log(fit.between_var[:, 6:]))  # noqa: E731
+    assert spread(pooled) < 0.6 * spread(alone)
+    # each month keeps its own city mean
+    assert np.ptp(pooled.mean, axis=1).min() > 0.5

@@ -163,6 +163,9 @@ class IndexConfig(_Model):
     shrinkage: Literal["fay_herriot", "none"] = "fay_herriot"
     #: Estimator of the between-zone variance A: adjusted likelihood, never exactly zero.
     between_var_estimator: Literal["yoshimori_lahiri", "li_lahiri"] = "yoshimori_lahiri"
+    #: The between-zone variance of a month is estimated from the zones of this many months
+    #: ending with it (trailing: a new month never changes the past's); 1 = the month alone.
+    between_var_months: int = Field(default=1, ge=1, le=12)
     #: Perception intervals: "robust" = the hull of the Fay-Herriot interval and the zone's
     #: direct interval (holds for atypical zones too); "model" = the Fay-Herriot one alone.
     perception_interval: Literal["robust", "model"] = "robust"

@@ -114,6 +114,7 @@ def _method(result: IndexResult, cfg: IndexConfig) -> pd.DataFrame:
             "seed": [cfg.seed],
             "min_respondents": [cfg.min_respondents],
             "between_var_estimator": [cfg.between_var_estimator],
+            "between_var_months": [cfg.between_var_months],
             "fdr_q": [cfg.fdr_q],
             "incident_dispersion_day": [result.incident_dispersion[0]],
             "incident_dispersion_night": [result.incident_dispersion[1]],

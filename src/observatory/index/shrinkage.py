@@ -87,7 +87,10 @@ def sampling_variance(
 
 
 def fay_herriot(
-    direct: np.ndarray, variance: np.ndarray, estimator: Estimator = "yoshimori_lahiri"
+    direct: np.ndarray,
+    variance: np.ndarray,
+    estimator: Estimator = "yoshimori_lahiri",
+    pool: np.ndarray | None = None,
 ) -> FayHerriot:
     """Fit the Fay-Herriot model (intercept only) per group and shrink each cell.
 
@@ -95,6 +98,10 @@ def fay_herriot(
         direct: raw means (groups, zones), NaN where a zone has no respondents.
         variance: their sampling variances D (same shape).
         estimator: the adjusted-likelihood estimator of the between-zone variance A.
+        pool: optional (T, T) matrix over the second-last axis (months) of a (B, T, Z)
+            input: 1 where month s's zones also inform month t's A. A is then estimated
+            from the pooled likelihood of those months, each keeping its own city mean
+            (borrowing strength across months when a city has few zones).
 
     Returns:
         The fitted model; cells without a raw mean are NaN; groups with fewer than
@@ -105,13 +112,19 @@ def fay_herriot(
     valid = ~np.isnan(d) & ~np.isnan(var) & (var > 0)
     m = valid.sum(axis=-1)
     fitted = m >= MIN_ZONES
-    between = np.where(fitted, _adjusted_reml(d, var, valid, estimator), 0.0)
+    if pool is None:
+        between = np.where(fitted, _adjusted_reml(d, var, valid, estimator), 0.0)
+    else:
+        between = np.where(fitted, _pooled_reml(d, var, valid, estimator, pool), 0.0)
     w = np.where(valid, 1.0 / (between[..., None] + np.where(valid, var, 1.0)), 0.0)
     mean = np.where(fitted, _mean(d, valid, w), _mean(d, valid, np.ones_like(d)))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_var = np.where(fitted, 1.0 / w.sum(axis=-1), np.nan)
         gamma = between[..., None] / (between[..., None] + var)
-        var_a = 2.0 / (w**2).sum(axis=-1)  # inverse information of the residual likelihood
+        info = (w**2).sum(axis=-1)
+        if pool is not None:  # the information of every month in the window
+            info = _pooled(pool, _expanded_parts(between[..., None], d, var, valid)[2])[..., 0]
+        var_a = 2.0 / info  # inverse information of the residual likelihood
     gamma = np.where(fitted[..., None], np.nan_to_num(gamma, nan=1.0), 1.0)
     gamma = np.where(np.isnan(d), np.nan, gamma)
     a = between[..., None]
@@ -140,19 +153,91 @@ def adjusted_log_likelihood(
     Returns:
         (groups, k) values; -inf at A = 0 (the adjustment vanishes there).
     """
+    loglik, trace, _ = _parts(between, d, var, valid)
+    return _adjust(loglik, trace, valid.sum(axis=-1)[..., None], between, estimator)
+
+
+def _parts(
+    between: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At candidates A (groups, k): the residual log-likelihood, tr(I - B) = sum A / (A + D)
+    and the information sum 1 / (A + D)^2, per group and candidate."""
     a = between[..., None]
     dd, vv, ok = d[..., None, :], var[..., None, :], valid[..., None, :]
     w = np.where(ok, 1.0 / (a + np.where(ok, vv, 1.0)), 0.0)
     sw = w.sum(axis=-1)
-    mu = (w * np.where(ok, dd, 0.0)).sum(axis=-1) / sw
-    resid = np.where(ok, dd - mu[..., None], 0.0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = (w * np.where(ok, dd, 0.0)).sum(axis=-1) / sw
+        resid = np.where(ok, dd - np.nan_to_num(mu)[..., None], 0.0)
         loglik = 0.5 * (np.log(np.where(ok, w, 1.0)).sum(axis=-1) - np.log(sw))
-        loglik -= 0.5 * (w * resid**2).sum(axis=-1)
+    loglik -= 0.5 * (w * resid**2).sum(axis=-1)
+    return np.where(sw > 0, loglik, 0.0), (a * w).sum(axis=-1), (w**2).sum(axis=-1)
+
+
+def _adjust(
+    loglik: np.ndarray, trace: np.ndarray, m: np.ndarray, a: np.ndarray, estimator: Estimator
+) -> np.ndarray:
+    with np.errstate(divide="ignore"):
         if estimator == "li_lahiri":
-            return loglik + np.log(between)
-        m = valid.sum(axis=-1)[..., None]
-        return loglik + np.log(np.arctan((a * w).sum(axis=-1))) / np.maximum(m, 1)
+            return loglik + np.log(a)
+        return loglik + np.log(np.arctan(trace)) / np.maximum(m, 1)
+
+
+def _pooled(pool: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum (B, S, T, k) values of months s over each target month t's window -> (B, T, k)."""
+    return np.einsum("ts,bstk->btk", pool, values)
+
+
+def _expanded_parts(
+    candidates: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every month s's parts at every target month t's candidates: (B, S, T, k) each."""
+    b, t, k = candidates.shape
+    z = d.shape[-1]
+    shape = (b, t, t, z)
+    return _parts(
+        np.broadcast_to(candidates[:, None, :, :], (b, t, t, k)),
+        np.broadcast_to(d[:, :, None, :], shape),
+        np.broadcast_to(var[:, :, None, :], shape),
+        np.broadcast_to(valid[:, :, None, :], shape),
+    )
+
+
+def _pooled_reml(
+    d: np.ndarray, var: np.ndarray, valid: np.ndarray, estimator: Estimator, pool: np.ndarray
+) -> np.ndarray:
+    """A per (band, month) from the adjusted likelihood pooled over each month's window."""
+    if d.size == 0:
+        return np.zeros(d.shape[:-1])
+    m = np.einsum("ts,bs->bt", pool, valid.sum(axis=-1))[..., None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spread = np.nanvar(np.where(valid, d, np.nan), axis=-1)
+        typical = np.nanmean(np.where(valid, var, np.nan), axis=-1)
+        scale = np.nan_to_num(np.nanmax(np.fmax(spread, typical), axis=-1), nan=1.0) + 1e-9
+    grid = np.broadcast_to(scale[:, None, None] * _GRID, (*d.shape[:2], len(_GRID)))
+    loglik, trace, _ = _parts(grid, d, var, valid)  # (B, T, K), one grid per band
+    values = _adjust(
+        np.einsum("ts,bsk->btk", pool, loglik),
+        np.einsum("ts,bsk->btk", pool, trace),
+        m,
+        grid,
+        estimator,
+    )
+    best = np.nanargmax(np.where(np.isnan(values), -np.inf, values), axis=-1)
+    lo = np.log(np.take_along_axis(grid, np.maximum(best - 1, 0)[..., None], -1)[..., 0])
+    hi = np.log(
+        np.take_along_axis(grid, np.minimum(best + 1, len(_GRID) - 1)[..., None], -1)[..., 0]
+    )
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(_GOLDEN_STEPS):
+        x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        cand = np.exp(np.stack([x1, x2], -1))
+        ll, tr, _ = _expanded_parts(cand, d, var, valid)
+        f = _adjust(_pooled(pool, ll), _pooled(pool, tr), m, cand, estimator)
+        left = f[..., 0] >= f[..., 1]
+        lo, hi = np.where(left, lo, x1), np.where(left, x2, hi)
+    return np.exp((lo + hi) / 2.0)
 
 
 def _adjusted_reml(

@@ -97,7 +97,12 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
         ),
     )
     fit = (
-        fay_herriot(raw, var, cfg.between_var_estimator)
+        fay_herriot(
+            raw,
+            var,
+            cfg.between_var_estimator,
+            pool=grid.window(cfg.between_var_months) if cfg.between_var_months > 1 else None,
+        )
         if cfg.shrinkage == "fay_herriot"
         else no_shrinkage(raw, var)
     )
