@@ -126,7 +126,7 @@ def test_pooling_months_steadies_the_between_variance_of_a_city_with_few_zones()
     same = fay_herriot(raw, d_var, pool=np.eye(24))
     np.testing.assert_allclose(same.between_var, alone.between_var, rtol=1e-6)
     months = np.arange(24)
-    window = ((months[:, None] - months[None, :] >= 0) & (months[:, None] - months[None, :] < 6))
+    window = (months[:, None] - months[None, :] >= 0) & (months[:, None] - months[None, :] < 6)
     pooled = fay_herriot(raw, d_var, pool=window.astype(float))
     # trailing window: the first month is fitted on its own zones only
     np.testing.assert_allclose(pooled.between_var[:, 0], alone.between_var[:, 0], rtol=1e-6)
