@@ -151,6 +151,7 @@ def test_pca_weights_leave_out_a_component_the_city_has_no_data_for() -> None:
             "between_var_months": 3,
             "perception_interval": "model",
         },
+        {"normalisation": "goalposts", "shrinkage_covariates": ["incident_ratio"]},
     ],
 )
 def test_pipeline_runs_with_each_method_choice(tmp_path: Path, method: dict[str, object]) -> None:

@@ -134,3 +134,25 @@ def test_pooling_months_steadies_the_between_variance_of_a_city_with_few_zones()
     assert spread(pooled) < 0.6 * spread(alone)
     # each month keeps its own city mean
     assert np.ptp(pooled.mean, axis=1).min() > 0.5
+
+
+def test_a_predictive_covariate_shrinks_toward_the_regression_and_lowers_the_error() -> None:
+    # 300 band-months of 20 zones whose truth follows a zone covariate, small samples
+    rng = np.random.default_rng(21)
+    groups, zones = 300, 20
+    covariate = rng.normal(0.0, 1.0, (groups, zones))
+    truth = 60.0 + 6.0 * covariate + rng.normal(0.0, 2.0, (groups, zones))
+    d = 225.0 / rng.integers(8, 20, (groups, zones))
+    raw = truth + rng.normal(0.0, np.sqrt(d))
+    design = np.stack([np.ones_like(covariate), covariate], axis=-1)
+    plain = fay_herriot(raw, d)
+    with_x = fay_herriot(raw, d, design=design)
+    rmse = lambda fit: np.sqrt(np.mean((fit.shrunk - truth) ** 2))  # noqa: E731
+    assert rmse(with_x) < 0.8 * rmse(plain)
+    # A is now the variance around the regression (about 4), not around the mean (about 40)
+    assert np.median(with_x.between_var) < 0.3 * np.median(plain.between_var)
+    half = 1.645 * np.sqrt(with_x.mse)
+    assert 0.87 <= np.mean(np.abs(with_x.shrunk - truth) <= half) <= 0.94
+    # with the intercept alone, the design gives back the plain fit
+    same = fay_herriot(raw, d, design=design[..., :1])
+    np.testing.assert_allclose(same.shrunk, plain.shrunk, rtol=1e-6)

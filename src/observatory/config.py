@@ -163,6 +163,12 @@ class IndexConfig(_Model):
     shrinkage: Literal["fay_herriot", "none"] = "fay_herriot"
     #: Estimator of the between-zone variance A: adjusted likelihood, never exactly zero.
     between_var_estimator: Literal["yoshimori_lahiri", "li_lahiri"] = "yoshimori_lahiri"
+    #: Fay-Herriot covariates: shrink toward a regression on these indicators instead of the
+    #: band-month mean. Off by default: shrinking toward what incidents predict would bias
+    #: the fear gap toward zero (docs/methodology.md, "Small samples").
+    shrinkage_covariates: list[Literal["incident_ratio", "lux", "footfall", "noise_db"]] = Field(
+        default_factory=list
+    )
     #: The between-zone variance of a month is estimated from the zones of this many months
     #: ending with it (trailing: a new month never changes the past's); 1 = the month alone.
     between_var_months: int = Field(default=1, ge=1, le=12)

@@ -36,8 +36,8 @@ class PerceptionModel:
     variance: np.ndarray  # D, sampling variance of the raw means
     gamma: np.ndarray  # weight on the zone's own mean
     mse: np.ndarray  # Fay-Herriot MSE (g1 + g2 + 2 g3 - bias), the draws' target variance
-    city_mean: np.ndarray  # (B, T)
-    city_mean_var: np.ndarray  # (B, T)
+    target: np.ndarray  # (B, T, Z) what each cell is shrunk toward (the city mean, or x' beta)
+    target_var: np.ndarray  # (B, T, Z) its variance
     modelled: np.ndarray  # (B, T, Z) bool
     model_rmse: float
     model_low: np.ndarray | None = None  # (B, T, Z) modelled cells' prediction interval
@@ -60,7 +60,7 @@ def perception_draws(
 ) -> np.ndarray:
     """Draws of each cell's true perception: (R, B, T, Z), clipped to 0-100.
 
-    theta = gamma * raw* + (1 - gamma) * (city mean + its error) + N(0, gamma (1-gamma) D):
+    theta = gamma * raw* + (1 - gamma) * (target + its error) + N(0, gamma (1-gamma) D):
     the bootstrap mean raw* carries the sampling error, the last term the uncertainty of
     where the truth lies between the zone's own mean and the city's (together they give
     the Fay-Herriot posterior variance gamma * D). Modelled cells draw from N(prediction,
@@ -74,18 +74,17 @@ def perception_draws(
     g, var = model.gamma, np.nan_to_num(model.variance)
     own = model.raw + _rescaled(boot_means - model.raw, var)
     own = np.where(np.isnan(own), model.raw + np.sqrt(var) * rng.standard_normal(own.shape), own)
-    city = model.city_mean + np.sqrt(np.nan_to_num(model.city_mean_var)) * rng.standard_normal(
-        (r, *model.city_mean.shape)
-    )
-    pull = np.where(g < 1.0, (1.0 - g) * np.nan_to_num(city)[..., None], 0.0)
+    # one normal per band-month: exact for the city mean, and for covariates it treats the
+    # target's errors in the zones of a band-month as perfectly correlated
+    shared = rng.standard_normal((r, *model.target.shape[:-1]))[..., None]
+    city = model.target + np.sqrt(np.nan_to_num(model.target_var)) * shared
+    pull = np.where(g < 1.0, (1.0 - g) * np.nan_to_num(city), 0.0)
     spread = np.sqrt(np.clip(g * (1.0 - g) * var, 0.0, None)) * rng.standard_normal(
         boot_means.shape
     )
     # the estimation of A (g3 and the adjustment's bias term) widens the posterior
     extra_var = np.clip(
-        np.nan_to_num(model.mse)
-        - g * var
-        - (1.0 - g) ** 2 * np.nan_to_num(model.city_mean_var)[..., None],
+        np.nan_to_num(model.mse) - g * var - (1.0 - g) ** 2 * np.nan_to_num(model.target_var),
         0.0,
         None,
     )

@@ -49,6 +49,8 @@ class FayHerriot:
     gamma: np.ndarray  # (groups, zones) weight on the zone's own mean
     shrunk: np.ndarray  # (groups, zones)
     mse: np.ndarray  # (groups, zones) g1 + g2 + 2 g3 (Datta-Lahiri)
+    target: np.ndarray | None = None  # (groups, zones) what each cell is shrunk toward
+    target_var: np.ndarray | None = None  # (groups, zones) its variance x' Cov(beta) x
 
 
 def sampling_variance(
@@ -91,6 +93,7 @@ def fay_herriot(
     variance: np.ndarray,
     estimator: Estimator = "yoshimori_lahiri",
     pool: np.ndarray | None = None,
+    design: np.ndarray | None = None,
 ) -> FayHerriot:
     """Fit the Fay-Herriot model (intercept only) per group and shrink each cell.
 
@@ -102,6 +105,9 @@ def fay_herriot(
             input: 1 where month s's zones also inform month t's A. A is then estimated
             from the pooled likelihood of those months, each keeping its own city mean
             (borrowing strength across months when a city has few zones).
+        design: optional covariates (groups, zones, p), first column the intercept; cells
+            are then shrunk toward the regression x' beta instead of the mean. None: the
+            intercept alone.
 
     Returns:
         The fitted model; cells without a raw mean are NaN; groups with fewer than
@@ -110,37 +116,72 @@ def fay_herriot(
     d = np.asarray(direct, dtype=float)
     var = np.asarray(variance, dtype=float)
     valid = ~np.isnan(d) & ~np.isnan(var) & (var > 0)
+    x = np.ones((*d.shape, 1)) if design is None else np.asarray(design, dtype=float)
     m = valid.sum(axis=-1)
-    fitted = m >= MIN_ZONES
+    fitted = m >= MIN_ZONES + x.shape[-1] - 1
     if pool is None:
-        between = np.where(fitted, _adjusted_reml(d, var, valid, estimator), 0.0)
+        between = np.where(fitted, _adjusted_reml(d, var, valid, estimator, x), 0.0)
     else:
-        between = np.where(fitted, _pooled_reml(d, var, valid, estimator, pool), 0.0)
+        between = np.where(fitted, _pooled_reml(d, var, valid, estimator, pool, x=x), 0.0)
     w = np.where(valid, 1.0 / (between[..., None] + np.where(valid, var, 1.0)), 0.0)
     mean = np.where(fitted, _mean(d, valid, w), _mean(d, valid, np.ones_like(d)))
+    beta, cov = _regression(w, d, valid, x)
+    target = np.einsum("...zp,...p->...z", x, beta)
+    target_var = np.einsum("...zp,...pq,...zq->...z", x, cov, x)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_var = np.where(fitted, 1.0 / w.sum(axis=-1), np.nan)
         gamma = between[..., None] / (between[..., None] + var)
         info = (w**2).sum(axis=-1)
         if pool is not None:  # the information of every month in the window
-            info = _pooled(pool, _expanded_parts(between[..., None], d, var, valid)[2])[..., 0]
+            parts = _expanded_parts(between[..., None], d, var, valid, x)
+            info = _pooled(pool, parts[2])[..., 0]
         var_a = 2.0 / info  # inverse information of the residual likelihood
     gamma = np.where(fitted[..., None], np.nan_to_num(gamma, nan=1.0), 1.0)
     gamma = np.where(np.isnan(d), np.nan, gamma)
     a = between[..., None]
     g1 = gamma * var
-    g2 = (1.0 - gamma) ** 2 * mean_var[..., None]
+    g2 = (1.0 - gamma) ** 2 * target_var
     g3 = var**2 / (a + var) ** 3 * var_a[..., None]
     # Datta-Lahiri's g1 + g2 + 2 g3. The adjusted estimators' own second-order correction
     # subtracts bias(A) x dg1/dA; near A = 0 that removes more than g3 adds (the MSE would
     # fall below g1 + g2 of a known A), so it is left out: the estimate is conservative.
     mse = np.where(fitted[..., None], g1 + g2 + 2.0 * g3, var)
-    shrunk = np.where(fitted[..., None], gamma * d + (1.0 - gamma) * mean[..., None], d)
-    return FayHerriot(mean, mean_var, np.where(fitted, between, np.nan), gamma, shrunk, mse)
+    shrunk = np.where(fitted[..., None], gamma * d + (1.0 - gamma) * target, d)
+    return FayHerriot(
+        mean,
+        mean_var,
+        np.where(fitted, between, np.nan),
+        gamma,
+        shrunk,
+        mse,
+        np.where(fitted[..., None], target, np.nan),
+        np.where(fitted[..., None], target_var, np.nan),
+    )
+
+
+#: Added to X' W X so that groups without data (or a covariate constant over zones) solve.
+_RIDGE = 1e-9
+
+
+def _regression(
+    w: np.ndarray, d: np.ndarray, valid: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares per group: beta (..., p) and its covariance (X' W X)^-1."""
+    xx = np.where(valid[..., None], x, 0.0)
+    xtwx = np.einsum("...z,...zp,...zq->...pq", w, xx, xx) + _RIDGE * np.eye(x.shape[-1])
+    xtwd = np.einsum("...z,...zp,...z->...p", w, xx, np.where(valid, d, 0.0))
+    cov = np.linalg.inv(xtwx)
+    return np.einsum("...pq,...q->...p", cov, xtwd), cov
 
 
 def adjusted_log_likelihood(
-    between: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray, estimator: Estimator
+    between: np.ndarray,
+    d: np.ndarray,
+    var: np.ndarray,
+    valid: np.ndarray,
+    estimator: Estimator,
+    *,
+    x: np.ndarray | None = None,
 ) -> np.ndarray:
     """Residual log-likelihood of A plus the log adjustment factor, per group.
 
@@ -149,29 +190,38 @@ def adjusted_log_likelihood(
         d, var, valid: raw means, their variances and which are usable, (groups, zones).
         estimator: which adjustment: Yoshimori-Lahiri h(A) = atan(tr(I - B))^(1/m), or
             Li-Lahiri h(A) = A.
+        x: covariates (groups, zones, p); None for the intercept alone.
 
     Returns:
         (groups, k) values; -inf at A = 0 (the adjustment vanishes there).
     """
-    loglik, trace, _ = _parts(between, d, var, valid)
+    x = np.ones((*d.shape, 1)) if x is None else x
+    loglik, trace, _ = _parts(between, d, var, valid, x)
     return _adjust(loglik, trace, valid.sum(axis=-1)[..., None], between, estimator)
 
 
 def _parts(
-    between: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray
+    between: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At candidates A (groups, k): the residual log-likelihood, tr(I - B) = sum A / (A + D)
-    and the information sum 1 / (A + D)^2, per group and candidate."""
+    and the information sum 1 / (A + D)^2, per group and candidate.
+
+    The residual likelihood of the regression d = X beta + u + e:
+    -1/2 [sum log(A + D) + log det(X' W X) + sum w (d - X beta_A)^2], W = diag(1 / (A + D)).
+    """
     a = between[..., None]
     dd, vv, ok = d[..., None, :], var[..., None, :], valid[..., None, :]
+    xx = np.where(ok[..., None], x[..., None, :, :], 0.0)  # (..., k, zones, p)
     w = np.where(ok, 1.0 / (a + np.where(ok, vv, 1.0)), 0.0)
-    sw = w.sum(axis=-1)
+    xtwx = np.einsum("...z,...zp,...zq->...pq", w, xx, xx) + _RIDGE * np.eye(x.shape[-1])
+    xtwd = np.einsum("...z,...zp,...z->...p", w, xx, np.where(ok, dd, 0.0))
+    beta = np.linalg.solve(xtwx, xtwd[..., None])[..., 0]
+    resid = np.where(ok, dd - np.einsum("...zp,...p->...z", xx, beta), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu = (w * np.where(ok, dd, 0.0)).sum(axis=-1) / sw
-        resid = np.where(ok, dd - np.nan_to_num(mu)[..., None], 0.0)
-        loglik = 0.5 * (np.log(np.where(ok, w, 1.0)).sum(axis=-1) - np.log(sw))
+        loglik = 0.5 * (np.log(np.where(ok, w, 1.0)).sum(axis=-1) - np.linalg.slogdet(xtwx)[1])
     loglik -= 0.5 * (w * resid**2).sum(axis=-1)
-    return np.where(sw > 0, loglik, 0.0), (a * w).sum(axis=-1), (w**2).sum(axis=-1)
+    has = ok.any(axis=-1)
+    return np.where(has, loglik, 0.0), (a * w).sum(axis=-1), (w**2).sum(axis=-1)
 
 
 def _adjust(
@@ -189,7 +239,7 @@ def _pooled(pool: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _expanded_parts(
-    candidates: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray
+    candidates: np.ndarray, d: np.ndarray, var: np.ndarray, valid: np.ndarray, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every month s's parts at every target month t's candidates: (B, S, T, k) each."""
     b, t, k = candidates.shape
@@ -200,11 +250,18 @@ def _expanded_parts(
         np.broadcast_to(d[:, :, None, :], shape),
         np.broadcast_to(var[:, :, None, :], shape),
         np.broadcast_to(valid[:, :, None, :], shape),
+        np.broadcast_to(x[:, :, None, :, :], (*shape, x.shape[-1])),
     )
 
 
 def _pooled_reml(
-    d: np.ndarray, var: np.ndarray, valid: np.ndarray, estimator: Estimator, pool: np.ndarray
+    d: np.ndarray,
+    var: np.ndarray,
+    valid: np.ndarray,
+    estimator: Estimator,
+    pool: np.ndarray,
+    *,
+    x: np.ndarray,
 ) -> np.ndarray:
     """A per (band, month) from the adjusted likelihood pooled over each month's window."""
     if d.size == 0:
@@ -216,7 +273,7 @@ def _pooled_reml(
         typical = np.nanmean(np.where(valid, var, np.nan), axis=-1)
         scale = np.nan_to_num(np.nanmax(np.fmax(spread, typical), axis=-1), nan=1.0) + 1e-9
     grid = np.broadcast_to(scale[:, None, None] * _GRID, (*d.shape[:2], len(_GRID)))
-    loglik, trace, _ = _parts(grid, d, var, valid)  # (B, T, K), one grid per band
+    loglik, trace, _ = _parts(grid, d, var, valid, x)  # (B, T, K), one grid per band
     values = _adjust(
         np.einsum("ts,bsk->btk", pool, loglik),
         np.einsum("ts,bsk->btk", pool, trace),
@@ -233,7 +290,7 @@ def _pooled_reml(
     for _ in range(_GOLDEN_STEPS):
         x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
         cand = np.exp(np.stack([x1, x2], -1))
-        ll, tr, _ = _expanded_parts(cand, d, var, valid)
+        ll, tr, _ = _expanded_parts(cand, d, var, valid, x)
         f = _adjust(_pooled(pool, ll), _pooled(pool, tr), m, cand, estimator)
         left = f[..., 0] >= f[..., 1]
         lo, hi = np.where(left, lo, x1), np.where(left, x2, hi)
@@ -241,7 +298,7 @@ def _pooled_reml(
 
 
 def _adjusted_reml(
-    d: np.ndarray, var: np.ndarray, valid: np.ndarray, estimator: Estimator
+    d: np.ndarray, var: np.ndarray, valid: np.ndarray, estimator: Estimator, x: np.ndarray
 ) -> np.ndarray:
     """Maximise the adjusted likelihood per group: a log grid, then golden sections."""
     with warnings.catch_warnings():
@@ -250,7 +307,7 @@ def _adjusted_reml(
         typical = np.nanmean(np.where(valid, var, np.nan), axis=-1)
     scale = np.nan_to_num(np.maximum(spread, typical), nan=1.0) + 1e-9
     grid = scale[..., None] * _GRID
-    values = adjusted_log_likelihood(grid, d, var, valid, estimator)
+    values = adjusted_log_likelihood(grid, d, var, valid, estimator, x=x)
     best = np.nanargmax(np.where(np.isnan(values), -np.inf, values), axis=-1)
     lo = np.log(np.take_along_axis(grid, np.maximum(best - 1, 0)[..., None], -1)[..., 0])
     hi = np.log(
@@ -259,7 +316,7 @@ def _adjusted_reml(
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
     for _ in range(_GOLDEN_STEPS):
         x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        f = adjusted_log_likelihood(np.exp(np.stack([x1, x2], -1)), d, var, valid, estimator)
+        f = adjusted_log_likelihood(np.exp(np.stack([x1, x2], -1)), d, var, valid, estimator, x=x)
         left = f[..., 0] >= f[..., 1]
         lo, hi = np.where(left, lo, x1), np.where(left, x2, hi)
     return np.exp((lo + hi) / 2.0)

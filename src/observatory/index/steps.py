@@ -9,6 +9,7 @@ happens here.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 
 import duckdb
@@ -102,6 +103,7 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
             var,
             cfg.between_var_estimator,
             pool=grid.window(cfg.between_var_months) if cfg.between_var_months > 1 else None,
+            design=shrinkage_design(cells, grid, cfg.shrinkage_covariates),
         )
         if cfg.shrinkage == "fay_herriot"
         else no_shrinkage(raw, var)
@@ -133,6 +135,16 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
     out["sampling_var"] = grid.rows(var)
     out["city_mean"] = fit.mean[group]
     out["city_mean_var"] = fit.mean_var[group]
+    target = (
+        fit.target if fit.target is not None else np.broadcast_to(fit.mean[..., None], raw.shape)
+    )
+    target_var = (
+        fit.target_var
+        if fit.target_var is not None
+        else np.broadcast_to(fit.mean_var[..., None], raw.shape)
+    )
+    out["shrink_target"] = grid.rows(target)
+    out["shrink_target_var"] = grid.rows(target_var)
     out["between_var"] = fit.between_var[group]
     out["shrinkage_weight"] = grid.rows(fit.gamma)
     out["perception_shrunk"] = grid.rows(fit.shrunk)
@@ -244,6 +256,36 @@ def trends(composite: pd.DataFrame, suppressed: pd.Series, cfg: IndexConfig) -> 
     return out
 
 
+#: Indicator columns a Fay-Herriot covariate can come from, and their transformation.
+_COVARIATES = {
+    "incident_ratio": ("incident_ratio", np.log1p),
+    "lux": ("lux_mean", np.asarray),
+    "footfall": ("footfall_per_hour", np.asarray),
+    "noise_db": ("noise_leq_db", np.asarray),
+}
+
+
+def shrinkage_design(cells: pd.DataFrame, grid: Grid, covariates: list[str]) -> np.ndarray | None:
+    """The Fay-Herriot design (B, T, Z, 1 + p): an intercept and each covariate standardised
+    within its band-month; a cell without the covariate takes the band-month mean (0).
+
+    None when no covariates are configured (the intercept alone: shrink toward the mean).
+    """
+    if not covariates:
+        return None
+    columns = [np.ones(grid.shape)]
+    for name in covariates:
+        column, transform = _COVARIATES[name]
+        x = grid.cube(transform(cells[column].to_numpy(dtype=float)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # band-months without the indicator
+            centre = np.nanmean(x, axis=-1, keepdims=True)
+            sd = np.nanstd(x, axis=-1, keepdims=True)
+        z = np.where(sd > 0, (x - centre) / np.where(sd > 0, sd, 1.0), 0.0)
+        columns.append(np.nan_to_num(z))
+    return np.stack(columns, axis=-1)
+
+
 def _add_design(respondents: pd.DataFrame) -> None:
     """PSU and stratum of each row for the Rao-Wu bootstrap, where the survey has a design.
 
@@ -267,8 +309,8 @@ def _perception_model(cells: pd.DataFrame, grid: Grid, cfg: IndexConfig) -> Perc
         variance=grid.cube(cells["sampling_var"]),
         gamma=grid.cube(cells["shrinkage_weight"]),
         mse=grid.cube(cells["perception_shrunk_se"] ** 2),
-        city_mean=grid.band_period(cells["city_mean"]),
-        city_mean_var=grid.band_period(cells["city_mean_var"]),
+        target=grid.cube(cells["shrink_target"]),
+        target_var=grid.cube(cells["shrink_target_var"]),
         modelled=grid.mask(cells["is_modelled"]),
         model_rmse=float(cells["model_cv_rmse"].iloc[0]) if len(cells) else float("nan"),
         model_low=grid.cube(cells["perception_modelled_low"]),
