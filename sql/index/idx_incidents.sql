@@ -4,7 +4,8 @@
 -- footfall counters in that band and month, else residents, else area. Rates on different
 -- exposures are not comparable, so each is divided by the city's reference rate for the same
 -- exposure and band (pooled over all periods): incident_ratio = 1 means "as the city",
--- 2 means twice the city's rate. A city with no incident source at all gets null, not 0.
+-- 2 means twice the city's rate. A month that no incident source covers (idx_coverage) gets
+-- null, not 0: missing data is never "safe"; the reference rate uses covered months only.
 with cells as (
     select * from idx.idx_cells
 ),
@@ -25,8 +26,8 @@ band_hours as (
     select * from idx.idx_band_hours
 ),
 
-has_source as (
-    select count(*) > 0 as has_incidents from incidents
+coverage as (
+    select * from idx.idx_coverage
 ),
 
 counts as (
@@ -52,6 +53,7 @@ exposed as (
         z.population,
         z.area_km2,
         e.footfall_per_hour * h.band_hours as pedestrian_passes,
+        coalesce(v.has_incident_coverage, false) as has_incident_coverage,
     from cells as c
     inner join zones as z on z.zone_id = c.zone_id
     left join counts as n
@@ -65,6 +67,7 @@ exposed as (
     left join band_hours as h
         on h.time_band = c.time_band
         and h.period_start = c.period_start
+    left join coverage as v on v.period_start = c.period_start
 ),
 
 with_basis as (
@@ -89,7 +92,7 @@ reference as (
         incident_exposure,
         sum(incident_severity_sum) / sum(exposure_units) as reference_rate,
     from with_basis
-    where incident_exposure is not null
+    where incident_exposure is not null and has_incident_coverage
     group by all
 ),
 
@@ -98,30 +101,34 @@ final as (
         b.zone_id,
         b.time_band,
         b.period_start,
-        b.incident_count,
-        b.incident_severity_sum,
-        b.incident_severity_sq_sum,
+        b.has_incident_coverage,
+        case when b.has_incident_coverage then b.incident_count end as incident_count,
+        case when b.has_incident_coverage then b.incident_severity_sum end
+            as incident_severity_sum,
+        case when b.has_incident_coverage then b.incident_severity_sq_sum end
+            as incident_severity_sq_sum,
         case
-            when b.population > 0 then 1000.0 * b.incident_severity_sum / b.population
+            when b.has_incident_coverage and b.population > 0
+                then 1000.0 * b.incident_severity_sum / b.population
         end as incident_rate_per_1000,
         case
-            when b.pedestrian_passes > 0
+            when b.has_incident_coverage and b.pedestrian_passes > 0
                 then 10000.0 * b.incident_severity_sum / b.pedestrian_passes
         end as incident_rate_per_10000_passes,
-        b.incident_severity_sum / nullif(b.area_km2, 0) as incident_rate_per_km2,
+        case when b.has_incident_coverage then b.incident_severity_sum / nullif(b.area_km2, 0) end
+            as incident_rate_per_km2,
         b.pedestrian_passes,
         b.incident_exposure,
         r.reference_rate,
         b.exposure_units * r.reference_rate as incident_expected,
         case
-            when s.has_incidents and b.incident_exposure is not null
+            when b.has_incident_coverage and b.incident_exposure is not null
                 then coalesce(
                     b.incident_severity_sum / nullif(b.exposure_units * r.reference_rate, 0.0),
                     0.0
                 )
         end as incident_ratio,
     from with_basis as b
-    cross join has_source as s
     left join reference as r
         on r.time_band = b.time_band
         and r.incident_exposure = b.incident_exposure

@@ -31,6 +31,7 @@ final as (
         p.within_var,
         p.n_clusters,
         p.cluster_var,
+        coalesce(i.has_incident_coverage, false) as has_incident_coverage,
         i.incident_count,
         i.incident_severity_sum,
         i.incident_severity_sq_sum,

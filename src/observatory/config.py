@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -316,6 +316,25 @@ class KeepRows(_Model):
     reason: str = "row outside the source's scope"
 
 
+class CoverageSpec(_Model):
+    """The months an incident source covers (docs/methodology.md, "Missing data").
+
+    By default a source covers every month from its first to its last month with an
+    accepted record: a month inside that span with no incident is a real zero; a month
+    outside it is *not covered* and its incident component is missing, never "safe".
+    `start` and `end` (any day of the month; inclusive) override either end: declare them
+    when the source is known to cover more (quiet months at the edges) or less."""
+
+    start: date | None = None
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CoverageSpec:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError("coverage: end is before start")
+        return self
+
+
 class SourceConfig(_Model):
     """One concrete source: where to read it and how it maps onto its kind's contract."""
 
@@ -344,6 +363,8 @@ class SourceConfig(_Model):
     scale: tuple[float, float] | None = None
     items: dict[str, SurveyItem] = Field(default_factory=dict)
     severity: dict[str, float] = Field(default_factory=dict)
+    #: Incident sources: the months the source covers (default: inferred from its data).
+    coverage: CoverageSpec = CoverageSpec()
     metrics: list[str] = Field(default_factory=lambda: ["lux", "footfall", "noise_db"])
     locations: LocationsSpec | None = None
     suite: str | None = None

@@ -37,6 +37,7 @@ INDEX_MODELS = (
     "idx_respondents",
     "idx_perception",
     "idx_band_hours",
+    "idx_coverage",
     "idx_incidents",
     "idx_indicators",
     "idx_suppression",
@@ -125,6 +126,25 @@ def _model_params(cfg: Config) -> dict[str, object]:
     }
 
 
+def _write_source_coverage(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
+    """ref.source_coverage: each incident source's declared coverage (nulls: inferred)."""
+    con.execute(
+        "create or replace table ref.source_coverage "
+        "(source_name varchar, declared_start date, declared_end date)"
+    )
+    rows = [
+        (
+            s.name,
+            s.coverage.start.replace(day=1) if s.coverage.start else None,
+            s.coverage.end.replace(day=1) if s.coverage.end else None,
+        )
+        for s in cfg.sources
+        if s.kind == "incidents"
+    ]
+    if rows:
+        con.executemany("insert into ref.source_coverage values (?, ?, ?)", rows)
+
+
 def _ensure_validated_tables(con: duckdb.DuckDBPyConnection) -> None:
     # A city may have no source of some kind yet: its staging model then reads an empty table.
     for kind, cols in _VALIDATED_COLUMNS.items():
@@ -194,6 +214,7 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
             _ensure_validated_tables(con)
             first, last = _date_range(con, cfg.city.timezone)
             write_day_bands(con, cfg.city, cfg.time_bands, first, last)
+            _write_source_coverage(con, cfg)
             done("ref.day_bands")
             for model in STAGING_MODELS:
                 # Views: staging adds a band and local time to validated rows; writing it
