@@ -95,3 +95,48 @@ def test_a_declared_coverage_overrides_the_inferred_one(tmp_path: Path) -> None:
     # the reference rate pools the covered month only: January's ratios average 1 over zones
     jan = out[out["period_start"].dt.date == MONTHS[0]]
     assert abs(jan["incident_ratio"].mean() - 1.0) < 0.01
+
+
+def test_rates_are_per_hour_of_the_band_so_longer_months_do_not_read_as_riskier(
+    tmp_path: Path,
+) -> None:
+    # the same hourly risk in February (28 days) and March (31): 2 incidents a day by day
+    months = [dt.date(2025, 2, 1), dt.date(2025, 3, 1)]
+    rng = np.random.default_rng(9)
+    truth = pd.DataFrame(
+        [
+            {"zone_id": z, "period_start": m, "n": 20, "day": 60.0, "night": 45.0}
+            for z in ZONES
+            for m in months
+        ]
+    )
+    days = {months[0]: 28, months[1]: 31}
+    incidents = pd.DataFrame(
+        [
+            {
+                "incident_id": f"I{z}{m:%m}{d}-{h}",
+                "occurred_at": pd.Timestamp(m, tz="UTC") + pd.Timedelta(days=d, hours=h),
+                "zone_id": z,
+                "category": "theft",
+                "severity": 1.0,
+            }
+            for z in ZONES
+            for m in months
+            for d in range(days[m])
+            for h in (9, 12)  # UTC: 10:00-14:00 local, inside the fixed day band
+        ]
+    )
+    city = make_city(
+        tmp_path,
+        pd.DataFrame({"zone_id": ZONES, "population": 5000.0}),
+        simulate_survey(truth, rng),
+        incidents,
+        index={"uncertainty_draws": 100, "footfall_role": "exposure"},
+    )
+    out = city.query(
+        "select period_start, avg(incident_ratio) as ratio, any_value(incident_exposure) as basis "
+        "from marts.zone_index where time_band = 'day' group by 1 order by 1"
+    )
+    # without footfall counters the exposure falls back to resident-hours
+    assert out["basis"].tolist() == ["residents", "residents"]
+    assert abs(out["ratio"].iloc[0] - out["ratio"].iloc[1]) < 0.01, out

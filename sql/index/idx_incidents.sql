@@ -1,7 +1,8 @@
 -- Incident indicator per zone x band x period: severity-weighted incidents per unit of
 -- exposure, and the standardised incident ratio (observed / expected at the city's rate).
--- Exposure is pedestrian passes (footfall per hour x hours of the band) where the zone has
--- footfall counters in that band and month, else residents, else area. Rates on different
+-- Exposure is residents x hours of the band, else area x hours (or pedestrian passes where
+-- `footfall_role = "exposure"`), so rates are per hour of the band: Turin's night lasts 215 h
+-- in June and 435 h in December, and a per-month rate would make winter nights look safe. Rates on different
 -- exposures are not comparable, so each is divided by the city's reference rate for the same
 -- exposure and band (pooled over all periods): incident_ratio = 1 means "as the city",
 -- 2 means twice the city's rate. A month that no incident source covers (idx_coverage) gets
@@ -53,6 +54,7 @@ exposed as (
         z.population,
         z.area_km2,
         e.footfall_per_hour * h.band_hours as pedestrian_passes,
+        h.band_hours,
         coalesce(v.has_incident_coverage, false) as has_incident_coverage,
     from cells as c
     inner join zones as z on z.zone_id = c.zone_id
@@ -71,17 +73,20 @@ exposed as (
 ),
 
 with_basis as (
+    -- Exposure is counted per hour of the band, so a month with longer nights does not read
+    -- as a more dangerous one: resident-hours, km²-hours, or pedestrian passes (footfall per
+    -- hour x hours) where footfall is configured as the exposure rather than an indicator.
     select
         *,
         case
-            when pedestrian_passes > 0 then 'footfall'
-            when population > 0 then 'residents'
-            when area_km2 > 0 then 'area'
+            when $footfall_exposure and pedestrian_passes > 0 then 'footfall'
+            when population > 0 and band_hours > 0 then 'residents'
+            when area_km2 > 0 and band_hours > 0 then 'area'
         end as incident_exposure,
         case
-            when pedestrian_passes > 0 then pedestrian_passes / 10000.0
-            when population > 0 then population / 1000.0
-            when area_km2 > 0 then area_km2
+            when $footfall_exposure and pedestrian_passes > 0 then pedestrian_passes / 10000.0
+            when population > 0 and band_hours > 0 then population / 1000.0 * band_hours
+            when area_km2 > 0 and band_hours > 0 then area_km2 * band_hours
         end as exposure_units,
     from exposed
 ),

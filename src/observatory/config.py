@@ -163,6 +163,9 @@ class IndexConfig(_Model):
     shrinkage: Literal["fay_herriot", "none"] = "fay_herriot"
     #: Estimator of the between-zone variance A: adjusted likelihood, never exactly zero.
     between_var_estimator: Literal["yoshimori_lahiri", "li_lahiri"] = "yoshimori_lahiri"
+    #: Footfall is an environment indicator (natural surveillance, the default) or the
+    #: incidents' exposure (pedestrian passes), never both (docs/methodology.md, "Incidents").
+    footfall_role: Literal["indicator", "exposure"] = "indicator"
     #: Fay-Herriot covariates: shrink toward a regression on these indicators instead of the
     #: band-month mean. Off by default: shrinking toward what incidents predict would bias
     #: the fear gap toward zero (docs/methodology.md, "Small samples").

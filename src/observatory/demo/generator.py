@@ -153,6 +153,19 @@ def _write_zones(zones: DemoZones, path: Path) -> None:
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
 
 
+def _band_hours(month: dt.date) -> tuple[float, float]:
+    """Hours of day and of night in a month at the demo city (its configured sun rule)."""
+    rule = TimeBandsConfig(rule="sun", twilight="civil")
+    day = 0.0
+    date, days = month, 0
+    while date.month == month.month:
+        starts, ends = band_bounds(CITY, rule, date)
+        day += (ends - starts).total_seconds() / 3600.0
+        date += dt.timedelta(days=1)
+        days += 1
+    return day, 24.0 * days - day
+
+
 def _months(scale: Scale) -> list[dt.date]:
     start = scale.start
     return [
@@ -274,13 +287,19 @@ def _incidents(
     z = zones.frame
     total = 0
     next_id = 1
-    for month in _months(scale):
+    months = _months(scale)
+    hours = np.array([_band_hours(m) for m in months])  # (months, 2): day, night
+    relative = hours / hours.mean(axis=0)  # a constant hazard per hour of each band
+    for month, (day_factor, night_factor) in zip(months, relative, strict=True):
         lam = scale.incidents_per_zone_month * z["level"].to_numpy() * 1.6
-        counts = rng.poisson(lam)
-        zone_idx = np.repeat(z.index.to_numpy(), counts)
+        night_share = np.where(z["nightlife"].to_numpy(), 0.75, 0.45)
+        day_counts = rng.poisson(lam * (1.0 - night_share) * day_factor)
+        night_counts = rng.poisson(lam * night_share * night_factor)
+        zone_idx = np.concatenate(
+            [np.repeat(z.index.to_numpy(), day_counts), np.repeat(z.index.to_numpy(), night_counts)]
+        )
         n = len(zone_idx)
-        night_share = np.where(z["nightlife"].to_numpy()[zone_idx], 0.75, 0.45)
-        is_night = rng.random(n) < night_share
+        is_night = np.arange(n) >= day_counts.sum()
         # Night hours 22:00-05:00 local, day hours 09:00-18:00 local: clear of twilight.
         hour = np.where(is_night, (22 + rng.integers(0, 7, n)) % 24, rng.integers(9, 18, n))
         day_of_month = rng.integers(0, _month_end(month).day, n)

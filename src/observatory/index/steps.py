@@ -212,7 +212,10 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         indicators={
             "incident_ratio": grid.cube(cells["incident_ratio"]),
             "lux": grid.cube(cells["lux_mean"]),
-            "footfall": grid.cube(cells["footfall_per_hour"]),
+            # footfall is an indicator or the incidents' exposure, never both
+            "footfall": grid.cube(
+                cells["footfall_per_hour"] if cfg.footfall_role == "indicator" else np.nan
+            ),
             "noise_db": grid.cube(cells["noise_leq_db"]),
         },
         incident_severity=grid.cube(cells["incident_severity_sum"]),
@@ -335,6 +338,7 @@ def mart_params(cfg: IndexConfig) -> dict[str, object]:
     """Parameters the index and mart SQL models bind (beyond the pipeline's own)."""
     return {
         "trend_min_periods": cfg.trend_min_periods,
+        "footfall_exposure": cfg.footfall_role == "exposure",
         "fear_gap_min_points": cfg.fear_gap_min_points,
         "method_version": METHOD_VERSION,
     }
