@@ -202,3 +202,44 @@ def test_timestamp_formats_and_zones(project, extra: str, stamp: str, expected_u
     assert query(
         cfg, "select strftime(occurred_at, '%Y-%m-%d %H:%M:%S') from validated.incidents"
     ) == [(expected_utc,)]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # a placeholder midnight is unknown; a real time is banded by the clock (fixed hours)
+        ('timestamp = { placeholder_times = ["00:00"] }', ["unknown", "day", "night"]),
+        ("timestamp = { date_only = true }", ["unknown", "unknown", "unknown"]),
+        ("", ["night", "day", "night"]),  # without the setting, midnight is night
+    ],
+)
+def test_unknown_times_of_day_are_kept_out_of_day_and_night(
+    project, extra: str, expected: list[str]
+) -> None:
+    cfg = project(extra)
+    (cfg.base_dir / "observatory.toml").write_text(
+        (cfg.base_dir / "observatory.toml").read_text(encoding="utf-8")
+        + '\n[time_bands]\nrule = "fixed"\n',
+        encoding="utf-8",
+    )
+    cfg = load_config(cfg.base_dir / "observatory.toml")
+    _land(
+        cfg,
+        "a.csv",
+        HEADER
+        + "1,2025-03-04T00:00:00+01:00,45.01,7.61,theft\n"
+        + "2,2025-03-04T12:30:00+01:00,45.01,7.61,theft\n"
+        + "3,2025-03-04T22:15:00+01:00,45.01,7.61,theft\n",
+    )
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert report.rows_accepted == 3
+    pipeline.build(cfg)
+    bands = [
+        r[0] for r in query(cfg, "select time_band from staging.stg_incidents order by incident_id")
+    ]
+    assert bands == expected
+    # unknown times count in the data-quality figures, not in any day or night cell
+    (unknown,) = query(cfg, "select rows_time_unknown from marts.data_quality")[0]
+    assert unknown == expected.count("unknown")
+    (in_cells,) = query(cfg, "select sum(incident_count) from marts.zone_index")[0]
+    assert in_cells == 3 - expected.count("unknown")

@@ -19,6 +19,14 @@ reasons as (
     from quarantined
 ),
 
+unknown_times as (
+    -- accepted incidents whose source gives no time of day: in no day or night cell
+    select batch_id, count(*) as rows_time_unknown,
+    from validated.incidents
+    where not coalesce(is_time_known, true)
+    group by batch_id
+),
+
 top_reason as (
     select
         batch_id,
@@ -42,11 +50,13 @@ final as (
         b.rows_accepted,
         b.rows_quarantined,
         b.rows_read = b.rows_accepted + b.rows_quarantined as is_reconciled,
+        coalesce(u.rows_time_unknown, 0) as rows_time_unknown,
         t.top_reason,
         b.error,
         b.finished_at as ingested_at,
     from batches as b
     left join top_reason as t on t.batch_id = b.batch_id
+    left join unknown_times as u on u.batch_id = b.batch_id
 )
 
 select * from final

@@ -1,5 +1,7 @@
 -- One row per reported incident, with its zone, the local time and the day/night band of
--- the moment it happened (sun-based or fixed hours, from ref.day_bands).
+-- the moment it happened (sun-based or fixed hours, from ref.day_bands), or 'unknown' for
+-- records whose source gives no time of day (timestamp.date_only, placeholder_times):
+-- they count in the source's totals and data quality, not in day or night cells.
 with incidents as (
     select * from validated.incidents
 ),
@@ -24,6 +26,8 @@ final as (
         i.occurred_local_at,
         i.zone_id,
         case
+            -- a date without a time of day (or a placeholder time) is in neither band
+            when not coalesce(i.is_time_known, true) then 'unknown'
             when i.occurred_at >= b.day_starts_at and i.occurred_at < b.night_starts_at then 'day'
             else 'night'
         end as time_band,

@@ -259,6 +259,11 @@ class TimestampSpec(_Model):
     timezone: str | None = None
     #: The file says UTC ('Z') but the clock is local: reinterpret in `timezone`.
     stamped_utc_is_local: bool = False
+    #: Incidents: the source gives dates, not times of day: every record's band is 'unknown'.
+    date_only: bool = False
+    #: Incidents: local times that stand for "time unknown" (e.g. "00:00" written for a
+    #: missing time); records at exactly these times get band 'unknown'.
+    placeholder_times: list[time] = Field(default_factory=list)
 
 
 class UnpivotSpec(_Model):

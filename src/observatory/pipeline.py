@@ -63,7 +63,8 @@ _VALIDATED_COLUMNS = {
     "stratum_id varchar, cluster_id varchar, zone_id varchar",
     "incidents": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
     "incident_id varchar, occurred_at timestamptz, zone_code varchar, latitude double, "
-    "longitude double, category varchar, severity double, source varchar, zone_id varchar",
+    "longitude double, category varchar, severity double, source varchar, "
+    "is_time_known boolean, zone_id varchar",
     "sensors": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
     "sensor_id varchar, measured_at timestamptz, metric varchar, value double, zone_id varchar",
 }

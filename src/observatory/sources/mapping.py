@@ -61,6 +61,7 @@ CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
         "category",
         "severity",
         "source",
+        "is_time_known",
     ),
     "sensors": ("record_id", "sensor_id", "measured_at", "metric", "value"),
 }
@@ -222,16 +223,28 @@ def _incidents(src: SourceConfig, city_tz: str) -> dict[str, str]:
     else:
         severity = "1.0"
     incident = _clean(src, "incident_id")
+    occurred = _timestamp(src, "occurred_at", city_tz)
+    if src.timestamp.date_only:
+        known = "false"
+    elif src.timestamp.placeholder_times:
+        clocks = ", ".join(literal(t.strftime("%H:%M:%S")) for t in src.timestamp.placeholder_times)
+        known = (
+            f"coalesce(strftime(timezone({literal(city_tz)}, {occurred}), '%H:%M:%S') "
+            f"not in ({clocks}), true)"
+        )
+    else:
+        known = "true"
     return {
         "record_id": incident,
         "incident_id": incident,
-        "occurred_at": _timestamp(src, "occurred_at", city_tz),
+        "occurred_at": occurred,
         "zone_code": _clean(src, "zone_code"),
         "latitude": _number(src, "latitude"),
         "longitude": _number(src, "longitude"),
         "category": category,
         "severity": severity,
         "source": f"coalesce({_clean(src, 'source')}, {literal(src.name)})",
+        "is_time_known": known,
     }
 
 
