@@ -182,3 +182,39 @@ def test_suppressed_values_cannot_be_recovered_by_subtraction(city: City) -> Non
     # ... but it is one equation in two unknowns: it does not give Z0's value.
     naive_z0 = residual / truth.loc["Z0", "n_respondents"]
     assert abs(naive_z0 - truth.loc["Z0", "raw"]) > 50
+
+
+@pytest.mark.parametrize("method", ["zscore", "minmax", "rank"])
+def test_withheld_answers_do_not_move_published_scores_under_relative_normalisation(
+    tmp_path, method: str
+) -> None:
+    """Two cities identical but for what the 4 people of a withheld zone answered: every
+    published perception component must be the same, or differencing them with the
+    published raw means would recover the withheld mean (a z-score leaked it to 0.2 points)."""
+    zones = [f"Z{i}" for i in range(8)]
+    frames = []
+    for withheld_mean in (20.0, 90.0):
+        truth = pd.DataFrame(
+            {
+                "zone_id": zones,
+                "period_start": P1,
+                "n": [4] + [30] * 7,
+                "day": [withheld_mean, 50, 55, 60, 65, 70, 75, 80],
+                "night": [withheld_mean, 40, 45, 50, 55, 60, 65, 70],
+            }
+        )
+        survey = simulate_survey(truth, np.random.default_rng(3))
+        city = make_city(
+            tmp_path / f"city{withheld_mean:.0f}",
+            pd.DataFrame({"zone_id": zones, "population": 5000.0}),
+            survey,
+            index={"normalisation": method, "shrinkage": "none", "uncertainty_draws": 50},
+        )
+        frames.append(
+            city.query(
+                "select zone_id, time_band, perception_component from marts.zone_index "
+                "where not is_suppressed order by zone_id, time_band"
+            )
+        )
+    assert len(frames[0]) >= 10  # the withheld zone and its partner are out, the rest stay
+    pd.testing.assert_frame_equal(frames[0], frames[1])

@@ -32,6 +32,7 @@ def components(
     indicators: Mapping[str, np.ndarray],
     method: Method,
     goalposts: Mapping[str, tuple[float, float]],
+    published: np.ndarray | None = None,
 ) -> np.ndarray:
     """Normalise the indicators and form the three components, stacked on a last axis.
 
@@ -40,11 +41,18 @@ def components(
             "incident_ratio", "lux", "footfall", "noise_db"; shapes must broadcast.
         method: the normalisation method.
         goalposts: (worst, best) per indicator name.
+        published: cells whose survey figures are published. With a relative method
+            (min-max, z-score, rank) the perception of withheld cells must not shape the
+            scale of published ones, or differencing the published scores would recover
+            it: they are left out of the group statistics and get no perception component.
 
     Returns:
         Array `(..., 3)`: perception, incidents and environment components (NaN if absent).
     """
-    perception = normalise(indicators["perception"], method, goalposts["perception"])
+    perception_values = indicators["perception"]
+    if published is not None and method != "goalposts":
+        perception_values = np.where(published, perception_values, np.nan)
+    perception = normalise(perception_values, method, goalposts["perception"])
     incidents = normalise(indicators["incident_ratio"], method, goalposts["incident_ratio"])
     env_parts = np.stack(
         np.broadcast_arrays(*(normalise(indicators[k], method, goalposts[k]) for k in ENVIRONMENT)),

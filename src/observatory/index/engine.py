@@ -88,7 +88,7 @@ def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) 
     draws = inp.boot.score.shape[0]
     point = inp.perception.point
     indicators = {**inp.indicators, "perception": point}
-    comps = components(indicators, cfg.normalisation, cfg.goalposts)
+    comps = components(indicators, cfg.normalisation, cfg.goalposts, inp.published)
     pca = pca_weights(comps[inp.published & ~inp.perception.modelled])
     weights = scheme_weights(cfg.weighting, cfg.weights, pca)
     index = aggregate(comps, weights, cfg.aggregation)
@@ -117,6 +117,7 @@ def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) 
         {"perception": theta, "incident_ratio": ratio},
         default_variants(cfg, weights, draws),
         cfg.goalposts,
+        inp.published,
     )
     # (2) method: every variant at the point estimates, on the default method's scale
     variants = draw_variants(cfg, pca, draws, rng)
@@ -173,6 +174,7 @@ def _at_point(
         {"perception": np.broadcast_to(point, (len(variants.normalisation), *point.shape))},
         variants,
         cfg.goalposts,
+        inp.published,
     )
     return onto_nominal_scale(at_point, at_point, index, inp.published)
 

@@ -167,6 +167,7 @@ def composite(
     drawn: Mapping[str, np.ndarray],
     variants: Variants,
     goalposts: Mapping[str, tuple[float, float]],
+    published: np.ndarray | None = None,
 ) -> np.ndarray:
     """The index of each draw `(R, B, T, Z)` under that draw's method variant.
 
@@ -175,6 +176,7 @@ def composite(
         drawn: indicators that vary by draw, (R, B, T, Z); must include "perception".
         variants: the method variant of each draw.
         goalposts: (worst, best) per indicator.
+        published: cells whose survey figures are published (see `components`).
     """
     shape = drawn["perception"].shape
     index = np.empty(shape)
@@ -187,7 +189,7 @@ def composite(
             variants.aggregation[part],
         )
         index[part] = _composite_draws(
-            indicators, {k: v[part] for k, v in drawn.items()}, chunk, goalposts
+            indicators, {k: v[part] for k, v in drawn.items()}, chunk, goalposts, published
         )
     return index
 
@@ -207,13 +209,14 @@ def _composite_draws(
     drawn: Mapping[str, np.ndarray],
     variants: Variants,
     goalposts: Mapping[str, tuple[float, float]],
+    published: np.ndarray | None,
 ) -> np.ndarray:
     perception = drawn["perception"]
     comps = np.empty((*perception.shape, 3))
     for method in np.unique(variants.normalisation):
         sel = variants.normalisation == method
         comps[sel] = components(
-            {**indicators, **{k: v[sel] for k, v in drawn.items()}}, method, goalposts
+            {**indicators, **{k: v[sel] for k, v in drawn.items()}}, method, goalposts, published
         )
     index = np.empty(perception.shape)
     extra = (None,) * (perception.ndim - 1)
