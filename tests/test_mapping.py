@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -287,3 +288,25 @@ def test_design_columns_are_carried_and_a_missing_weight_is_quarantined(tmp_path
     assert query(
         cfg, "select response_id, weight, stratum_id, cluster_id from validated.survey order by 1"
     ) == [("1", 1.5, "north", "b1"), ("3", 0.8, "south", "b7")]
+
+
+def test_quarantined_survey_rows_keep_only_the_columns_the_mapping_reads(tmp_path: Path) -> None:
+    source = (
+        '\n[[sources]]\nname = "panel"\nkind = "survey"\npath = "landing/*.csv"\n'
+        "scale = [0, 10]\n"
+        'timestamp = { format = "%Y-%m-%d" }\n'
+        "[sources.columns]\n"
+        'response_id = "id"\nzone_code = "zone"\nsurveyed_at = "day"\nanswer = "safe"\n'
+        "[sources.items]\n"
+        'safety = { time_band = "night" }\n'
+    )
+    text = (
+        "id,zone,day,safe,age,sex,comment\n"
+        "1,01,2025-06-01,7,34,F,ok\n"
+        "2,01,2025-06-01,15,61,M,my neighbour at no. 4 is ...\n"  # out of scale: quarantined
+    )
+    cfg = _project(tmp_path, source, {"a.csv": text})
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert (report.rows_accepted, report.rows_quarantined) == (1, 1)
+    [(raw,)] = query(cfg, "select raw_row from quarantine.survey")
+    assert sorted(json.loads(raw)) == ["day", "id", "safe", "zone"]  # no age, sex, free text

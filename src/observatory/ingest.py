@@ -16,6 +16,7 @@ import glob
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -324,7 +325,7 @@ def _commit_batch(
             select ?, ?, f._row_number, f.record_id, r.raw_row, f._failed,
                    array_to_string(f._reasons, '; '), ?, null, null
             from {flagged} as f
-            join ({_raw_rows_sql(con, batch_table, flagged)}) as r using (_row_number)
+            join ({_raw_rows_sql(con, batch_table, flagged, src)}) as r using (_row_number)
             """,
             [src.name, batch_id, now],
         )
@@ -387,15 +388,35 @@ def _commit_batch(
         )
 
 
-def _raw_rows_sql(con: duckdb.DuckDBPyConnection, batch_table: str, flagged: str) -> str:
+def _raw_rows_sql(
+    con: duckdb.DuckDBPyConnection, batch_table: str, flagged: str, src: SourceConfig
+) -> str:
     """The quarantined rows as read, as JSON objects of the file's columns (only those rows
-    are serialised: building JSON for every row would double the cost of reading)."""
+    are serialised: building JSON for every row would double the cost of reading).
+
+    Survey respondents are people: a survey row keeps only the columns its mapping reads
+    (and those its `keep_rows` filter names), so unmapped age, sex or free-text columns
+    never reach the quarantine tables (docs/validation.md)."""
     cols = [c for c in columns_of(con, batch_table) if c not in ("_row_number", "_row_hash")]
+    if src.kind == "survey":
+        cols = [c for c in cols if c in _survey_columns_kept(src, cols)]
     fields = ", ".join(f"{mapping.literal(c)}: {mapping.quote_ident(c)}" for c in cols)
     return (
         f"select _row_number, to_json({{{fields}}}) as raw_row from {batch_table} "
         f"where _row_number in (select _row_number from {flagged})"
     )
+
+
+def _survey_columns_kept(src: SourceConfig, present: list[str]) -> set[str]:
+    """The file columns a survey source reads: mapped, unpivoted, or named by keep_rows."""
+    kept = set(mapping.referenced_columns(src))
+    if src.unpivot and src.unpivot.columns == ["*"]:
+        kept |= {c for c in present if c not in src.unpivot.exclude}
+    if src.keep_rows:
+        kept |= {
+            c for c in present if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", src.keep_rows.sql)
+        }
+    return kept
 
 
 def _modified_at(path: Path) -> dt.datetime | None:
