@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from observatory.index.suppression import ACROSS_BANDS, ACROSS_ZONES, PRIMARY, suppress
+from observatory.index.suppression import (
+    ACROSS_BANDS,
+    ACROSS_ZONES,
+    HOMOGENEOUS,
+    PRIMARY,
+    suppress,
+)
 from tests.test_index_fixtures import City, make_city, simulate_survey
 
 P1, P2, P3 = dt.date(2025, 1, 1), dt.date(2025, 2, 1), dt.date(2025, 3, 1)
@@ -218,3 +224,46 @@ def test_withheld_answers_do_not_move_published_scores_under_relative_normalisat
         )
     assert len(frames[0]) >= 10  # the withheld zone and its partner are out, the rest stay
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+def test_withheld_cells_hold_at_least_k_respondents_together() -> None:
+    # two small zones (3 + 4 people): together still under k = 10, so the city total minus
+    # the published zones would give their pooled mean; the next smallest zone goes too
+    cells = pd.DataFrame(
+        {
+            "zone_id": ["A", "B", "C", "D", "E"],
+            "time_band": "day",
+            "period_start": P1,
+            "n_respondents": [3, 4, 12, 30, 40],
+        }
+    )
+    out = suppress(cells, 10).set_index("zone_id")
+    assert out["is_suppressed"].to_dict() == {
+        "A": True,
+        "B": True,
+        "C": True,
+        "D": False,
+        "E": False,
+    }
+    assert out.loc["C", "suppression_reason"] == ACROSS_ZONES
+    assert out.loc[out["is_suppressed"], "n_respondents"].sum() >= 10
+    assert not out["is_total_suppressed"].any()
+
+
+def test_a_cell_where_nearly_everyone_gave_the_same_answer_is_withheld() -> None:
+    cells = pd.DataFrame(
+        {
+            "zone_id": ["A", "B", "C", "D"],
+            "time_band": "night",
+            "period_start": P1,
+            "n_respondents": [25, 30, 28, 40],
+            "modal_share": [0.96, 0.4, 0.5, 0.3],  # 24 of A's 25 people: "very unsafe"
+        }
+    )
+    out = suppress(cells, 10, homogeneity_threshold=0.9).set_index("zone_id")
+    assert out.loc["A", "suppression_reason"] == HOMOGENEOUS
+    # ... and it is protected like any withheld cell (a partner from the city total)
+    assert out["is_suppressed"].sum() == 2
+    assert "modal_share" not in out
+    off = suppress(cells, 10, homogeneity_threshold=1.01)
+    assert not off["is_suppressed"].any()

@@ -138,6 +138,9 @@ class IndexConfig(_Model):
     period: Literal["month"] = "month"
     #: k: cells with fewer respondents are suppressed in published tables.
     min_respondents: int = Field(default=10, ge=1)
+    #: Homogeneity rule: a cell is withheld when at least this share of its respondents
+    #: gave the same answer (its mean would reveal each of them); above 1 turns it off.
+    homogeneity_threshold: float = Field(default=0.9, gt=0.5)
     #: Expert weights of the three components (used when `weighting = "expert"`).
     weights: dict[Literal["perception", "incidents", "environment"], float] = Field(
         default_factory=lambda: {"perception": 0.5, "incidents": 0.25, "environment": 0.25}

@@ -77,9 +77,24 @@ def write(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> No
 def build_suppression(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
     """Primary and complementary suppression of every cell -> idx.idx_suppression."""
     cells = read(
-        con, "select zone_id, time_band, period_start, n_respondents from idx.idx_indicators"
+        con,
+        """
+        select i.zone_id, i.time_band, i.period_start, i.n_respondents, h.modal_share
+        from idx.idx_indicators as i
+        left join (
+            -- share of the cell's respondents who gave its most common answer
+            select zone_id, time_band, period_start, max(n) / sum(n) as modal_share
+            from (
+                select zone_id, time_band, period_start, round(score, 6), count(*) as n
+                from idx.idx_respondents
+                where not is_aggregate
+                group by all
+            )
+            group by all
+        ) as h using (zone_id, time_band, period_start)
+        """,
     )
-    write(con, "idx_suppression", suppress(cells, cfg.min_respondents))
+    write(con, "idx_suppression", suppress(cells, cfg.min_respondents, cfg.homogeneity_threshold))
     return ["idx_suppression"]
 
 

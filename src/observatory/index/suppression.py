@@ -6,10 +6,15 @@ suppression then makes sure no withheld value can be worked out from what is pub
 * across bands: if one band of a zone-month is withheld, the other band (usually answered
   by the same people) is withheld too, so a both-band figure such as the night-minus-day
   gap cannot give it away;
-* across zones: a band-month whose city total is published must not have exactly one
-  withheld cell with respondents, or subtracting the published zones from the total would
-  recover it; the published cell with the fewest respondents is withheld with it. When no
-  such partner exists, the band-month's city total is withheld instead.
+* across zones: subtracting the published zones from a band-month's published city total
+  gives the pooled mean of its withheld cells, so they must be at least two and hold at
+  least k respondents together; the published cell with the fewest respondents is withheld
+  with them until they do. When no such partner exists, the band-month's city total is
+  withheld instead.
+
+A cell is also withheld when nearly all its respondents gave the same answer (the share of
+the most common answer at or above `homogeneity_threshold`): its mean would then tell
+what each of them answered, however many they are.
 
 The two rules are applied until nothing changes. Cells with no respondents hold no survey
 data and are never suppressed (their perception, if any, is modelled).
@@ -24,42 +29,50 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 PRIMARY = "primary: fewer than k respondents"
+HOMOGENEOUS = "primary: nearly everyone gave the same answer"
 ACROSS_BANDS = "complementary: other band of the zone-month withheld"
 ACROSS_ZONES = "complementary: protects a withheld cell from the city total"
 
 
-def suppress(cells: pd.DataFrame, k: int) -> pd.DataFrame:
+def suppress(cells: pd.DataFrame, k: int, homogeneity_threshold: float = 1.01) -> pd.DataFrame:
     """Flag the cells to withhold.
 
     Args:
-        cells: one row per zone_id x time_band x period_start with n_respondents.
+        cells: one row per zone_id x time_band x period_start with n_respondents, and
+            optionally modal_share (share of respondents giving the most common answer).
         k: the minimum number of respondents for a cell to be published.
+        homogeneity_threshold: withhold cells whose modal_share is at least this (above 1:
+            never).
 
     Returns:
         The keys and n_respondents with is_suppressed, suppression_reason (null when
         published) and is_total_suppressed (the band-month's city total is withheld).
     """
-    out = cells[["zone_id", "time_band", "period_start", "n_respondents"]].copy()
+    columns = ["zone_id", "time_band", "period_start", "n_respondents"]
+    out = cells[columns + (["modal_share"] if "modal_share" in cells else [])].copy()
     out = out.sort_values(["period_start", "time_band", "n_respondents", "zone_id"]).reset_index(
         drop=True
     )
     has_data = out["n_respondents"] > 0
     reason = pd.Series(pd.NA, index=out.index, dtype="object")
+    if "modal_share" in out:
+        reason[has_data & (out["modal_share"] >= homogeneity_threshold)] = HOMOGENEOUS
     reason[has_data & (out["n_respondents"] < k)] = PRIMARY
     total_withheld = pd.Series(False, index=out.index)
-    for _ in range(100):
+    for _ in range(1000):
         before = reason.notna().sum()
         reason = _across_bands(out, reason, has_data)
-        reason, total_withheld = _across_zones(out, reason, has_data)
+        reason, total_withheld = _across_zones(out, reason, has_data, k)
         if reason.notna().sum() == before:
             break
     out["is_suppressed"] = reason.notna()
     out["suppression_reason"] = reason
     out["is_total_suppressed"] = total_withheld
+    out = out.drop(columns=["modal_share"], errors="ignore")
     log.info(
         "suppression: %d primary, %d complementary of %d cells",
-        (reason == PRIMARY).sum(),
-        (reason.notna() & (reason != PRIMARY)).sum(),
+        reason.isin([PRIMARY, HOMOGENEOUS]).sum(),
+        (reason.notna() & ~reason.isin([PRIMARY, HOMOGENEOUS])).sum(),
         len(out),
     )
     return out
@@ -73,16 +86,18 @@ def _across_bands(out: pd.DataFrame, reason: pd.Series, has_data: pd.Series) -> 
 
 
 def _across_zones(
-    out: pd.DataFrame, reason: pd.Series, has_data: pd.Series
+    out: pd.DataFrame, reason: pd.Series, has_data: pd.Series, k: int
 ) -> tuple[pd.Series, pd.Series]:
     group = [out["period_start"], out["time_band"]]
     withheld = reason.notna() & has_data
     n_withheld = withheld.groupby(group).transform("sum")
-    candidate = has_data & ~withheld & (n_withheld == 1)
+    people = out["n_respondents"].where(withheld, 0).groupby(group).transform("sum")
+    exposed = (n_withheld == 1) | ((n_withheld >= 1) & (people < k))
+    candidate = has_data & ~withheld & exposed
     # Rows are sorted by n_respondents then zone_id, so the first candidate is the smallest.
     first = candidate & (candidate.groupby(group).cumsum() == 1)
     reason = reason.copy()
     reason[first] = ACROSS_ZONES
     has_partner = candidate.groupby(group).transform("any")
-    total_withheld = (n_withheld == 1) & ~has_partner
+    total_withheld = exposed & ~has_partner
     return reason, total_withheld
