@@ -92,8 +92,10 @@ def fay_herriot(
     direct: np.ndarray,
     variance: np.ndarray,
     estimator: Estimator = "yoshimori_lahiri",
+    *,
     pool: np.ndarray | None = None,
     design: np.ndarray | None = None,
+    fit: np.ndarray | None = None,
 ) -> FayHerriot:
     """Fit the Fay-Herriot model (intercept only) per group and shrink each cell.
 
@@ -108,6 +110,9 @@ def fay_herriot(
         design: optional covariates (groups, zones, p), first column the intercept; cells
             are then shrunk toward the regression x' beta instead of the mean. None: the
             intercept alone.
+        fit: the cells that inform the fit (A, the mean or beta); default every cell with
+            a raw mean. The others are shrunk with it but do not shape it: withheld cells,
+            so that no published figure depends on what their respondents answered.
 
     Returns:
         The fitted model; cells without a raw mean are NaN; groups with fewer than
@@ -116,6 +121,8 @@ def fay_herriot(
     d = np.asarray(direct, dtype=float)
     var = np.asarray(variance, dtype=float)
     valid = ~np.isnan(d) & ~np.isnan(var) & (var > 0)
+    if fit is not None:
+        valid &= np.asarray(fit, dtype=bool)
     x = np.ones((*d.shape, 1)) if design is None else np.asarray(design, dtype=float)
     m = valid.sum(axis=-1)
     fitted = m >= MIN_ZONES + x.shape[-1] - 1

@@ -119,6 +119,7 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
             cfg.between_var_estimator,
             pool=grid.window(cfg.between_var_months) if cfg.between_var_months > 1 else None,
             design=shrinkage_design(cells, grid, cfg.shrinkage_covariates),
+            fit=grid.mask(~cells["is_suppressed"].to_numpy(dtype=bool)),
         )
         if cfg.shrinkage == "fay_herriot"
         else no_shrinkage(raw, var)
