@@ -159,3 +159,29 @@ def test_result_json_is_a_gx_validation_result(demo_city: DemoCity) -> None:
     assert isinstance(result, ExpectationSuiteValidationResult)
     assert result.meta["run_id"]["run_name"] == run_id
     assert result.statistics["unsuccessful_expectations"] == failed
+
+
+def test_published_pages_show_no_record_ids_and_no_exact_coordinates(
+    site: tuple[Config, Path],
+) -> None:
+    cfg, index = site
+    with duckdb.connect(str(cfg.warehouse_path), read_only=True) as con:
+        samples = con.execute(
+            "select column_name, sample_values from ops.validation_results "
+            "where not success and column_name in "
+            "('record_id', 'response_id', 'incident_id', 'latitude', 'longitude')"
+        ).fetchall()
+    ids = {
+        str(v) for col, values in samples if col.endswith("_id") for v in json.loads(values or "[]")
+    }
+    coords = {
+        str(v)
+        for col, values in samples
+        if not col.endswith("_id")
+        for v in json.loads(values or "[]")
+        if v is not None and len(str(v).split(".")[-1]) > 3
+    }
+    assert coords, "the demo has a point outside the city (Milan) to look for"
+    pages = [p.read_text(encoding="utf-8") for p in index.parent.rglob("*.html")]
+    for value in ids | coords:
+        assert not any(value in page for page in pages), value

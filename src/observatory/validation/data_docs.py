@@ -195,6 +195,44 @@ def _described(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+#: Columns whose failing values never reach the Data Docs site: record ids (a survey
+#: response or an incident report identifies a person or a case) are withheld, and
+#: coordinates are rounded to 3 decimals (about 100 m). The full values stay internal, in
+#: ops.validation_results (docs/validation.md, "Data Docs").
+_IDENTIFIERS = {"record_id", "response_id", "respondent_id", "incident_id"}
+_COORDINATES = {"latitude", "longitude", "coord_x", "coord_y"}
+_WITHHELD = "(withheld)"
+
+
+def _redacted(result: dict[str, Any]) -> dict[str, Any]:
+    """A stored result fit to publish: no record ids, no exact coordinates."""
+    for evr in result["results"]:
+        column = (evr["expectation_config"].get("kwargs") or {}).get("column")
+        if column not in _IDENTIFIERS | _COORDINATES:
+            continue
+        shown = _WITHHELD if column in _IDENTIFIERS else None
+        res = evr.get("result") or {}
+        for key in ("partial_unexpected_list", "unexpected_list"):
+            if key in res:
+                res[key] = [_public(v, shown) for v in res[key]]
+        if "partial_unexpected_counts" in res:
+            res["partial_unexpected_counts"] = [
+                {**c, "value": _public(c.get("value"), shown)}
+                for c in res["partial_unexpected_counts"]
+            ]
+        res.pop("partial_unexpected_index_list", None)
+    return result
+
+
+def _public(value: Any, withheld: str | None) -> Any:
+    if withheld is not None:
+        return withheld
+    try:
+        return round(float(value), 3)
+    except (TypeError, ValueError):
+        return _WITHHELD
+
+
 def _add_run(context: Any, run: dict[str, Any], result: dict[str, Any]) -> None:
     """Put one run's result into the context's validation results store.
 
@@ -248,7 +286,7 @@ def build_docs(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> Pat
         context = _context(site_dir)
         latest_by_suite = {}
         for run in runs:
-            result = _described(json.loads(run["result_json"]))
+            result = _redacted(_described(json.loads(run["result_json"])))
             _add_run(context, run, result)
             latest_by_suite[run["suite_name"]] = result
         for result in latest_by_suite.values():
