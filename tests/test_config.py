@@ -53,12 +53,12 @@ def test_unknown_time_zone_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unknown_kind_lists_the_allowed_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"sources\.0\.kind.*'survey', 'incidents' or 'sensors'"):
+    with pytest.raises(ConfigError, match=r"sources\[police\]\.kind.*'survey', 'incidents' or 'sensors'"):
         load_config(_write(tmp_path, kind="tweets"))
 
 
 def test_source_name_must_be_an_identifier(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"sources\.0\.name.*not a valid name"):
+    with pytest.raises(ConfigError, match=r"sources\[.*\]\.name.*not a valid name"):
         load_config(_write(tmp_path, name="Police; drop table x"))
 
 

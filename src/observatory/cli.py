@@ -31,7 +31,9 @@ ConfigOpt = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    """Print each problem as its own `error:` line on stderr, then exit with `code`."""
+    for line in message.splitlines() or [message]:
+        typer.echo(f"error: {line}", err=True)
     raise typer.Exit(code)
 
 

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from observatory.config_errors import closest, format_validation_error
+
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 SourceKind = Literal["survey", "incidents", "sensors"]
@@ -521,17 +523,10 @@ class Config(_Model):
         for src in self.sources:
             if src.name == name:
                 return src
-        known = ", ".join(s.name for s in self.sources)
-        raise ConfigError(f"unknown source {name!r}; this project has: {known}")
-
-
-def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {key}: {msg}")
-    return "\n".join(lines)
+        known = [s.name for s in self.sources]
+        guess = closest(name, known)
+        hint = f"did you mean {guess!r}? " if guess else ""
+        raise ConfigError(f"unknown source {name!r}; {hint}this project has: {', '.join(known)}")
 
 
 def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Config:
@@ -566,4 +561,4 @@ def load_config(path: Path | str, overrides: dict[str, Any] | None = None) -> Co
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc)) from None
+        raise ConfigError(format_validation_error(path, exc, Config, data)) from None
