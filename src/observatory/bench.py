@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from observatory import progress
+
 _CHILD = """
 import json, sys, time
 from pathlib import Path
@@ -162,14 +164,25 @@ def _profile(root: Path) -> dict[str, object]:
     }
 
 
-def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, object]:
-    """Generate the workload (if absent), run every phase, and return the figures."""
+#: The phases in order: (name, function of this module run in a child, which workload).
+_PHASES = (
+    ("a_floor_duckdb_load", "floor", "full"),
+    ("b_pipeline_full", "pipeline_run", "full"),
+    ("c_incremental_one_day", "pipeline_run", "full"),
+    ("d_baseline_pandas_gx", "baseline", "full"),
+    ("e_pipeline_half_workload", "pipeline_run", "half"),
+)
+
+
+def _prepare(workloads: tuple[tuple[Path, str], ...], bar: progress.Task) -> None:
+    """Generate the workloads that are absent; reset the others to a fresh start."""
     from observatory.demo.generator import generate  # noqa: PLC0415
 
-    phases: list[Phase] = []
-    for root, sc in ((target / scale, scale), (target / f"{scale}-half", f"{scale}-half")):
+    for root, sc in workloads:
         if not (root / "landing").is_dir():
+            bar.update(item=f"generating the {sc} workload")
             generate(root, scale=sc)
+            bar.advance(1)
         # The project file is the package's current one, even for a workload kept from an
         # earlier run; the day added by (c) last time is removed.
         template = files("observatory.demo").joinpath("observatory.toml").read_text("utf-8")
@@ -177,14 +190,27 @@ def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, 
         for extra in (root / "landing").glob("**/*_day01.csv"):
             extra.unlink()
         shutil.rmtree(root / "warehouse", ignore_errors=True)
-    full, half = target / scale, target / f"{scale}-half"
-    phases.append(_measure("a_floor_duckdb_load", "floor", full))
-    phases.append(_measure("b_pipeline_full", "pipeline_run", full))
-    profile = _profile(full)  # before (c) adds to the same warehouse
-    _add_one_day(full, target / "day", scale)  # generating the day is not timed
-    phases.append(_measure("c_incremental_one_day", "pipeline_run", full))
-    phases.append(_measure("d_baseline_pandas_gx", "baseline", full))
-    phases.append(_measure("e_pipeline_half_workload", "pipeline_run", half))
+
+
+def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, object]:
+    """Generate the workload (if absent), run every phase, and return the figures.
+
+    Progress (the phase running, rows per second of those done, time left) is shown as the
+    command line's display says (observatory.progress); phases run in child processes.
+    """
+    phases: list[Phase] = []
+    workloads = ((target / scale, scale), (target / f"{scale}-half", f"{scale}-half"))
+    missing = [root for root, _ in workloads if not (root / "landing").is_dir()]
+    with progress.task("bench", len(missing) + len(_PHASES), "steps") as bar:
+        _prepare(workloads, bar)
+        full, half = target / scale, target / f"{scale}-half"
+        for name, func, which in _PHASES:
+            bar.update(item=f"phase {name}")
+            if name == "c_incremental_one_day":
+                profile = _profile(full)  # before (c) adds to the same warehouse
+                _add_one_day(full, target / "day", scale)  # generating the day is not timed
+            phases.append(_measure(name, func, full if which == "full" else half))
+            bar.advance(1, rows=phases[-1].rows)
     by = {p.name: p for p in phases}
     a, b, d = by["a_floor_duckdb_load"], by["b_pipeline_full"], by["d_baseline_pandas_gx"]
     e = by["e_pipeline_half_workload"]

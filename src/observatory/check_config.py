@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from observatory import progress
 from observatory.config import Config, SourceConfig, respondent_warning
 from observatory.ingest import _Batch, landing_files, refresh_sensor_locations, validate_batch
 from observatory.sources.mapping import check_columns
@@ -110,7 +111,13 @@ def check_config(
     zones = load_zones(cfg)
     selected = [cfg.source(s) for s in sources] if sources else list(cfg.sources)
     con = _memory_warehouse(cfg, zones)
+    results = []
     try:
-        return [_check_source(con, cfg, src, zones, sample) for src in selected]
+        with progress.task("check-config", len(selected), "sources") as bar:
+            for src in selected:
+                bar.update(item=src.name)
+                results.append(_check_source(con, cfg, src, zones, sample))
+                bar.advance(1, rows=results[-1].rows_sampled)
+        return results
     finally:
         con.close()

@@ -7,6 +7,7 @@ prints one clear line and exits with code 2; failed batches exit with code 1.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import Annotated
 import duckdb
 import typer
 
+from observatory import progress
 from observatory.config import Config, ConfigError, load_config
 from observatory.ingest import BatchReport
 from observatory.sources.readers import BatchError
@@ -49,6 +51,17 @@ def _config(path: Path | None) -> Config:
     except ConfigError as exc:
         _fail(str(exc))
         raise  # unreachable
+
+
+def _shown(as_json: bool = False) -> contextlib.AbstractContextManager[None]:
+    """Show the progress of long work on stderr: live bars when stderr is a terminal, else
+    plain lines; with `--json`, always plain lines, so stdout carries nothing but the JSON."""
+    return progress.display(sys.stderr, live=False if as_json else None)
+
+
+def _json(value: object) -> None:
+    """Print `value` as the command's JSON output (the schemas: docs/operations.md)."""
+    typer.echo(json.dumps(value, indent=2, default=str))
 
 
 def _report_batches(batches: list[BatchReport]) -> int:
@@ -135,9 +148,11 @@ def demo(
     written = generate(directory, scale=scale, seed=seed)
     typer.echo("  rows written: " + ", ".join(f"{k} {v:,}" for k, v in written.items()))
     cfg = load_config(directory / "observatory.toml")
-    report = run(cfg)
+    with _shown():
+        report = run(cfg)
     code = _report_batches(report.batches)
-    files = export(cfg)
+    with _shown():
+        files = export(cfg)
     _zone_summary(cfg)
     typer.echo(f"\nWarehouse: {cfg.warehouse_path}")
     typer.echo(f"Exports:   {files[0].parent}  ({len(files)} files)")
@@ -157,7 +172,9 @@ def ingest(
     from observatory.pipeline import ingest as run_ingest  # noqa: PLC0415
 
     cfg = _config(config)
-    raise typer.Exit(_report_batches(run_ingest(cfg, sources=source)))
+    with _shown():
+        reports = run_ingest(cfg, sources=source)
+    raise typer.Exit(_report_batches(reports))
 
 
 @app.command()
@@ -167,7 +184,8 @@ def build(config: ConfigOpt = None) -> None:
     from observatory.pipeline import build as run_build  # noqa: PLC0415
 
     cfg = _config(config)
-    built = run_build(cfg)
+    with _shown():
+        built = run_build(cfg)
     typer.echo(f"built {len(built)} models into {cfg.warehouse_path}")
 
 
@@ -178,7 +196,8 @@ def run(config: ConfigOpt = None) -> None:
     from observatory.pipeline import run as run_all  # noqa: PLC0415
 
     cfg = _config(config)
-    report = run_all(cfg)
+    with _shown():
+        report = run_all(cfg)
     code = _report_batches(report.batches)
     typer.echo(
         f"built {len(report.built)} models into {cfg.warehouse_path} in {report.seconds:.1f} s"
@@ -217,7 +236,7 @@ def status(
 
     info = get_status(_config(config))
     if as_json:
-        typer.echo(json.dumps(info, indent=2, default=str))
+        _json(info)
         return
     typer.echo(
         f"city {info['city']}  warehouse {info['warehouse']}"
@@ -245,7 +264,9 @@ def export(
     """Write the marts as Parquet and CSV, and the zones with their latest index as GeoJSON."""
     from observatory.publish import export as run_export  # noqa: PLC0415
 
-    files = run_export(_config(config), directory)
+    cfg = _config(config)
+    with _shown():
+        files = run_export(cfg, directory)
     for f in files:
         typer.echo(str(f))
 
@@ -278,14 +299,19 @@ def check_config_cmd(
     config: ConfigOpt = None,
     source: Annotated[list[str] | None, typer.Option(help="only these sources")] = None,
     sample: Annotated[int, typer.Option(help="rows to read from each source's first file")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Dry run: how a sample of each source maps, what would be quarantined and why."""
     from observatory.check_config import check_config  # noqa: PLC0415
 
+    if as_json:
+        _check_config_json(config, source, sample)
     cfg = _config(config)
     typer.echo(f"config {cfg.base_dir / 'observatory.toml'}: valid; city {cfg.city.id}")
     failed = False
-    for r in check_config(cfg, source, sample):
+    with _shown():
+        checks = check_config(cfg, source, sample)
+    for r in checks:
         typer.echo(f"\n[{r.source}] {r.file or '-'}")
         for warning in r.warnings:
             typer.echo(f"  WARNING: {warning}")
@@ -305,6 +331,52 @@ def check_config_cmd(
             shown = {k: v for k, v in row.items() if v is not None and not k.startswith("_r")}
             typer.echo(f"  e.g. {shown}")
     raise typer.Exit(1 if failed else 0)
+
+
+def _check_config_json(config: Path | None, source: list[str] | None, sample: int) -> None:
+    """`check-config --json`: the same dry run as one JSON document, also for a bad file."""
+    from dataclasses import asdict  # noqa: PLC0415
+
+    from observatory.check_config import check_config  # noqa: PLC0415
+
+    path = config or Path("observatory.toml")
+    if config is None and not path.is_file():
+        path = DEMO_DIR / "observatory.toml"
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        _json({"config": str(path), "valid": False, "errors": str(exc).splitlines()})
+        raise typer.Exit(2) from None
+    with _shown(as_json=True):
+        checks = [asdict(r) for r in check_config(cfg, source, sample)]
+    failed = any(c["error"] for c in checks)
+    _json({"config": str(path), "valid": True, "city": cfg.city.id, "sources": checks})
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+@_guard
+def batches(
+    config: ConfigOpt = None,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The latest batches: what each landing file became (loaded, failed, superseded...)."""
+    from observatory.status import batches as list_batches  # noqa: PLC0415
+
+    rows = list_batches(_config(config), source, limit)
+    if as_json:
+        _json(rows)
+        return
+    if not rows:
+        typer.echo("no batches yet: run `observatory ingest`")
+    for b in rows:
+        counts = f"read {b['rows_read'] or 0:>9,}  quarantined {b['rows_quarantined'] or 0:>6,}"
+        when = f"{b['started_at']:%Y-%m-%d %H:%M}"
+        typer.echo(f"  {when}  {b['status']:<10} {b['batch_id']}  {counts}")
+        if b["error"]:
+            typer.echo(f"      error: {b['error']}")
 
 
 @app.command("new-city")
@@ -360,9 +432,10 @@ def bench(
     """City-scale benchmark: DuckDB-only floor, full pipeline, one-day increment, pandas+GX."""
     from observatory.bench import run_bench  # noqa: PLC0415
 
-    figures = run_bench(directory, scale=scale)
+    with _shown(as_json):
+        figures = run_bench(directory, scale=scale)
     if as_json:
-        typer.echo(json.dumps(figures, indent=2))
+        _json(figures)
         return
     typer.echo(f"{'phase':<28} {'seconds':>9} {'rows':>12} {'rows/s':>11} {'peak RSS MB':>12}")
     for p in figures["phases"]:  # type: ignore[union-attr]
@@ -430,14 +503,19 @@ def validate_method(
     if not logging.getLogger().isEnabledFor(logging.INFO):
         # every simulated city repeats the same expected warnings (no sensors, no modelling)
         index_log.setLevel(logging.ERROR)
+    total = len(chosen) * (replicates or default)
     try:
-        results = runner.run_scenarios(
-            chosen, replicates or default, directory, progress=lambda m: typer.echo(m, err=True)
-        )
+        with _shown(as_json), progress.task("validate-method", total, "replicates") as bar:
+            results = runner.run_scenarios(
+                chosen,
+                replicates or default,
+                directory,
+                progress=lambda line: bar.advance(1, item=line),
+            )
     finally:
         index_log.setLevel(level)
     if as_json:
-        typer.echo(json.dumps(report.as_json(results, quick), indent=2))
+        _json(report.as_json(results, quick))
     else:
         typer.echo(report.table(results, quick))
     raise typer.Exit(1 if strict and report.misses(results) else 0)
@@ -449,11 +527,17 @@ app.add_typer(quarantine_app, name="quarantine")
 
 @quarantine_app.command("list")
 @_guard
-def quarantine_list(config: ConfigOpt = None) -> None:
+def quarantine_list(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
     """Open quarantine per source and reason."""
     from observatory.release import summary  # noqa: PLC0415
 
     rows = summary(_config(config))
+    if as_json:
+        _json(rows)
+        return
     if not rows:
         typer.echo("quarantine is empty")
     for r in rows:

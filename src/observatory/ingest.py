@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from observatory import progress
 from observatory.config import Config, SourceConfig, respondent_warning
 from observatory.sources import mapping
 from observatory.sources.fetchers import get_fetcher
@@ -488,4 +489,27 @@ def ingest_source(
             refresh_sensor_locations(con, cfg, src, zones)
         except BatchError as exc:
             return [BatchReport(src.name, str(src.locations.path), "-", "failed", error=str(exc))]
-    return [ingest_file(con, cfg, src, path, zones, now=now) for path in files]
+    return _ingest_files(con, cfg, src, files, zones, now=now)
+
+
+def _ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    files: list[Path],
+    zones: Zones,
+    *,
+    now: dt.datetime,
+) -> list[BatchReport]:
+    """Ingest a source's files in order, as one progress task over their bytes."""
+    sizes = [path.stat().st_size for path in files]
+    reports = []
+    with progress.task(f"ingest {src.name}", sum(sizes), "bytes") as bar:
+        for i, (path, size) in enumerate(zip(files, sizes, strict=True), start=1):
+            bar.update(item=f"file {i}/{len(files)} {path.name}")
+            report = ingest_file(con, cfg, src, path, zones, now=now)
+            reports.append(report)
+            rows = report.rows_read if report.status == "loaded" else 0
+            done = f"{path.name}: batch {report.batch_id} {report.status}"
+            bar.advance(size, rows=rows, item=done)
+    return reports

@@ -54,6 +54,8 @@ MART_MODELS = (
     "data_quality",
     "quarantine_reasons",
 )
+#: Steps of a build, for its progress bar: reference tables, models, publication log.
+_BUILD_STEPS = 2 + len(STAGING_MODELS) + len(INDEX_MODELS) + len(MART_MODELS)
 
 _VALIDATED_COLUMNS = {
     "survey": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
@@ -201,8 +203,10 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
     built: list[str] = []
     started = dt.datetime.now(dt.UTC)
     build_id = started.strftime("%Y%m%dT%H%M%S%fZ")
+    from observatory import progress  # noqa: PLC0415  (shown by the CLI: observatory.progress)
+
     try:
-        with transaction(con):
+        with transaction(con), progress.task("build", _BUILD_STEPS, "steps") as bar:
             steps: list[tuple[str, float]] = []
             clock = time.perf_counter()
 
@@ -211,6 +215,7 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
                 now = time.perf_counter()
                 steps.append((step, now - clock))
                 clock = now
+                bar.advance(1, item=step)
 
             _ensure_validated_tables(con)
             first, last = _date_range(con, cfg.city.timezone)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import shapely
 
+from observatory import progress
 from observatory.config import Config
 from observatory.pipeline import MART_MODELS
 from observatory.sql_util import literal
@@ -117,17 +119,19 @@ def export(cfg: Config, target: Path | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     con = connect(cfg, read_only=True)
     written: list[Path] = []
-    try:
-        for mart in MART_MODELS:
+    marts = MART_MODELS
+    with closing(con), progress.task("export", 2 * len(marts) + 1, "files") as bar:
+        for mart in marts:
             if not table_exists(con, "marts", mart):
                 raise FileNotFoundError(f"marts.{mart} is missing: run `observatory build` first")
             for fmt, opts in (("parquet", "format parquet"), ("csv", "format csv, header")):
                 final = out_dir / f"{mart}.{fmt}"
                 tmp = out_dir / f".{mart}.{fmt}.tmp"
-                con.execute(f"copy marts.{mart} to {literal(str(tmp))} ({opts})")
+                copy = f"copy marts.{mart} to {literal(str(tmp))} ({opts})"
+                (rows,) = con.execute(copy).fetchone()
                 tmp.replace(final)
                 written.append(final)
+                bar.advance(1, rows=rows, item=final.name)
         written.append(export_geojson(con, out_dir))
-    finally:
-        con.close()
+        bar.advance(1, item=GEOJSON_NAME)
     return written

@@ -92,3 +92,51 @@ def status(cfg: Config) -> dict[str, Any]:
     finally:
         con.close()
     return result
+
+
+#: The fields of `observatory batches --json`, in order (docs/operations.md, "JSON output").
+BATCH_FIELDS = (
+    "batch_id",
+    "source",
+    "kind",
+    "file",
+    "status",
+    "rows_read",
+    "rows_accepted",
+    "rows_quarantined",
+    "error",
+    "started_at",
+    "finished_at",
+)
+
+
+def batches(cfg: Config, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest batches (newest first) from ops.batches: what each landing file became.
+
+    Args:
+        cfg: The project.
+        source: Only this source's batches (its name is checked against the config).
+        limit: At most this many.
+    """
+    if source is not None:
+        cfg.source(source)  # an unknown source is a clear error, not an empty list
+    if not cfg.warehouse_path.is_file():
+        return []
+    con = connect(cfg, read_only=True)
+    try:
+        if not table_exists(con, "ops", "batches"):
+            return []
+        rows = con.execute(
+            """
+            select batch_id, source_name, source_kind, file_path, status, rows_read,
+                   rows_accepted, rows_quarantined, error, started_at, finished_at
+            from ops.batches
+            where $source is null or source_name = $source
+            order by started_at desc, batch_id
+            limit $limit
+            """,
+            {"source": source, "limit": int(limit)},
+        ).fetchall()
+    finally:
+        con.close()
+    return [dict(zip(BATCH_FIELDS, row, strict=True)) for row in rows]
