@@ -1,10 +1,13 @@
--- Dashboard table: where people feel less safe than incidents warrant, per zone x month.
--- expected_perception is what the zone's incident level predicts (a robust regression of
--- perception on the incident ratio over all published zones, per band, with a month
--- effect); the fear gap is perception minus that, averaged over the bands with survey
--- answers (negative = feels less safe than its incidents warrant), with a 90% interval.
--- is_fear_gap names the zones whose whole interval lies more than $fear_gap_min_points
--- points below zero; fear_gap_rank 1 is the largest deficit of the month.
+-- Dashboard table: where people feel less safe than their incidents and lighting warrant,
+-- per zone x month. expected_perception is what the zone's incident rate and night-time
+-- lighting predict (least squares per band over the published zones that follow a common
+-- line, with a month effect: marts.fear_gap_model); the fear gap is perception minus that,
+-- averaged over the bands and months with survey answers (negative = feels less safe than
+-- incidents and lighting warrant), with an interval holding the survey's sampling error
+-- and the fit's. is_fear_gap names the zone-months whose gap is more than
+-- fear_gap_min_points points below zero at a false discovery rate of fdr_q (one-sided
+-- p-values, Benjamini-Hochberg per month) and whose whole interval lies there too;
+-- fear_gap_rank 1 is the largest deficit of the month.
 with fear as (
     select * from idx.idx_fear_gap
 ),
@@ -30,11 +33,19 @@ bands as (
         max(i.perception_score) filter (where i.time_band = 'day' and c.fear_gap is not null)
             as perception_day,
         max(c.expected_perception) filter (where i.time_band = 'day') as expected_perception_day,
+        max(c.expected_perception_ci_low) filter (where i.time_band = 'day')
+            as expected_perception_day_ci_low,
+        max(c.expected_perception_ci_high) filter (where i.time_band = 'day')
+            as expected_perception_day_ci_high,
         max(c.fear_gap) filter (where i.time_band = 'day') as fear_gap_day,
         max(i.perception_score) filter (where i.time_band = 'night' and c.fear_gap is not null)
             as perception_night,
         max(c.expected_perception) filter (where i.time_band = 'night')
             as expected_perception_night,
+        max(c.expected_perception_ci_low) filter (where i.time_band = 'night')
+            as expected_perception_night_ci_low,
+        max(c.expected_perception_ci_high) filter (where i.time_band = 'night')
+            as expected_perception_night_ci_high,
         max(c.fear_gap) filter (where i.time_band = 'night') as fear_gap_night,
     from zone_index as i
     inner join composite as c using (zone_id, time_band, period_start)
@@ -47,6 +58,8 @@ gaps as (
         case when not b.is_suppressed then f.fear_gap end as fear_gap,
         case when not b.is_suppressed then f.fear_gap_ci_low end as fear_gap_ci_low,
         case when not b.is_suppressed then f.fear_gap_ci_high end as fear_gap_ci_high,
+        case when not b.is_suppressed then f.fear_gap_p_value end as fear_gap_p_value,
+        coalesce(not b.is_suppressed and f.is_fear_gap, false) as is_fear_gap,
     from bands as b
     inner join fear as f using (zone_id, period_start)
 ),
@@ -77,14 +90,19 @@ final as (
         incident_ratio_night,
         perception_day,
         round(expected_perception_day, 1) as expected_perception_day,
+        round(expected_perception_day_ci_low, 1) as expected_perception_day_ci_low,
+        round(expected_perception_day_ci_high, 1) as expected_perception_day_ci_high,
         case when not is_suppressed then round(fear_gap_day, 1) end as fear_gap_day,
         perception_night,
         round(expected_perception_night, 1) as expected_perception_night,
+        round(expected_perception_night_ci_low, 1) as expected_perception_night_ci_low,
+        round(expected_perception_night_ci_high, 1) as expected_perception_night_ci_high,
         case when not is_suppressed then round(fear_gap_night, 1) end as fear_gap_night,
         round(fear_gap, 1) as fear_gap,
         round(fear_gap_ci_low, 1) as fear_gap_ci_low,
         round(fear_gap_ci_high, 1) as fear_gap_ci_high,
-        coalesce(fear_gap_ci_high < -$fear_gap_min_points, false) as is_fear_gap,
+        fear_gap_p_value,
+        is_fear_gap,
         fear_gap_rank,
         n_zones_ranked,
         $is_synthetic as is_synthetic,

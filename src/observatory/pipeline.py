@@ -50,6 +50,7 @@ MART_MODELS = (
     "zone_index_latest",
     "day_night_gap",
     "fear_gap",
+    "fear_gap_model",
     "city_summary",
     "data_quality",
     "quarantine_reasons",

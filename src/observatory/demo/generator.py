@@ -2,10 +2,11 @@
 
 Everything here is made up, deterministically from a seed, and labelled synthetic. The
 zones sit on a grid across a river at Turin's coordinates; each zone has a hidden
-lighting quality, incident level and "fear" trait, so the index has something true to
-find: night perception is lower where lighting is poorer, some zones feel unsafe despite
-few incidents (the fear-gap targets), and a few zones have too few respondents to
-publish. A sprinkle of bad rows of every kind is injected and listed in
+lighting quality, incident level and "fear" or "unworried" trait, so the index has
+something true to find: night perception is lower where lighting is poorer, some poorly
+lit zones feel unsafe beyond their few incidents and their lighting (the fear-gap
+targets), some zones with many incidents feel safe anyway, and a few zones have too few
+respondents to publish. A sprinkle of bad rows of every kind is injected and listed in
 `landing/_injected_bad_rows.csv`, so tests can check that each one ends in quarantine.
 
 The files are written in the sources' own formats (a semicolon CSV with Italian labels for
@@ -85,7 +86,9 @@ RIVER_LAT = 45.087
 class DemoZones:
     """The synthetic zones and their hidden traits."""
 
-    frame: pd.DataFrame  # zone_id, name, population, lon0, lat0, lighting, level, fear, nightlife
+    #: zone_id, name, population, lon0, lat0, lighting, level (incident propensity per
+    #: resident), fear, unworried, nightlife
+    frame: pd.DataFrame
 
 
 def _zones(scale: Scale, rng: np.random.Generator) -> DemoZones:
@@ -103,6 +106,15 @@ def _zones(scale: Scale, rng: np.random.Generator) -> DemoZones:
     fear[fear_idx] = True
     level[fear_idx] = rng.uniform(0.05, 0.15, len(fear_idx))
     nightlife[np.arange(n)[2::6]] = True
+    population = rng.integers(2500, 14000, n)
+    # Fear zones are also poorly lit, but their fear goes beyond the light: it is there by
+    # day, when lighting does not matter, and at night beyond what their lighting explains.
+    lighting[fear_idx] = rng.uniform(0.3, 0.45, len(fear_idx))
+    # "Unworried" zones: many incidents, yet people there feel safe (the incidents do not
+    # reach their perception), the mirror image a fear-gap baseline must not be bent by.
+    unworried_idx = np.setdiff1d(np.arange(n)[7::12], np.union1d(fear_idx, dark))
+    unworried = np.isin(np.arange(n), unworried_idx)
+    level[unworried_idx] = rng.uniform(1.2, 1.6, len(unworried_idx))
     names = [
         f"Dora {('Nord' if r >= scale.rows // 2 else 'Sud')} {c + 1:02d}"
         + (f"-{r}" if scale.rows > 2 else "")
@@ -112,12 +124,13 @@ def _zones(scale: Scale, rng: np.random.Generator) -> DemoZones:
         {
             "zone_id": [f"Z{i + 1:03d}" for i in range(n)],
             "name": names,
-            "population": rng.integers(2500, 14000, n),
+            "population": population,
             "lon0": lon0,
             "lat0": lat0,
             "lighting": lighting,
             "level": level,
             "fear": fear,
+            "unworried": unworried,
             "nightlife": nightlife,
         }
     )
@@ -217,7 +230,10 @@ def _survey(
         counts = rng.poisson(lam)
         zone_idx = np.repeat(z.index.to_numpy(), counts)
         n = len(zone_idx)
-        day_mu = 4.1 - 1.3 * z["fear"].to_numpy()[zone_idx] - 0.5 * z["level"].to_numpy()[zone_idx]
+        # Perception answers the zone's incident rate (unless unworried), its fear and, at
+        # night, its lighting; fear acts in both bands, beyond the light.
+        heard = z["level"].to_numpy() * ~z["unworried"].to_numpy()
+        day_mu = 4.1 - 1.3 * z["fear"].to_numpy()[zone_idx] - 0.5 * heard[zone_idx]
         night_mu = day_mu - 0.3 - 1.8 * (1.0 - z["lighting"].to_numpy()[zone_idx])
         day = np.clip(np.rint(day_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
         night = np.clip(np.rint(night_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
@@ -291,7 +307,10 @@ def _incidents(
     hours = np.array([_band_hours(m) for m in months])  # (months, 2): day, night
     relative = hours / hours.mean(axis=0)  # a constant hazard per hour of each band
     for month, (day_factor, night_factor) in zip(months, relative, strict=True):
-        lam = scale.incidents_per_zone_month * z["level"].to_numpy() * 1.6
+        # level is a propensity per resident, so the zone's incident rate (what the index
+        # measures and perception answers) follows it, whatever the zone's size
+        people = z["population"].to_numpy() / z["population"].mean()
+        lam = scale.incidents_per_zone_month * z["level"].to_numpy() * 1.6 * people
         night_share = np.where(z["nightlife"].to_numpy(), 0.75, 0.45)
         day_counts = rng.poisson(lam * (1.0 - night_share) * day_factor)
         night_counts = rng.poisson(lam * night_share * night_factor)
@@ -492,7 +511,7 @@ def generate(
         "sensors": _sensors(zones, sc, np.random.default_rng(seed + 3), landing, bad),
     }
     pd.DataFrame(bad.rows).to_csv(landing / "_injected_bad_rows.csv", index=False)
-    truth = zones.frame[["zone_id", "lighting", "level", "fear", "nightlife"]]
+    truth = zones.frame[["zone_id", "lighting", "level", "fear", "unworried", "nightlife"]]
     truth.to_csv(landing / "_synthetic_truth.csv", index=False)
     config_template = Path(__file__).with_name("observatory.toml")
     (target / "observatory.toml").write_text(

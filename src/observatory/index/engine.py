@@ -15,7 +15,7 @@ import numpy as np
 from observatory.config import IndexConfig
 from observatory.index.aggregate import aggregate, components, pca_weights, scheme_weights
 from observatory.index.bootstrap import BootstrapSums
-from observatory.index.flags import benjamini_hochberg, change_p_values
+from observatory.index.flags import benjamini_hochberg, change_p_values, deficit_p_values
 from observatory.index.incidents import dispersion, ratio_draws, severity_unit
 from observatory.index.montecarlo import (
     PerceptionModel,
@@ -44,7 +44,8 @@ class IndexInputs:
     incident_expected: np.ndarray  # (B, T, Z) expected severity at the city's rate
     perception: PerceptionModel
     published: np.ndarray  # cells not suppressed
-    expected: np.ndarray  # the perception incidents predict (fear-gap baseline)
+    expected: np.ndarray  # the perception incidents and lighting predict (fear-gap baseline)
+    expected_draws: np.ndarray  # (R, B, T, Z) the baseline refitted on resampled zones
     boot: BootstrapSums  # (R, B*T*Z)
     single: np.ndarray  # cells with one respondent (the bootstrap cannot vary them)
     previous: np.ndarray  # (T,) position of the previous month, -1 if absent
@@ -69,7 +70,10 @@ class IndexResult:
     change_p_value: np.ndarray  # (B, T, Z)
     is_change_significant: np.ndarray  # (B, T, Z) Benjamini-Hochberg per period
     incident_dispersion: np.ndarray  # (B,) 1/k, 0 = Poisson
+    expected: Interval  # (B, T, Z) the fear-gap baseline and its interval
     fear_gap: Interval  # (T, Z) mean over bands and the window's months
+    fear_gap_p_value: np.ndarray  # (T, Z) one-sided: the gap is not below -fear_gap_min_points
+    is_fear_gap: np.ndarray  # (T, Z) Benjamini-Hochberg per period, interval below the minimum
     fear_gap_by_band: np.ndarray  # (B, T, Z)
     city_perception: Interval  # (B, T)
     sensitivity: dict[str, np.ndarray]  # (B, T) mean first-order index per method choice
@@ -157,7 +161,8 @@ def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) 
         change_p_value=change_p,
         is_change_significant=significant,
         incident_dispersion=inv_k,
-        fear_gap=_pooled_fear_gap(point, theta, inp, eligible, level),
+        expected=(inp.expected, *_interval(inp.expected_draws, level)),
+        **_fear_gaps(point, theta, inp, eligible, cfg),
         fear_gap_by_band=gap_by_band,
         city_perception=(inp.city_perception, *_interval(city, level)),
         sensitivity=first,
@@ -207,24 +212,41 @@ def _sensitivity(
     )
 
 
-def _pooled_fear_gap(
-    point: np.ndarray, theta: np.ndarray, inp: IndexInputs, eligible: np.ndarray, level: float
-) -> Interval:
-    """Perception minus expected, averaged over bands and the months of the window.
+def _fear_gaps(
+    point: np.ndarray, theta: np.ndarray, inp: IndexInputs, eligible: np.ndarray, cfg: IndexConfig
+) -> dict[str, object]:
+    """The pooled fear gap, its interval, its p-value and the FDR-controlled flag.
 
-    Only cells with direct (not modelled), published perception count; a zone-month gets
-    a fear gap only if one of its own cells counts.
+    The gap of a zone-month is perception minus the baseline, averaged over the eligible
+    cells (published, survey-based, with a baseline) of both bands and the months of the
+    window; a zone-month gets one only if one of its own cells counts and none of its
+    cells is withheld. Each draw pairs a perception draw with a baseline refit, so the
+    interval holds both the survey's sampling error and the fit's. The p-value tests
+    "the gap is at least -fear_gap_min_points" (one-sided, normal on the draws' spread);
+    the p-values of a month are adjusted together (Benjamini-Hochberg at fdr_q), and a
+    zone-month is flagged when it is a discovery and its whole interval lies below the
+    minimum.
     """
     window = inp.fear_window
     count = np.einsum("bsz,ts->tz", eligible.astype(float), window)
-    shown = eligible.any(axis=0) & (count > 0)
+    shown = eligible.any(axis=0) & (count > 0) & inp.published.all(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = np.einsum("bsz,ts->tz", np.where(eligible, point - inp.expected, 0.0), window) / count
         draws = (
-            np.einsum("rbsz,ts->rtz", np.where(eligible, theta - inp.expected, 0.0), window) / count
+            np.einsum("rbsz,ts->rtz", np.where(eligible, theta - inp.expected_draws, 0.0), window)
+            / count
         )
+    gap = np.where(shown, gap, np.nan)
     draws = np.where(shown, draws, np.nan)
-    return (np.where(shown, gap, np.nan), *_interval(draws, level))
+    low, high = _interval(draws, cfg.confidence)
+    p = deficit_p_values(gap, draws, cfg.fear_gap_min_points)
+    period_of = np.broadcast_to(np.arange(gap.shape[0])[:, None], gap.shape)
+    discovery = benjamini_hochberg(p, period_of, cfg.fdr_q).reshape(gap.shape)
+    return {
+        "fear_gap": (gap, low, high),
+        "fear_gap_p_value": p,
+        "is_fear_gap": discovery & (high < -cfg.fear_gap_min_points),
+    }
 
 
 def _mean_over_zones(values: np.ndarray, published: np.ndarray) -> np.ndarray:

@@ -42,6 +42,19 @@ def change_p_values(change: np.ndarray, draws: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(change) | ~(se > 0), np.where(change == 0, 1.0, np.nan), p)
 
 
+def deficit_p_values(gap: np.ndarray, draws: np.ndarray, margin: float) -> np.ndarray:
+    """One-sided p-value of "the gap is at least -margin", from its draws (axis 0).
+
+    z = (gap + margin) / sd(draws), p = Phi(z): small when the gap lies clearly more than
+    `margin` below zero. NaN where the gap is untested.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = np.nanstd(draws, axis=0)
+        p = norm.cdf((gap + margin) / se)
+    return np.where(np.isnan(gap) | ~(se > 0), np.nan, p)
+
+
 def benjamini_hochberg(p: np.ndarray, family: np.ndarray, q: float) -> np.ndarray:
     """Which p-values are discoveries at FDR q, adjusting within each family label.
 

@@ -1,12 +1,14 @@
-"""Models fitted with scikit-learn: modelled perception, and the perception incidents predict.
+"""Models fitted with scikit-learn: modelled perception, and the fear-gap baseline.
 
 * `model_perception` estimates perception where a zone-band-month has no respondents, from
   its incidents and sensors, with a gradient-boosted tree model fitted on published cells
   and its error measured by cross-validation that leaves whole zones out (the error of
   predicting a zone the model has not seen, which is the use).
-* `expected_perception` is the fear-gap baseline: the perception a zone's incident level
-  predicts, by a robust (Huber) regression per band with a month effect, so the zones we
-  look for (people afraid despite few incidents) do not drag the baseline toward them.
+* `fear_baseline` is the fear-gap baseline: the perception a zone's incident rate and
+  lighting predict, by least squares per band with a month effect on the zones that
+  follow a common line (a high-breakdown start, then zones far from it left out), so the
+  zones we look for do not drag the baseline toward them; a zone bootstrap gives its
+  uncertainty.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import HuberRegressor
+from sklearn.linear_model import LinearRegression, TheilSenRegressor
 from sklearn.model_selection import GroupKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
@@ -191,35 +193,184 @@ def _null_predictions(train: pd.DataFrame, folds: GroupKFold, zones: np.ndarray)
     return out
 
 
-def expected_perception(cells: pd.DataFrame, train: np.ndarray) -> np.ndarray:
-    """The perception each cell's incident level predicts (NaN if a band cannot be fitted).
+#: Environment indicators the fear-gap baseline holds, by term name and cell column. A
+#: band where no training cell has one (lux by day) leaves it out; a cell of a band that
+#: uses it but lacks it has no baseline there (its lighting is not guessed).
+BASELINE_ENVIRONMENT = {"lux_mean": "lux_mean"}
+#: A zone is left out of the baseline's fit when its mean residual lies more than this
+#: many robust standard deviations (1.4826 MAD over zones) from the zones' median.
+TRIM_MADS = 3.0
+MAX_TRIM_ROUNDS = 20
 
-    Per band, a Huber regression of the raw perception on log(1 + incident ratio) and
-    one indicator per month, fitted on the `train` cells, weighted by their precision.
-    The incident slope may not be positive: if it is, the baseline drops the incidents.
+
+@dataclass(frozen=True)
+class FearBaseline:
+    """The perception each cell's incidents and environment predict, with its uncertainty."""
+
+    expected: np.ndarray  # (N,) per cell row; NaN where the cell has no baseline
+    draws: np.ndarray  # (R, N) the same from refits on zones resampled with replacement
+    is_kept: np.ndarray  # (N,) the training cells the fit learnt from
+    #: per band and term: estimate, ci_low, ci_high, n_cells, n_zones, n_zones_left_out
+    terms: pd.DataFrame
+
+
+def fear_baseline(
+    cells: pd.DataFrame, train: np.ndarray, refits: int, level: float, rng: np.random.Generator
+) -> FearBaseline:
+    """The fear-gap baseline: the perception a cell's incident rate and lighting predict.
+
+    Per band, pooled over zones and months: weighted least squares (weights = precision
+    1 / (A + D)) of the raw perception on log(1 + incident ratio), each environment
+    indicator of BASELINE_ENVIRONMENT the band measures, and one effect per month, fitted
+    on the training cells of the zones that follow a common line (`_kept_zones`): the
+    zones the fear gap looks for, afraid beyond their incidents or unworried despite
+    them, must not bend the line they are measured against.
+
+    Its uncertainty is a cluster bootstrap over zones: `refits` times, the kept zones
+    are drawn with replacement and the least squares refitted (the set of kept zones held).
+
+    Args:
+        cells: indicator rows with time_band, period_start, zone_id, incident_ratio, the
+            environment columns, perception_raw and precision.
+        train: cells to learn from (published, enough respondents, survey-based).
+        refits: bootstrap refits (one per Monte Carlo draw).
+        level: the level of the coefficients' intervals.
+        rng: the bootstrap's generator.
     """
-    expected = np.full(len(cells), np.nan)
+    n = len(cells)
+    expected = np.full(n, np.nan)
+    draws = np.full((refits, n), np.nan)
+    kept = np.zeros(n, dtype=bool)
+    terms: list[pd.DataFrame] = []
     month = pd.to_datetime(cells["period_start"]).dt.strftime("%Y-%m").to_numpy()
-    log_ratio = np.log1p(cells["incident_ratio"].to_numpy(dtype=float))
+    zones = cells["zone_id"].to_numpy()
     y = cells["perception_raw"].to_numpy(dtype=float)
     weight = cells["precision"].to_numpy(dtype=float)
     for band in ("day", "night"):
-        rows = (cells["time_band"] == band).to_numpy() & ~np.isnan(log_ratio)
-        fit_rows = rows & train
-        if fit_rows.sum() < MIN_TRAINING_CELLS:
+        in_band = (cells["time_band"] == band).to_numpy()
+        core, names = _covariates(cells, in_band & train)
+        has_terms = in_band & ~np.isnan(core).any(axis=1)
+        trained = has_terms & train
+        if trained.sum() < MIN_TRAINING_CELLS or len(np.unique(zones[trained])) < (
+            MIN_TRAINING_ZONES
+        ):
             log.warning("fear gap: too few published %s cells to fit the baseline", band)
             continue
-        rows &= np.isin(month, month[fit_rows])  # a month's effect needs cells to learn from
-        months = pd.get_dummies(month, dtype=float, drop_first=True).to_numpy()
-        x = np.column_stack([log_ratio, months])
-        w = weight[fit_rows] / weight[fit_rows].mean()
-        model = HuberRegressor(epsilon=1.35, alpha=1e-4, max_iter=1000)
-        model.fit(x[fit_rows], y[fit_rows], sample_weight=w)
-        if model.coef_[0] > 0:
-            # More incidents cannot warrant feeling safer: a rising fit means the incident
-            # level tells nothing here, so the baseline is the month's robust mean.
-            log.info("fear gap (%s): incident slope > 0, baseline without incidents", band)
-            x[:, 0] = 0.0
-            model.fit(x[fit_rows], y[fit_rows], sample_weight=w)
-        expected[rows] = model.predict(x[rows])
-    return expected
+        x, _ = _with_months(core, month, month[trained])
+        kept[trained] = _kept_zones(
+            core[trained], x[trained], y[trained], weight[trained], zones[trained]
+        )
+        fit = kept & in_band
+        x, months = _with_months(core, month, month[fit])
+        rows = has_terms & np.isin(month, months)  # a month's effect needs cells to learn from
+        ols = LinearRegression().fit(x[fit], y[fit], sample_weight=weight[fit])
+        expected[rows] = ols.predict(x[rows])
+        coef = _bootstrap_refits(
+            x[fit], y[fit], weight[fit], zones=zones[fit], refits=refits, rng=rng
+        )
+        draws[:, rows] = coef[:, :1] + coef[:, 1:] @ x[rows].T
+        terms.append(
+            pd.DataFrame(
+                {
+                    "time_band": band,
+                    "term": ["intercept", *names, *(f"month_{m}" for m in months[1:])],
+                    "estimate": [ols.intercept_, *ols.coef_],
+                    "ci_low": np.quantile(coef, (1.0 - level) / 2.0, axis=0),
+                    "ci_high": np.quantile(coef, (1.0 + level) / 2.0, axis=0),
+                    "n_cells": int(fit.sum()),
+                    "n_zones": len(np.unique(zones[fit])),
+                    "n_zones_left_out": len(np.unique(zones[trained & ~kept])),
+                }
+            )
+        )
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _TERM_COLUMNS.items()})
+    return FearBaseline(
+        expected, draws, kept, pd.concat(terms, ignore_index=True) if terms else empty
+    )
+
+
+_TERM_COLUMNS = {
+    "time_band": "object",
+    "term": "object",
+    "estimate": "float64",
+    "ci_low": "float64",
+    "ci_high": "float64",
+    "n_cells": "int64",
+    "n_zones": "int64",
+    "n_zones_left_out": "int64",
+}
+
+
+def _covariates(cells: pd.DataFrame, fit_rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The baseline's incident and environment terms (every row) for one band."""
+    columns = {"log1p_incident_ratio": np.log1p(cells["incident_ratio"].to_numpy(dtype=float))}
+    for name, column in BASELINE_ENVIRONMENT.items():
+        values = cells[column].to_numpy(dtype=float)
+        if (~np.isnan(values[fit_rows])).any():  # the band measures it
+            columns[name] = values
+    return np.column_stack(list(columns.values())), list(columns)
+
+
+def _with_months(
+    core: np.ndarray, month: np.ndarray, fitted: np.ndarray
+) -> tuple[np.ndarray, list]:
+    """The covariates and one indicator per month of `fitted` but the first (the reference)."""
+    months = sorted(np.unique(fitted))
+    dummies = [(month == m).astype(float) for m in months[1:]]
+    return np.column_stack([core, *dummies]), months
+
+
+def _kept_zones(
+    core: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, zones: np.ndarray
+) -> np.ndarray:
+    """Which cells the baseline learns from: those of zones that follow the common fit.
+
+    Start: Theil-Sen (scikit-learn, every subset of zones enumerated where there are few,
+    so deterministic) on the zones' precision-weighted means, a high-breakdown line that
+    a cluster of fear zones at the low-incident end cannot tilt. Then, until the set of
+    zones is stable: leave out the zones whose weighted mean residual lies more than
+    TRIM_MADS robust SDs (1.4826 MAD) from the median zone's, and refit least squares
+    (every term, month effects included) on the cells of the zones kept.
+    """
+    codes, zone_of = np.unique(zones, return_inverse=True)
+    total = np.bincount(zone_of, w)
+    means = np.column_stack([np.bincount(zone_of, w * c) / total for c in core.T])
+    start = TheilSenRegressor(random_state=0, max_subpopulation=10_000)
+    start.fit(means, np.bincount(zone_of, w * y) / total)
+    fitted = start.predict(core)
+    kept = np.ones(len(codes), dtype=bool)
+    for _ in range(MAX_TRIM_ROUNDS):
+        mean = np.bincount(zone_of, w * (y - fitted)) / total
+        centre = np.median(mean[kept])
+        spread = 1.4826 * np.median(np.abs(mean[kept] - centre))
+        now = np.abs(mean - centre) <= TRIM_MADS * spread
+        if _ > 0 and np.array_equal(now, kept):
+            break
+        kept = now
+        rows = kept[zone_of]
+        fitted = LinearRegression().fit(x[rows], y[rows], sample_weight=w[rows]).predict(x)
+    else:
+        log.warning("fear gap: the baseline's zones did not settle; the last round is used")
+    return kept[zone_of]
+
+
+def _bootstrap_refits(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    *,
+    zones: np.ndarray,
+    refits: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(refits, 1 + p) intercept and coefficients refitted on zones drawn with replacement."""
+    codes, zone_of = np.unique(zones, return_inverse=True)
+    out = np.empty((refits, 1 + x.shape[1]))
+    ols = LinearRegression()
+    for r in range(refits):
+        times = np.bincount(rng.integers(0, len(codes), len(codes)), minlength=len(codes))
+        sw = w * times[zone_of]
+        keep = sw > 0
+        ols.fit(x[keep], y[keep], sample_weight=sw[keep])
+        out[r, 0], out[r, 1:] = ols.intercept_, ols.coef_
+    return out

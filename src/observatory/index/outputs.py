@@ -19,7 +19,7 @@ def result_tables(
         result: the computed index.
         grid: the grid the result lives on.
         cells: the cell rows the grid was built from (their order is kept).
-        expected: the fear-gap baseline per cell row.
+        expected: the fear-gap baseline per cell row (its interval is in the result).
         cfg: the index settings (recorded in idx_method).
     """
     return {
@@ -29,7 +29,10 @@ def result_tables(
             index_gap=result.day_night_index,
             perception_gap=result.day_night_perception,
         ),
-        "idx_fear_gap": _zone_periods(grid, fear_gap=result.fear_gap),
+        "idx_fear_gap": _zone_periods(grid, fear_gap=result.fear_gap).assign(
+            fear_gap_p_value=result.fear_gap_p_value.ravel(),
+            is_fear_gap=result.is_fear_gap.ravel(),
+        ),
         "idx_city": _band_periods(grid, city_perception=result.city_perception).assign(
             **{f"sensitivity_{k}": v.ravel() for k, v in result.sensitivity.items()},
             **{f"sensitivity_total_{k}": v.ravel() for k, v in result.sensitivity_total.items()},
@@ -63,6 +66,8 @@ def _cells(
     for name in ("index_rank", "index_rank_ci_low", "index_rank_ci_high"):
         out[name] = out[name].round().astype("Int64")
     out["expected_perception"] = expected
+    out["expected_perception_ci_low"] = grid.rows(result.expected[1])
+    out["expected_perception_ci_high"] = grid.rows(result.expected[2])
     out["fear_gap"] = grid.rows(result.fear_gap_by_band)
     return out
 

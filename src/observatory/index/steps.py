@@ -23,7 +23,7 @@ from observatory.index.engine import IndexInputs, compute_index
 from observatory.index.flags import benjamini_hochberg, trend_tests
 from observatory.index.grid import KEYS, Grid
 from observatory.index.models import (
-    expected_perception,
+    fear_baseline,
     model_perception,
     prediction_intervals,
 )
@@ -206,7 +206,8 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         ["respondent_id", "zone_id", "period_start"], sort=False
     ).ngroup()
     _add_design(respondents)
-    boot_rng, mc_rng = np.random.default_rng(cfg.seed).spawn(2)  # independent streams
+    # independent streams (spawning a third leaves the first two as they were)
+    boot_rng, mc_rng, fear_rng = np.random.default_rng(cfg.seed).spawn(3)
     boot = bootstrap_sums(
         respondents, cell, int(np.prod(grid.shape)), cfg.uncertainty_draws, boot_rng
     )
@@ -223,7 +224,9 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         & ~modelled
         & cells["perception_raw"].notna().to_numpy()
     )
-    expected = expected_perception(cells, train)
+    baseline = fear_baseline(cells, train, cfg.uncertainty_draws, cfg.confidence, fear_rng)
+    expected_draws = np.full((cfg.uncertainty_draws, *grid.shape), np.nan)
+    expected_draws[:, grid.b, grid.t, grid.z] = baseline.draws
     inputs = IndexInputs(
         indicators={
             "incident_ratio": grid.cube(cells["incident_ratio"]),
@@ -239,7 +242,8 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         incident_expected=grid.cube(cells["incident_expected"]),
         perception=_perception_model(cells, grid, cfg),
         published=grid.mask(published),
-        expected=grid.cube(expected),
+        expected=grid.cube(baseline.expected),
+        expected_draws=expected_draws,
         boot=boot,
         single=grid.mask(cells["n_units"].to_numpy() == 1),
         previous=grid.previous_period(),
@@ -247,7 +251,8 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         city_perception=_city_means(respondents, cell, grid),
     )
     result = compute_index(inputs, cfg, mc_rng)
-    tables = result_tables(result, grid, cells, expected, cfg)
+    tables = result_tables(result, grid, cells, baseline.expected, cfg)
+    tables["idx_fear_gap_model"] = baseline.terms
     tables["idx_trends"] = trends(tables["idx_composite"], cells["is_suppressed"], cfg)
     for name, frame in tables.items():
         write(con, name, frame)
