@@ -48,9 +48,10 @@ LABELS_EN: dict[str, str] = {
     "no_trend": "no significant trend",
     "too_few": "too few months for a trend",
     "fear_title": "Fear gap",
-    "fear_note": "Where people feel less safe than their incidents warrant: perception minus "
-    "what the zone's incident level predicts, over the last {months} months. Zones listed have "
-    "their whole interval more than {points} points below zero.",
+    "fear_note": "Where people feel less safe than their incidents and street lighting "
+    "warrant: perception minus what the zone's incident rate and night-time lighting predict, "
+    "over the last {months} months. Zones listed lie more than {points} points below it, with "
+    "their whole interval, at a controlled false discovery rate.",
     "fear_gap": "Fear gap",
     "incident_ratio": "Incident ratio (day / night)",
     "fear_none": "No zone has a fear gap this month.",
@@ -122,10 +123,11 @@ LABELS_IT: dict[str, str] = {
     "no_trend": "nessuna tendenza significativa",
     "too_few": "troppo pochi mesi per una tendenza",
     "fear_title": "Divario di paura",
-    "fear_note": "Dove ci si sente meno sicuri di quanto le segnalazioni giustifichino: "
-    "percezione meno quella prevista dal livello di segnalazioni della zona, sugli ultimi "
-    "{months} mesi. Sono elencate le zone il cui intervallo è tutto oltre {points} punti "
-    "sotto lo zero.",
+    "fear_note": "Dove ci si sente meno sicuri di quanto le segnalazioni e l'illuminazione "
+    "giustifichino: percezione meno quella prevista dal tasso di segnalazioni e "
+    "dall'illuminazione notturna della zona, sugli ultimi {months} mesi. Sono elencate le "
+    "zone oltre {points} punti sotto, con tutto l'intervallo, a un tasso di false scoperte "
+    "controllato.",
     "fear_gap": "Divario di paura",
     "incident_ratio": "Rapporto segnalazioni (giorno / notte)",
     "fear_none": "Nessuna zona presenta un divario di paura questo mese.",
