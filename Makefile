@@ -29,6 +29,12 @@ bench: $(STAMP)  ## city-scale benchmark (XL workload, ~15M sensor rows; see doc
 validate-method: $(STAMP)  ## the index method's coverage and error rates on simulated cities with a known truth (~5 min)
 	$(VENV)/bin/observatory validate-method --dir var/validate-method
 
+# The Data Docs' scripts and styles are vendored (src/observatory/validation/vendor/): after
+# changing a version in its package.json (then `npm install` there for the lock), re-vendor.
+.PHONY: data-docs-assets
+data-docs-assets: $(STAMP)  ## copy the pinned npm files GX's Data Docs load into the package (needs npm)
+	$(VENV)/bin/python -m observatory.validation.data_docs_assets
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

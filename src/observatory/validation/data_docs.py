@@ -5,7 +5,8 @@ Every run keeps GX's own result (an `ExpectationSuiteValidationResult` as JSON) 
 latest run of every batch into an in-memory GX context whose only Data Docs site is the
 `[project] data_docs` folder, and lets GX's SiteBuilder render it (removing pages of runs no
 longer in the warehouse). Like a mart, the site is derived: `observatory docs` regenerates it
-at any time, on any machine, and it cannot drift from `ops.validation_*`.
+at any time, on any machine, and it cannot drift from `ops.validation_*`. Its pages load
+only the site's own files, so it opens without the internet (`data_docs_assets`).
 
 Each expectation reads as GX words it, then its severity (`error` quarantines, `warn` only
 reports), its quarantine reason and its type (as in `ops.validation_results`). GX's own hook
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from observatory.config import Config
+from observatory.validation import data_docs_assets
 from observatory.validation.gx_engine import ExpectationOutcome, _quiet_gx
 from observatory.warehouse import columns_of, connect
 
@@ -292,5 +294,8 @@ def build_docs(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> Pat
         for result in latest_by_suite.values():
             _add_suite(context, result)
         context.build_data_docs(site_names=[SITE_NAME])
+    # GX's pages load their scripts and styles from CDNs: serve the site's own copies
+    data_docs_assets.install(site_dir)
+    data_docs_assets.localise(site_dir)
     log.info("Data Docs: %d run(s) in %s", len(runs), site_dir)
     return site_dir / "index.html"
