@@ -30,7 +30,7 @@ validate-method: $(STAMP)  ## the index method's coverage and error rates on sim
 	$(VENV)/bin/observatory validate-method --dir var/validate-method
 
 # The Data Docs' scripts and styles are vendored (src/observatory/validation/vendor/): after
-# changing a version in its package.json (then `npm install` there for the lock), re-vendor.
+# changing a version in its package.json, re-vendor (updates the lock, the files, their hashes).
 .PHONY: data-docs-assets
 data-docs-assets: $(STAMP)  ## copy the pinned npm files GX's Data Docs load into the package (needs npm)
 	$(VENV)/bin/python -m observatory.validation.data_docs_assets

@@ -21,8 +21,8 @@ rewrites the pages to reference them by relative path (they open from a file sha
   copied into the site beside the files.
 
 To change a version: edit `vendor/package.json`, then `make data-docs-assets` (runs
-`python -m observatory.validation.data_docs_assets`, which needs npm: `npm ci` from the
-lock into a scratch folder, then copies the files and rewrites `assets.json`).
+`python -m observatory.validation.data_docs_assets`, which needs npm: it updates the lock,
+runs `npm ci` from it in a scratch folder, copies the files and rewrites `assets.json`).
 """
 
 from __future__ import annotations
@@ -141,19 +141,22 @@ def localise(site_dir: Path) -> list[str]:
 
 
 def update(npm: str = "npm") -> None:
-    """Re-vendor from the npm registry: `npm ci` from the lock, then copy and hash the files.
+    """Re-vendor from the npm registry: the lock brought up to `vendor/package.json`, `npm
+    ci` from it in a scratch folder, then the files copied and hashed into `vendor/`.
 
-    Run by `make data-docs-assets` after `vendor/package.json` changed (then `npm install`
-    writes the new lock first). Needs npm; nothing else does.
+    Run by `make data-docs-assets` after a version in `vendor/package.json` changed. Needs
+    npm; nothing else does.
     """
     spec = manifest()
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         for name in _LOCK_FILES:
             shutil.copyfile(VENDOR / name, work / name)
-        subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=work, check=True
-        )
+        quiet = ["--ignore-scripts", "--no-audit", "--no-fund"]
+        # the lock follows package.json (a no-op when they agree), then install from it
+        subprocess.run([npm, "install", "--package-lock-only", *quiet], cwd=work, check=True)
+        shutil.copyfile(work / "package-lock.json", VENDOR / "package-lock.json")
+        subprocess.run([npm, "ci", *quiet], cwd=work, check=True)
         modules = work / "node_modules"
         shutil.rmtree(VENDOR / "files", ignore_errors=True)
         for entry in spec["files"]:
