@@ -53,7 +53,9 @@ def test_unknown_time_zone_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unknown_kind_lists_the_allowed_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"sources\[police\]\.kind.*'survey', 'incidents' or 'sensors'"):
+    with pytest.raises(
+        ConfigError, match=r"sources\[police\]\.kind.*'survey', 'incidents' or 'sensors'"
+    ):
         load_config(_write(tmp_path, kind="tweets"))
 
 
