@@ -232,7 +232,10 @@ def test_ingest_dags_load_every_source_and_update_its_asset(
 def test_index_dag_builds_reconciled_marts_and_exports_them(
     airflow_home: AirflowHome, pipeline_runs: dict
 ) -> None:
-    assert pipeline_runs[INDEX] == ("success", {"build": "success", "export": "success"})
+    assert pipeline_runs[INDEX] == (
+        "success",
+        {"build": "success", "export": "success", "finalise": "success"},
+    )
     ((cells, zones, periods),) = _query(
         airflow_home.config,
         "select count(*), count(distinct zone_id), count(distinct period_start) "
@@ -347,6 +350,7 @@ notifier = "webhook"
 freshness_factor = 0.000001
 quarantine_max_share = 0.01
 index_shift_points = 5
+index_shift_significant_only = false
 """
 
 
@@ -372,3 +376,53 @@ def test_monitor_fails_visibly_and_posts_each_alert_to_the_webhook(
     assert {f["subject"] for f in by_task["freshness"]["findings"]} == set(INGEST)
     assert all(f["check"] == "quarantine" for f in by_task["quarantine"]["findings"])
     assert all(abs(f["value"]) > 5 for f in by_task["index_shifts"]["findings"])
+
+
+# --- last: a provisional month (changes the warehouse, so it runs after everything else) ----
+
+
+def test_a_provisional_month_is_exported_but_not_announced_as_final(
+    airflow_home: AirflowHome, pipeline_runs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second incident source has delivered May but not June: June is provisional. The
+    index DAG still builds and exports (with `is_provisional`), but its `finalise` task is
+    skipped, so the city's `final` Asset is not updated."""
+    from airflow.models.asset import AssetEvent, AssetModel  # noqa: PLC0415
+    from airflow.utils.session import create_session  # noqa: PLC0415
+
+    landing = airflow_home.config.parent / "landing" / "incidents_comune"
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "comune_2025_05.csv").write_text(
+        "incident_id,occurred_at,lat,lon,category\nC1,2025-05-21T10:39:11Z,45.0837,7.627321,theft\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(
+        "OBSERVATORY_CONFIG", str(variant(airflow_home.config, "more.toml", NEW_SOURCE))
+    )
+    assert _run(f"{CITY}.ingest.incidents_comune")[0] == "success"
+    with create_session() as session:
+        finals_before = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == f"{CITY}.final")
+            .count()
+        )
+    state, tasks = _run(INDEX)
+    assert (state, tasks) == (
+        "success",
+        {"build": "success", "export": "success", "finalise": "skipped"},
+    )
+    with create_session() as session:
+        finals_after = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == f"{CITY}.final")
+            .count()
+        )
+    assert finals_before >= 1 and finals_after == finals_before
+    exports = airflow_home.config.parent / "exports"
+    flags = duckdb.sql(
+        f"select distinct period_start::varchar, is_provisional "
+        f"from '{exports / 'zone_index.parquet'}' order by 1"
+    ).fetchall()
+    assert flags[-1] == ("2025-06-01", True) and not any(f for _, f in flags[:-1])

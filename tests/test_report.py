@@ -393,6 +393,26 @@ def test_modelled_cells_are_marked(browser: Browser, demo_copy: DemoCity, tmp_pa
     assert len(hollow) == 1
 
 
+def test_a_provisional_month_says_so(browser: Browser, demo_copy: DemoCity, tmp_path: Path) -> None:
+    """The banner names the sources the month still waits for; a final month has none."""
+    final = Elements(browser.dom(write_report(demo_copy.cfg, target=tmp_path).as_uri(), "final"))
+    assert not [a for t, a, _ in final.found if a.get("id") == "provisional-banner"]
+    con = duckdb.connect(str(demo_copy.cfg.warehouse_path))
+    try:  # as if the last month's incidents had not landed
+        con.execute(
+            "update marts.city_summary set is_provisional = true, "
+            "awaiting_sources = ['incidents_polizia'] "
+            "where period_start = (select max(period_start) from marts.city_summary)"
+        )
+    finally:
+        con.close()
+    page = write_report(demo_copy.cfg, target=tmp_path / "provisional.html")
+    dom = browser.dom(page.as_uri(), "provisional")
+    assert 'id="provisional-banner"' in dom
+    banner = dom.split('id="provisional-banner"', 1)[1].split("</div>", 1)[0]
+    assert "PROVVISORIO" in banner and "incidents_polizia" in banner  # the demo speaks Italian
+
+
 def test_text_from_config_cannot_break_out(browser: Browser, demo_city: DemoCity, tmp_path) -> None:
     hostile = "</script><script>document.title='owned'</script><!-- & >"
     cfg = load_config(

@@ -4,8 +4,8 @@
 -- `footfall_role = "exposure"`), so rates are per hour of the band: Turin's night lasts 215 h
 -- in June and 435 h in December, and a per-month rate would make winter nights look safe. Rates on different
 -- exposures are not comparable, so each is divided by the city's reference rate for the same
--- exposure and band (pooled over all periods): incident_ratio = 1 means "as the city",
--- 2 means twice the city's rate. A month that no incident source covers (idx_coverage) gets
+-- exposure and band over the reference period: incident_ratio = 1 means "as the city was
+-- then", 2 means twice that rate. A month that no incident source covers (idx_coverage) gets
 -- null, not 0: missing data is never "safe"; the reference rate uses covered months only.
 with cells as (
     select * from idx.idx_cells
@@ -29,6 +29,10 @@ band_hours as (
 
 coverage as (
     select * from idx.idx_coverage
+),
+
+periods as (
+    select * from idx.idx_periods
 ),
 
 counts as (
@@ -91,13 +95,48 @@ with_basis as (
     from exposed
 ),
 
-reference as (
+reference_months as (
+    -- The reference period is frozen, so a new month does not revise the published past:
+    -- the declared one, or else the first $reference_months complete (not provisional)
+    -- months with incident coverage, per band and exposure basis; while fewer exist,
+    -- provisional months fill in (and history stays open to revision until they do).
     select
         time_band,
         incident_exposure,
-        sum(incident_severity_sum) / sum(exposure_units) as reference_rate,
-    from with_basis
-    where incident_exposure is not null and has_incident_coverage
+        period_start,
+    from (
+        select distinct
+            b.time_band,
+            b.incident_exposure,
+            b.period_start,
+            p.is_provisional,
+        from with_basis as b
+        inner join periods as p on p.period_start = b.period_start
+        where b.incident_exposure is not null and b.has_incident_coverage
+            and (
+                $reference_start is null
+                or b.period_start between $reference_start and $reference_end
+            )
+    )
+    qualify $reference_start is not null
+        or row_number() over (
+            partition by time_band, incident_exposure order by is_provisional, period_start
+        ) <= $reference_months
+),
+
+reference as (
+    select
+        b.time_band,
+        b.incident_exposure,
+        sum(b.incident_severity_sum) / sum(b.exposure_units) as reference_rate,
+        min(b.period_start) as reference_start,
+        max(b.period_start) as reference_end,
+        count(distinct b.period_start) as reference_n_months,
+    from with_basis as b
+    inner join reference_months as m
+        on m.time_band = b.time_band
+        and m.incident_exposure = b.incident_exposure
+        and m.period_start = b.period_start
     group by all
 ),
 
@@ -125,6 +164,9 @@ final as (
         b.pedestrian_passes,
         b.incident_exposure,
         r.reference_rate,
+        r.reference_start,
+        r.reference_end,
+        r.reference_n_months,
         b.exposure_units * r.reference_rate as incident_expected,
         case
             when b.has_incident_coverage and b.incident_exposure is not null

@@ -24,6 +24,19 @@ method as (
     select * from idx.idx_method
 ),
 
+periods as (
+    select * from idx.idx_periods
+),
+
+reference as (
+    select
+        time_band,
+        min(reference_start) as incident_reference_start,
+        max(reference_end) as incident_reference_end,
+    from idx.idx_incidents
+    group by time_band
+),
+
 zone_stats as (
     select
         period_start,
@@ -65,6 +78,8 @@ final as (
         $city_id as city_id,
         z.period_start,
         z.time_band,
+        pr.is_provisional,
+        pr.awaiting_sources,
         z.n_zones,
         z.n_zones_published,
         z.n_zones_suppressed,
@@ -95,12 +110,15 @@ final as (
         round(m.w_perception, 3) as w_perception,
         round(m.w_incidents, 3) as w_incidents,
         round(m.w_environment, 3) as w_environment,
+        r.incident_reference_start,
+        r.incident_reference_end,
         $is_synthetic as is_synthetic,
-        $method_version as method_version,
     from zone_stats as z
     inner join totals as t using (period_start, time_band)
     left join city as c using (period_start, time_band)
     left join trend_stats as s using (period_start, time_band)
+    inner join periods as pr on pr.period_start = z.period_start
+    left join reference as r on r.time_band = z.time_band
     cross join method as m
 )
 

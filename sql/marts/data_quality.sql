@@ -30,7 +30,8 @@ unknown_times as (
 top_reason as (
     select
         batch_id,
-        arg_max(reason, n) as top_reason,
+        -- ties broken by the reason's name: the same batch always shows the same reason
+        first(reason order by n desc, reason) as top_reason,
     from (
         select batch_id, reason, count(*) as n from reasons group by all
     )

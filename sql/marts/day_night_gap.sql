@@ -56,7 +56,6 @@ final as (
             false
         ) as is_perception_gap_significant,
         $is_synthetic as is_synthetic,
-        $method_version as method_version,
     from bands as b
     inner join gaps as g using (zone_id, period_start)
 )

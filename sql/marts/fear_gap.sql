@@ -101,7 +101,7 @@ final as (
         round(fear_gap, 1) as fear_gap,
         round(fear_gap_ci_low, 1) as fear_gap_ci_low,
         round(fear_gap_ci_high, 1) as fear_gap_ci_high,
-        fear_gap_p_value,
+        round(fear_gap_p_value, 4) as fear_gap_p_value,
         is_fear_gap,
         fear_gap_rank,
         n_zones_ranked,

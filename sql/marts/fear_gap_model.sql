@@ -11,9 +11,11 @@ final as (
         $city_id as city_id,
         time_band,
         term,
-        estimate,
-        ci_low,
-        ci_high,
+        -- rounded: DuckDB's parallel sums make the inputs' last bits vary from build to
+        -- build, and a published figure must be the same for the same data (vintages)
+        round(estimate, 3) as estimate,
+        round(ci_low, 3) as ci_low,
+        round(ci_high, 3) as ci_high,
         n_cells,
         n_zones,
         n_zones_left_out,

@@ -27,6 +27,10 @@ zones as (
     select * from ref.zones
 ),
 
+periods as (
+    select * from idx.idx_periods
+),
+
 joined as (
     select
         i.*,
@@ -57,6 +61,7 @@ final as (
         j.zone_name,
         j.period_start,
         j.time_band,
+        pr.is_provisional,
         j.n_respondents,
         round(j.n_effective, 1) as n_effective,
         j.is_suppressed,
@@ -101,8 +106,8 @@ final as (
         m.weighting,
         m.aggregation,
         $is_synthetic as is_synthetic,
-        $method_version as method_version,
     from joined as j
+    inner join periods as pr on pr.period_start = j.period_start
     cross join method as m
 )
 

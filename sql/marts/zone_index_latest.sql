@@ -19,6 +19,7 @@ final as (
         i.zone_name,
         i.period_start,
         i.time_band,
+        i.is_provisional,
         i.n_respondents,
         i.is_suppressed,
         i.is_modelled,
@@ -41,7 +42,6 @@ final as (
         t.is_trend_significant,
         t.trend_direction,
         i.is_synthetic,
-        i.method_version,
     from zone_index as i
     inner join latest as l on l.period_start = i.period_start
     left join trends as t

@@ -93,7 +93,6 @@ final as (
         end as trend_direction,
         m.fdr_q,
         $is_synthetic as is_synthetic,
-        $method_version as method_version,
     from cells as c
     inner join zones as z on z.zone_id = c.zone_id
     cross join method as m

@@ -255,6 +255,70 @@ def status(
         typer.echo(f"  failed check: {check} x{f['unexpected_count']} in {f['batch_id']}")
 
 
+@app.command("declare-late")
+@_guard
+def declare_late(
+    source: Annotated[str, typer.Argument(help="the source that will not deliver in time")],
+    period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
+    reason: Annotated[str | None, typer.Option(help="why (kept in ops.late_sources)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Let a month become final without a late source (its component is then missing)."""
+    import datetime as dt  # noqa: PLC0415
+
+    from observatory.warehouse import connect  # noqa: PLC0415
+
+    cfg = _config(config)
+    cfg.source(source)  # a clear error for an unknown source
+    try:
+        month = dt.datetime.strptime(period, "%Y-%m").date()
+    except ValueError:
+        _fail(f"--period {period!r}: expected a month as YYYY-MM, e.g. 2025-11")
+        raise  # unreachable
+    with connect(cfg) as con:
+        con.execute(
+            "insert into ops.late_sources values (?, ?, ?, ?)",
+            [source, month, dt.datetime.now(dt.UTC), reason],
+        )
+    typer.echo(f"{source} declared late for {period}: run `observatory build` to finalise it")
+
+
+@app.command()
+@_guard
+def publications(config: ConfigOpt = None) -> None:
+    """The builds in marts.publication_log, newest first (what each one published)."""
+    from observatory.vintage import publications as list_publications  # noqa: PLC0415
+    from observatory.warehouse import connect  # noqa: PLC0415
+
+    with connect(_config(config), read_only=True) as con:
+        rows = list_publications(con)
+    if not rows:
+        typer.echo("no publication yet: run `observatory build`")
+    for build_id, published_at, latest in rows:
+        typer.echo(f"{build_id}  published {published_at:%Y-%m-%d %H:%M:%S %Z}  latest {latest}")
+
+
+@app.command()
+@_guard
+def reproduce(
+    build_id: Annotated[str, typer.Argument(help="a build_id from `observatory publications`")],
+    config: ConfigOpt = None,
+) -> None:
+    """Rebuild a past publication from the warehouse (in a scratch copy) and compare it."""
+    from observatory.vintage import reproduce as run_reproduce  # noqa: PLC0415
+
+    try:
+        result = run_reproduce(_config(config), build_id)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+        raise  # unreachable
+    for mart, same in result.matches.items():
+        typer.echo(f"  {'same' if same else 'DIFFERENT':<9} marts.{mart}")
+    verdict = "reproduced exactly" if result.exact else "NOT reproduced"
+    typer.echo(f"build {build_id} ({result.published_at:%Y-%m-%d %H:%M}): {verdict}")
+    raise typer.Exit(0 if result.exact else 1)
+
+
 @app.command()
 @_guard
 def export(

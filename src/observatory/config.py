@@ -131,6 +131,19 @@ class TimeBandsConfig(_Model):
     night_starts: time = time(20, 0)
 
 
+class ReferencePeriod(_Model):
+    """A declared reference period (any day of the first and last month; inclusive)."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReferencePeriod:
+        if self.end < self.start:
+            raise ValueError("reference_period: end is before start")
+        return self
+
+
 class IndexConfig(_Model):
     """Settings of the composite index (the method and its defaults: docs/methodology.md).
 
@@ -212,6 +225,15 @@ class IndexConfig(_Model):
     #: published: seasonal Kendall where they span two years or more, else Mann-Kendall.
     trend_min_periods: int = Field(default=6, ge=3)
     trend_window: int = Field(default=36, ge=3)
+    #: The reference period of the incident reference rates (`incident_ratio` = 1 means
+    #: "as the city was then"): declared, or by default the first `reference_months`
+    #: complete months with incident coverage. Frozen, so a new month does not revise the
+    #: published past (docs/methodology.md, "Frozen history").
+    reference_period: ReferencePeriod | None = None
+    reference_months: int = Field(default=12, ge=1, le=120)
+    #: A source whose newest record is more than this many months older than the city's
+    #: newest period has stopped delivering: it no longer holds later periods provisional.
+    source_stale_months: int = Field(default=2, ge=1, le=24)
     #: The fear gap averages this many months (this one and the ones before it).
     fear_gap_months: int = Field(default=3, ge=1, le=12)
     #: A fear gap is flagged when its whole interval lies this many points below zero.
@@ -459,6 +481,9 @@ class MonitoringConfig(_Model):
     quarantine_min_share: float = Field(default=0.02, ge=0, le=1)
     #: A zone x band whose index moves more than this many points period on period alerts.
     index_shift_points: float = Field(default=25.0, gt=0)
+    #: ...and only if the change is significant (zone_trends.is_change_significant, FDR
+    #: controlled): a small zone's month-to-month noise can exceed any fixed number of points.
+    index_shift_significant_only: bool = True
     #: "log" only, or also POST to the URL of the Airflow connection `webhook_conn_id`.
     notifier: Literal["log", "webhook"] = "log"
     webhook_conn_id: str = "observatory_alerts"

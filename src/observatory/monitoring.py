@@ -149,7 +149,8 @@ def check_quarantine(
 
 def check_index_shifts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[Finding]:
     """Zone x band cells whose published index moved more than `index_shift_points` between
-    the previous and the latest period (suppressed cells are not compared)."""
+    the previous and the latest period, significantly (unless `index_shift_significant_only`
+    is off); suppressed cells are not compared."""
     if not table_exists(con, "marts", "zone_index"):
         return []
     limit = cfg.monitoring.index_shift_points
@@ -169,20 +170,26 @@ def check_index_shifts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[Find
                 latest.p as period_start,
                 prev.index_value as previous_index,
                 cur.index_value as latest_index,
+                coalesce(t.is_change_significant, false) as is_significant,
             from marts.zone_index as cur
             cross join latest
             inner join marts.zone_index as prev
                 on prev.zone_id = cur.zone_id
                 and prev.time_band = cur.time_band
                 and prev.period_start = latest.q
+            left join marts.zone_trends as t
+                on t.zone_id = cur.zone_id
+                and t.time_band = cur.time_band
+                and t.period_start = cur.period_start
             where cur.period_start = latest.p and latest.p > latest.q
         )
 
-        select * from pairs
+        select * exclude (is_significant) from pairs
         where abs(latest_index - previous_index) > $limit
+            and (is_significant or not $significant_only)
         order by abs(latest_index - previous_index) desc, zone_id, time_band
         """,
-        {"limit": limit},
+        {"limit": limit, "significant_only": cfg.monitoring.index_shift_significant_only},
     ).fetchall()
     return [
         Finding(

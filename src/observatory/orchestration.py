@@ -111,6 +111,16 @@ def exports_asset(cfg: Config) -> Asset:
     )
 
 
+def final_asset(cfg: Config) -> Asset:
+    """The Asset announced when the exports hold a final (not provisional) latest month."""
+    return Asset(
+        name=f"{cfg.city.id}.final",
+        uri=f"x-observatory://{cfg.city.id}/final",
+        group="observatory",
+        extra={"folder": str(cfg.resolve(cfg.project.exports))},
+    )
+
+
 def _timetable(path: Path, cfg: Config, expression: str, where: str) -> CronDataIntervalTimetable:
     if not croniter.is_valid(expression):
         raise ConfigError(
@@ -286,7 +296,7 @@ def index_dag(path: Path, cfg: Config) -> DAG:
     schedule: Any = assets[0]
     for asset in assets[1:]:
         schedule = schedule | asset
-    marts, exports = marts_asset(cfg), exports_asset(cfg)
+    marts, exports, final = marts_asset(cfg), exports_asset(cfg), final_asset(cfg)
     doc = f"""### Perceived-security index for {cfg.city.name}
 Runs whenever any source DAG has loaded new data (Assets: {", ".join(a.name for a in assets)}).
 **build** recomputes staging, the index components and the marts in one transaction
@@ -320,6 +330,11 @@ Dashboards read those files or the `marts` schema of `{cfg.warehouse_path}`.
                 cells, published = con.execute(
                     "select count(*), count(index_value) from marts.zone_index"
                 ).fetchall()[0]
+                latest, provisional = con.execute(
+                    "select strftime(max(period_start), '%Y-%m'), list(strftime(period_start, "
+                    "'%Y-%m') order by period_start) filter (where is_provisional) "
+                    "from idx.idx_periods"
+                ).fetchall()[0]
                 unreconciled = con.execute(
                     "select batch_id from marts.data_quality "
                     "where status = 'loaded' and not is_reconciled"
@@ -330,7 +345,14 @@ Dashboards read those files or the `marts` schema of `{cfg.warehouse_path}`.
                 raise AirflowFailException(
                     f"batches do not reconcile (read != accepted + quarantined): {unreconciled}"
                 )
-            stats = {"models": len(built), "cells": cells, "published_cells": published}
+            stats = {
+                "models": len(built),
+                "cells": cells,
+                "published_cells": published,
+                "latest_period": latest,
+                "provisional_periods": provisional or [],
+                "is_final": latest is not None and latest not in (provisional or []),
+            }
             get_current_context()["outlet_events"][marts].extra = stats
             return stats
 
@@ -341,7 +363,24 @@ Dashboards read those files or the `marts` schema of `{cfg.warehouse_path}`.
 
             return [str(f) for f in write_exports(load_config(config_path))]
 
-        build(str(path)) >> export(str(path))
+        @task(outlets=[final])
+        def finalise(stats: dict[str, Any]) -> str:
+            """Announce the publication as final, unless its latest month is provisional.
+
+            A provisional month (a source expected for it has not landed, or the month has
+            not ended) is exported with `is_provisional = true` but never announced as final:
+            this task is skipped, so the `final` Asset is not updated.
+            """
+            if not stats["is_final"]:
+                raise AirflowSkipException(
+                    f"latest month {stats['latest_period']} is provisional "
+                    f"(provisional: {', '.join(stats['provisional_periods'])}): "
+                    "exported, but not announced as final"
+                )
+            return str(stats["latest_period"])
+
+        stats = build(str(path))
+        stats >> export(str(path)) >> finalise(stats)
 
     return _index_dag()
 

@@ -13,9 +13,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import duckdb
 
+from observatory import vintage
 from observatory.config import Config
 from observatory.index import PYTHON_STEPS, mart_params
 from observatory.ingest import BatchReport, ingest_source
@@ -34,6 +36,7 @@ STAGING_MODELS = ("stg_survey", "stg_incidents", "stg_sensors")
 INDEX_MODELS = (
     "idx_environment",
     "idx_cells",
+    "idx_periods",
     "idx_respondents",
     "idx_perception",
     "idx_band_hours",
@@ -130,23 +133,28 @@ def _model_params(cfg: Config) -> dict[str, object]:
     }
 
 
-def _write_source_coverage(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
-    """ref.source_coverage: each incident source's declared coverage (nulls: inferred)."""
+def _write_sources(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
+    """ref.sources: every configured source with its declared coverage (nulls: inferred),
+    and ref.source_coverage, the incident sources' (idx_coverage, idx_periods)."""
     con.execute(
-        "create or replace table ref.source_coverage "
-        "(source_name varchar, declared_start date, declared_end date)"
+        "create or replace table ref.sources (source_name varchar, source_kind varchar, "
+        "declared_start date, declared_end date)"
     )
     rows = [
         (
             s.name,
+            s.kind,
             s.coverage.start.replace(day=1) if s.coverage.start else None,
             s.coverage.end.replace(day=1) if s.coverage.end else None,
         )
         for s in cfg.sources
-        if s.kind == "incidents"
     ]
     if rows:
-        con.executemany("insert into ref.source_coverage values (?, ?, ?)", rows)
+        con.executemany("insert into ref.sources values (?, ?, ?, ?)", rows)
+    con.execute(
+        "create or replace table ref.source_coverage as select source_name, declared_start, "
+        "declared_end from ref.sources where source_kind = 'incidents'"
+    )
 
 
 def _ensure_validated_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -196,14 +204,39 @@ def _duckdb_cache_released(con: duckdb.DuckDBPyConnection, cfg: Config) -> Itera
         con.execute(f"set memory_limit = '{cfg.project.memory_limit}'")
 
 
-def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
-    """Rebuild staging, index and marts from the accepted rows, in one transaction."""
+def _time_params(cfg: Config, now: dt.datetime) -> dict[str, object]:
+    idx = cfg.index
+    ref = idx.reference_period
+    return {
+        "as_of_local_date": now.astimezone(ZoneInfo(cfg.city.timezone)).date(),
+        "source_stale_months": idx.source_stale_months,
+        "reference_start": ref.start.replace(day=1) if ref else None,
+        "reference_end": ref.end.replace(day=1) if ref else None,
+        "reference_months": idx.reference_months,
+    }
+
+
+def build(
+    cfg: Config,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    now: dt.datetime | None = None,
+    build_id: str | None = None,
+) -> list[str]:
+    """Rebuild staging, index and marts from the accepted rows, in one transaction.
+
+    Every mart row is stamped with the build's `build_id`, `method_version` and
+    `published_at`, and `marts.publication_log` records what the build published
+    (`observatory.vintage`). `now` and `build_id` are given only to rebuild a past
+    publication exactly (`observatory reproduce`).
+    """
     own = con is None
     con = con or connect(cfg)
-    params = {**_model_params(cfg), **mart_params(cfg.index)}
-    built: list[str] = []
     started = dt.datetime.now(dt.UTC)
-    build_id = started.strftime("%Y%m%dT%H%M%S%fZ")
+    published_at = now or started
+    build_id = build_id or published_at.strftime("%Y%m%dT%H%M%S%fZ")
+    params = {**_model_params(cfg), **mart_params(cfg.index), **_time_params(cfg, published_at)}
+    built: list[str] = []
     from observatory import progress  # noqa: PLC0415  (shown by the CLI: observatory.progress)
 
     try:
@@ -221,7 +254,7 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
             _ensure_validated_tables(con)
             first, last = _date_range(con, cfg.city.timezone)
             write_day_bands(con, cfg.city, cfg.time_bands, first, last)
-            _write_source_coverage(con, cfg)
+            _write_sources(con, cfg)
             done("ref.day_bands")
             for model in STAGING_MODELS:
                 # Views: staging adds a band and local time to validated rows; writing it
@@ -237,10 +270,14 @@ def build(cfg: Config, con: duckdb.DuckDBPyConnection | None = None) -> list[str
                     run_model(con, "index", model, params)
                     built.append(f"index.{model}")
                 done(f"index.{model}")
+            stamp = vintage.Stamp(build_id, str(params["method_version"]), published_at)
             for model in MART_MODELS:
                 run_model(con, "marts", model, params)
+                vintage.stamp_mart(con, model, stamp)
                 built.append(f"marts.{model}")
                 done(built[-1])
+            vintage.log_publication(con, cfg, stamp, MART_MODELS)
+            done("marts.publication_log")
             con.executemany(
                 "insert into ops.build_steps values (?, ?, ?)",
                 [[build_id, step, seconds] for step, seconds in steps],

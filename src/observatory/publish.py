@@ -43,7 +43,7 @@ _GAP_COLUMNS = ("index_gap", "index_gap_ci_low", "index_gap_ci_high", "is_index_
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dt.date):
+    if isinstance(value, dt.date):  # dates and timestamps
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -62,12 +62,15 @@ def _zone_features(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         f"""
         select z.city_id, z.zone_id, z.zone_name, z.population, round(z.area_km2, 4) as area_km2,
                any_value(l.period_start) as period_start,
+               coalesce(any_value(l.is_provisional), false) as is_provisional,
                {per_band},
                {gap},
                any_value(f.fear_gap) as fear_gap,
                coalesce(any_value(f.is_fear_gap), false) as is_fear_gap,
                any_value(l.is_synthetic) as is_synthetic,
+               any_value(l.build_id) as build_id,
                any_value(l.method_version) as method_version,
+               any_value(l.published_at) as published_at,
                any_value(z.geometry_geojson) as geometry_geojson
         from ref.zones as z
         left join marts.zone_index_latest as l on l.zone_id = z.zone_id
@@ -119,7 +122,7 @@ def export(cfg: Config, target: Path | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     con = connect(cfg, read_only=True)
     written: list[Path] = []
-    marts = MART_MODELS
+    marts = (*MART_MODELS, "publication_log")
     with closing(con), progress.task("export", 2 * len(marts) + 1, "files") as bar:
         for mart in marts:
             if not table_exists(con, "marts", mart):

@@ -65,6 +65,12 @@ create table if not exists ops.builds (
     status varchar not null,
     error varchar
 );
+create table if not exists ops.late_sources (
+    source_name varchar not null,
+    period_start date not null,
+    declared_at timestamptz not null,
+    reason varchar
+);
 create table if not exists ops.build_steps (
     build_id varchar not null,
     step varchar not null,

@@ -225,10 +225,17 @@ def collect(
         "where period_start = ?",
         [month],
     ).fetchall()[0]
+    provisional, awaiting = con.execute(
+        "select bool_or(is_provisional), flatten(list(awaiting_sources)) "
+        "from marts.city_summary where period_start = ?",
+        [month],
+    ).fetchall()[0]
     return {
         "period": f"{month:%Y-%m}",
         "period_start": month.isoformat(),
         "is_synthetic": bool(cfg.city.synthetic or synthetic),
+        "is_provisional": bool(provisional),
+        "awaiting_sources": sorted(set(awaiting or [])),
         "method_version": method,
         "zones": _zones(con, month),
         "series": _series(con, month),

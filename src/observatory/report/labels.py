@@ -15,6 +15,9 @@ LABELS_EN: dict[str, str] = {
     "synthetic_banner": "SYNTHETIC DATA: every figure in this report is made up (demo city), "
     "not observed.",
     "synthetic_mark": "SYNTHETIC",
+    "provisional_banner": "PROVISIONAL: this month is not final ({sources}). Its figures "
+    "will change when the rest of its data arrives.",
+    "provisional_open": "the month has not ended",
     "band": "Time band",
     "day": "Day",
     "night": "Night",
@@ -90,6 +93,9 @@ LABELS_IT: dict[str, str] = {
     "synthetic_banner": "DATI SINTETICI: ogni cifra di questo rapporto è inventata (città "
     "dimostrativa), non osservata.",
     "synthetic_mark": "SINTETICO",
+    "provisional_banner": "PROVVISORIO: questo mese non è definitivo ({sources}). Le sue cifre "
+    "cambieranno quando arriveranno gli altri dati.",
+    "provisional_open": "il mese non è terminato",
     "band": "Fascia oraria",
     "day": "Giorno",
     "night": "Notte",

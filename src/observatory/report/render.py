@@ -118,6 +118,8 @@ def build_report(
         "timezone": cfg.city.timezone,
         "language": cfg.report.language,
         "is_synthetic": data.pop("is_synthetic"),
+        "is_provisional": data.pop("is_provisional"),
+        "awaiting_sources": data.pop("awaiting_sources"),
         "method_version": data.pop("method_version"),
         "confidence": cfg.index.confidence,
         "min_respondents": cfg.index.min_respondents,

@@ -81,7 +81,11 @@ function render() {
       el("h1", {}, label("title")),
       el("p", { class: "sub" }, `${m.city_name} \u00b7 ${label("period")}: ${monthName(D.period_start)}`),
       m.is_synthetic ? el("div", { class: "synthetic", role: "note", id: "synthetic-banner" },
-        label("synthetic_banner")) : null),
+        label("synthetic_banner")) : null,
+      m.is_provisional ? el("div", { class: "synthetic provisional", role: "note", id: "provisional-banner" },
+        label("provisional_banner", {
+          sources: m.awaiting_sources.length ? m.awaiting_sources.join(", ") : label("provisional_open"),
+        })) : null),
     bandSwitch(),
     el("div", { class: "row" },
       section("map", label("map_title"), null, el("div", { id: "map-box" }), mapLegend()),

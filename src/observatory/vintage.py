@@ -1,0 +1,251 @@
+"""Vintages: what each build published, and rebuilding a past publication exactly.
+
+Every mart row carries the `build_id`, `method_version` and `published_at` of the build
+that wrote it. `marts.publication_log` keeps one row per build x mart: the settings in
+force (as JSON, with their hash), the batches the build read (`ops.publication_batches`),
+the periods it held provisional, its reference period, and each mart's row count and
+content hash. `reproduce` copies the warehouse, takes it back to what that build could
+see (its batches, the quarantine as it then stood, the late declarations then made),
+rebuilds with the logged settings, the same build id and the same clock, and compares
+every mart's content hash (docs/methodology.md, "Frozen history and vintages").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from observatory.config import Config, IndexConfig, TimeBandsConfig
+from observatory.warehouse import columns_of, connect, table_exists
+
+#: Columns every mart ends with; they are not part of a mart's content hash.
+STAMP_COLUMNS = ("build_id", "method_version", "published_at")
+
+_LOG_DDL = """
+create table if not exists marts.publication_log (
+    build_id varchar not null,
+    published_at timestamptz not null,
+    method_version varchar not null,
+    city_id varchar not null,
+    settings_hash varchar not null,
+    settings json not null,
+    n_batches bigint not null,
+    batches_hash varchar not null,
+    latest_period date,
+    provisional_periods date[],
+    reference_start date,
+    reference_end date,
+    mart varchar not null,
+    n_rows bigint not null,
+    content_hash varchar not null
+);
+create table if not exists ops.publication_batches (
+    build_id varchar not null,
+    batch_id varchar not null
+);
+"""
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The identity of one build's publication."""
+
+    build_id: str
+    method_version: str
+    published_at: dt.datetime
+
+
+def stamp_mart(con: duckdb.DuckDBPyConnection, mart: str, stamp: Stamp) -> None:
+    """End every row of `marts.<mart>` with the build's id, method version and time."""
+    existing = set(columns_of(con, f"marts.{mart}"))
+    values = {
+        "build_id": ("varchar", stamp.build_id),
+        "method_version": ("varchar", stamp.method_version),
+        "published_at": ("timestamptz", stamp.published_at),
+    }
+    for column in STAMP_COLUMNS:
+        if column in existing:  # a model's own copy moves to the end, with the build's value
+            con.execute(f"alter table marts.{mart} drop column {column}")
+        typ, value = values[column]
+        literal = value.isoformat() if isinstance(value, dt.datetime) else value
+        con.execute(
+            f"alter table marts.{mart} add column {column} {typ} default cast('{literal}' as {typ})"
+        )
+
+
+def content_hash(con: duckdb.DuckDBPyConnection, table: str, where: str = "true") -> str:
+    """A hash of a table's rows (stamp columns left out), independent of row order."""
+    cols = [c for c in columns_of(con, table) if c not in STAMP_COLUMNS]
+    row = ", ".join(f'"{c}"' for c in cols)
+    value = con.execute(
+        f"select md5(coalesce(string_agg(h, '' order by h), '')) from ("
+        f"select md5(cast(row({row}) as varchar)) as h from {table} where {where})"
+    ).fetchone()[0]
+    return str(value)
+
+
+def settings_of(cfg: Config) -> dict:
+    """Everything in the project file that the build's figures depend on."""
+    return {
+        "city": cfg.city.model_dump(mode="json"),
+        "time_bands": cfg.time_bands.model_dump(mode="json"),
+        "index": cfg.index.model_dump(mode="json"),
+        "sources": [
+            {"name": s.name, "kind": s.kind, "coverage": s.coverage.model_dump(mode="json")}
+            for s in cfg.sources
+        ],
+    }
+
+
+def log_publication(
+    con: duckdb.DuckDBPyConnection, cfg: Config, stamp: Stamp, marts: tuple[str, ...]
+) -> None:
+    """Append what this build published to `marts.publication_log` (same transaction)."""
+    con.execute(_LOG_DDL)
+    con.execute(
+        "insert into ops.publication_batches select distinct ?, batch_id from ("
+        "select batch_id from validated.survey union all select batch_id from validated.incidents"
+        " union all select batch_id from validated.sensors)",
+        [stamp.build_id],
+    )
+    n_batches, batches_hash = con.execute(
+        "select count(*), md5(coalesce(string_agg(batch_id, ',' order by batch_id), '')) "
+        "from ops.publication_batches where build_id = ?",
+        [stamp.build_id],
+    ).fetchone()
+    settings = json.dumps(settings_of(cfg), sort_keys=True)
+    latest, provisional = con.execute(
+        "select max(period_start), list(period_start order by period_start) "
+        "filter (where is_provisional) from idx.idx_periods"
+    ).fetchone()
+    reference = con.execute(
+        "select min(reference_start), max(reference_end) from idx.idx_incidents"
+    ).fetchone()
+    rows = [
+        (
+            stamp.build_id,
+            stamp.published_at,
+            stamp.method_version,
+            cfg.city.id,
+            hashlib.sha256(settings.encode()).hexdigest(),
+            settings,
+            n_batches,
+            batches_hash,
+            latest,
+            provisional or [],
+            reference[0],
+            reference[1],
+            mart,
+            con.execute(f"select count(*) from marts.{mart}").fetchone()[0],
+            content_hash(con, f"marts.{mart}"),
+        )
+        for mart in marts
+    ]
+    con.executemany(
+        "insert into marts.publication_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+@dataclass
+class Reproduction:
+    """The outcome of rebuilding a past publication."""
+
+    build_id: str
+    published_at: dt.datetime
+    matches: dict[str, bool]  # mart -> content hash equal to the logged one
+
+    @property
+    def exact(self) -> bool:
+        """Every mart was reproduced to the last digit."""
+        return bool(self.matches) and all(self.matches.values())
+
+
+def publications(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dt.datetime, date_]]:
+    """The builds in the log, newest first: (build_id, published_at, latest period)."""
+    if not table_exists(con, "marts", "publication_log"):
+        return []
+    return con.execute(
+        "select build_id, any_value(published_at), any_value(latest_period) "
+        "from marts.publication_log group by build_id order by 2 desc"
+    ).fetchall()
+
+
+date_ = dt.date
+
+
+def reproduce(cfg: Config, build_id: str, workdir: Path | None = None) -> Reproduction:
+    """Rebuild the publication of `build_id` from the warehouse, in a scratch copy.
+
+    The copy is taken back to what the build could see: only the batches it read, the
+    quarantine without later batches and releases, the late declarations made before it.
+    The build then runs with the logged settings, build id and clock. The city's warehouse
+    itself is only read.
+    """
+    from observatory import pipeline  # noqa: PLC0415 (pipeline imports this module)
+
+    with connect(cfg, read_only=True) as con:
+        logged = con.execute(
+            "select mart, content_hash, any_value(settings) over (), "
+            "any_value(published_at) over () from marts.publication_log where build_id = ?",
+            [build_id],
+        ).fetchall()
+        if not logged:
+            raise KeyError(f"build {build_id} is not in marts.publication_log")
+    settings = json.loads(logged[0][2])
+    published_at = logged[0][3]
+    scratch = Path(tempfile.mkdtemp(prefix="observatory-reproduce-", dir=workdir))
+    try:
+        copy = scratch / "warehouse.duckdb"
+        shutil.copyfile(cfg.warehouse_path, copy)
+        past = cfg.model_copy(
+            update={
+                "index": IndexConfig.model_validate(settings["index"]),
+                "time_bands": TimeBandsConfig.model_validate(settings["time_bands"]),
+                "project": cfg.project.model_copy(update={"warehouse": str(copy)}),
+            }
+        )
+        con = duckdb.connect(str(copy))
+        try:
+            _roll_back_to(con, build_id, published_at)
+        finally:
+            con.close()
+        pipeline.build(past, now=published_at, build_id=build_id)
+        with duckdb.connect(str(copy), read_only=True) as con:
+            matches = {
+                mart: content_hash(con, f"marts.{mart}") == logged_hash
+                for mart, logged_hash, *_ in logged
+            }
+        return Reproduction(build_id, published_at, matches)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _roll_back_to(con: duckdb.DuckDBPyConnection, build_id: str, published_at: dt.datetime) -> None:
+    """Keep only what `build_id` could see (in the scratch copy)."""
+    con.execute("begin")
+    seen = "(select batch_id from ops.publication_batches where build_id = $build)"
+    p = {"build": build_id}
+    for kind in ("survey", "incidents", "sensors"):
+        con.execute(f"delete from validated.{kind} where batch_id not in {seen}", p)
+        con.execute(
+            f"delete from quarantine.{kind} where quarantined_at > $at", {"at": published_at}
+        )
+        con.execute(
+            f"update quarantine.{kind} set released_at = null, released_batch_id = null "
+            "where released_at > $at",
+            {"at": published_at},
+        )
+    con.execute("delete from ops.batches where started_at > $at", {"at": published_at})
+    con.execute("delete from ops.late_sources where declared_at > $at", {"at": published_at})
+    con.execute("delete from ops.builds where started_at >= $at", {"at": published_at})
+    con.execute("delete from marts.publication_log where published_at >= $at", {"at": published_at})
+    con.execute("delete from ops.publication_batches where build_id = $build", p)
+    con.execute("commit")
