@@ -42,7 +42,7 @@ def test_chicago_builds_every_district_from_three_sources(tmp_path: Path) -> Non
             1000,
         )  # 18 without coordinates: by district
         assert by_source["crimes_2020_city"] == (76833, 76833)
-        assert by_source["police_sentiment"][1] == 2 * 1034  # district rows x {day, night}
+        assert by_source["police_sentiment"][1] == 1034  # district rows, band "any"
         districts = {r[0] for r in con.execute("select zone_id from ref.zones").fetchall()}
         assert len(districts) == 23  # 25 features: district 31 is three pieces, merged
         in_mart = {
@@ -53,6 +53,20 @@ def test_chicago_builds_every_district_from_three_sources(tmp_path: Path) -> Non
             "select count(distinct zone_id) from staging.stg_survey"
         ).fetchall()[0]
         assert with_perception >= 22
+        # the general question stands in for both bands, flagged, and makes no gap
+        shares = con.execute(
+            "select distinct perception_any_band_share from marts.zone_index "
+            "where perception_raw is not null"
+        ).fetchall()
+        assert shares == [(1.0,)]
+        (gaps,) = con.execute(
+            "select count(perception_gap) from marts.day_night_gap"
+        ).fetchall()[0]
+        assert gaps == 0
+        (all_day,) = con.execute(
+            "select count(perception_all_day) from marts.zone_all_day"
+        ).fetchall()[0]
+        assert all_day > 0
         (city_level,) = con.execute(
             "select count(*) from staging.stg_incidents where zone_id = '_city'"
         ).fetchall()[0]

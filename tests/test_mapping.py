@@ -136,7 +136,7 @@ answer = "safety"
 surveyed_at = "start"
 n_respondents = "n"
 [sources.items]
-safety = { time_band = "both" }
+safety = { time_band = "both" }  # read as "any" (its name before v2)
 """
     csv = (
         "level,area,start,safety,n\n"
@@ -147,16 +147,16 @@ safety = { time_band = "both" }
     )
     cfg = _project(tmp_path, source, {"a.csv": csv})
     [report] = pipeline.ingest(cfg, now=NOW)
-    assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (8, 4, 4)
+    assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (4, 2, 2)
+    # one record per answer: a question that names no time of day is band "any", not a copy
+    # per band (idx_respondents decides where it stands in)
     assert query(
         cfg,
         "select zone_id, time_band, round(score, 6), weight, n_respondents, is_aggregate "
         "from validated.survey order by 1, 2",
     ) == [
-        ("01", "day", 55.5, 40.0, 40.0, True),
-        ("01", "night", 55.5, 40.0, 40.0, True),
-        ("02", "day", 70.0, 1.0, None, True),
-        ("02", "night", 70.0, 1.0, None, True),
+        ("01", "any", 55.5, 40.0, 40.0, True),
+        ("02", "any", 70.0, 1.0, None, True),
     ]
     reasons = sorted(r for (r,) in query(cfg, "select reason from quarantine.survey"))
     assert reasons[0].startswith("exact copy") and reasons[-1] == "not a district row"

@@ -28,6 +28,7 @@ final as (
         coalesce(p.n_effective, 0.0) as n_effective,
         p.perception_score as perception_raw,
         p.perception_se as perception_raw_se,
+        coalesce(p.any_band_share, 0.0) as any_band_share,
         p.within_var,
         p.n_clusters,
         p.cluster_var,

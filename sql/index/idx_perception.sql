@@ -19,6 +19,8 @@ moments as (
         sum(weight) as sum_weight,
         sum(weight_sq) as sum_weight_sq,
         sum(weight * score) / sum(weight) as mean_score,
+        -- share of the cell's weight from answers that name no time of day (band 'any')
+        sum(weight) filter (where from_any_band) / sum(weight) as any_band_share,
         sum(weight) filter (where not is_aggregate) as individual_weight,
         sum(weight * weight) filter (where not is_aggregate) as individual_weight_sq,
         sum(weight * score) filter (where not is_aggregate)
@@ -105,6 +107,7 @@ final as (
         n_effective,
         sum_weight,
         mean_score as perception_score,
+        coalesce(any_band_share, 0.0) as any_band_share,
         case
             when individual_n_effective > 1.0
                 then biased_var * individual_n_effective / (individual_n_effective - 1.0)

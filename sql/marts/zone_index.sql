@@ -79,6 +79,8 @@ final as (
         case when not j.is_suppressed then round(j.perception_score, 1) end as perception_score,
         case when not j.is_suppressed then round(j.perception_ci_low, 1) end as perception_ci_low,
         case when not j.is_suppressed then round(j.perception_ci_high, 1) end as perception_ci_high,
+        case when not j.is_suppressed then round(j.any_band_share, 3) end
+            as perception_any_band_share,
         j.has_incident_coverage,
         j.incident_count,
         round(j.incident_severity_sum, 1) as incident_severity_sum,

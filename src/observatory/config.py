@@ -304,11 +304,19 @@ class UnpivotSpec(_Model):
 
 
 class SurveyItem(_Model):
-    """One survey question and the time band it asks about ("both" when it names neither:
-    its answer then counts as evidence for day and for night, flagged in staging)."""
+    """One survey question and the time band it asks about: `day`, `night`, or `any` when
+    it names no time of day ("how safe do you feel in your area?"). An `any` answer is used
+    for the all-day figures (`marts.zone_all_day`), stands in for a band only for a
+    respondent who answered nothing specific to it, and never makes a day/night gap
+    (docs/methodology.md, section 3). `both` is read as `any` (its name before v2)."""
 
-    time_band: Literal["day", "night", "both"]
+    time_band: Literal["day", "night", "any", "both"]
     reverse: bool = False
+
+    @field_validator("time_band")
+    @classmethod
+    def _both_is_any(cls, value: str) -> str:
+        return "any" if value == "both" else value
 
 
 class LocationsSpec(_Model):

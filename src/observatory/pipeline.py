@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import duckdb
+from scipy.stats import norm
 
 from observatory import vintage
 from observatory.config import Config
@@ -52,6 +53,7 @@ MART_MODELS = (
     "zone_trends",
     "zone_index_latest",
     "day_night_gap",
+    "zone_all_day",
     "fear_gap",
     "fear_gap_model",
     "city_summary",
@@ -121,6 +123,8 @@ def _model_params(cfg: Config) -> dict[str, object]:
         "city_tz": cfg.city.timezone,
         "is_synthetic": cfg.city.synthetic,
         "min_respondents": idx.min_respondents,
+        "homogeneity_threshold": idx.homogeneity_threshold,
+        "z_level": float(norm.ppf(0.5 + idx.confidence / 2.0)),
         "w_perception": float(idx.weights.get("perception", 0.0)),
         "w_incidents": float(idx.weights.get("incidents", 0.0)),
         "w_environment": float(idx.weights.get("environment", 0.0)),

@@ -301,15 +301,6 @@ def compile_conform(
         f"typed as (\n    select\n    _row_number,\n    _row_hash,\n    {typed}\n"
         "    from cleaned\n)\n"
     )
-    if src.kind == "survey" and any(i.time_band == "both" for i in src.items.values()):
-        # A question that names no band is evidence for both: one record per band.
-        return sql + (
-            "select t.* exclude (time_band, record_id),\n"
-            "    coalesce(b.band, t.time_band) as time_band,\n"
-            "    t.record_id || coalesce('|' || b.band, '') as record_id\n"
-            "from typed as t\n"
-            "left join (values ('day'), ('night')) as b(band) on t.time_band = 'both'"
-        )
     return sql + "select * from typed"
 
 
