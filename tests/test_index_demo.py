@@ -109,6 +109,7 @@ def test_marts_have_their_documented_grain(demo_city: DemoCity) -> None:
         "zone_trends": "zone_id, time_band, period_start",
         "zone_index_latest": "zone_id, time_band",
         "day_night_gap": "zone_id, period_start",
+        "zone_all_day": "zone_id, period_start",
         "fear_gap": "zone_id, period_start",
         "fear_gap_model": "time_band, term",
         "city_summary": "time_band, period_start",
@@ -125,11 +126,27 @@ def test_marts_have_their_documented_grain(demo_city: DemoCity) -> None:
         "zone_trends": 240,
         "zone_index_latest": 40,
         "day_night_gap": 120,
+        "zone_all_day": 120,
         "fear_gap": 120,
         # day: intercept, incidents, 5 months; night: the same and the lighting
         "fear_gap_model": 15,
         "city_summary": 12,
     }
+
+
+def test_no_incident_component_reads_safe_from_missing_coverage(demo_city: DemoCity) -> None:
+    """A component of 100 ("safe") only ever comes from a covered month with no incident."""
+    cells = _query(
+        demo_city,
+        "select has_incident_coverage, incident_count, incident_ratio, incidents_component "
+        "from marts.zone_index",
+    )
+    safe = cells[cells["incidents_component"] == 100.0]
+    assert (safe["has_incident_coverage"] & (safe["incident_count"] == 0)).all()
+    uncovered = cells[~cells["has_incident_coverage"]]
+    assert uncovered["incidents_component"].isna().all()
+    assert uncovered["incident_ratio"].isna().all()
+    assert cells["has_incident_coverage"].mean() > 0.9  # the demo's sources cover its months
 
 
 def test_every_published_cell_has_an_interval_around_it(demo_city: DemoCity) -> None:

@@ -51,12 +51,17 @@ class City:
             con.close()
 
 
-def config(directory: Path, index: dict[str, Any] | None = None) -> Config:
+def config(
+    directory: Path,
+    index: dict[str, Any] | None = None,
+    time_bands: dict[str, Any] | None = None,
+) -> Config:
     """A minimal valid project in `directory`: one survey source, fixed day/night hours.
 
     Args:
         directory: the project folder; the warehouse is `directory/warehouse.duckdb`.
         index: settings of the `[index]` table (default: the method's defaults).
+        time_bands: the `[time_bands]` table (default: fixed hours).
 
     Returns:
         The validated project configuration.
@@ -74,7 +79,7 @@ def config(directory: Path, index: dict[str, Any] | None = None) -> Config:
                 "synthetic": True,
             },
             "zones": {"path": "zones.geojson"},
-            "time_bands": {"rule": "fixed"},
+            "time_bands": time_bands or {"rule": "fixed"},
             "index": index or {},
             "sources": [
                 {
@@ -96,6 +101,7 @@ def build_city(
     survey: pd.DataFrame,
     incidents: pd.DataFrame | None = None,
     index: dict[str, Any] | None = None,
+    time_bands: dict[str, Any] | None = None,
 ) -> City:
     """Build a warehouse from frames and run the pipeline on it.
 
@@ -109,11 +115,12 @@ def build_city(
         incidents: validated-incident rows (incident_id, zone_id, occurred_at, category,
             severity), or None for a city without an incident source.
         index: `[index]` settings.
+        time_bands: `[time_bands]` settings (default: fixed hours).
 
     Returns:
         The built city.
     """
-    cfg = config(directory, index)
+    cfg = config(directory, index, time_bands)
     con = connect(cfg)
     try:
         frame = zones.assign(
