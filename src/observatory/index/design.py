@@ -27,17 +27,23 @@ import numpy as np
 import pandas as pd
 
 
-def design_effects(cells: pd.DataFrame, groups: np.ndarray, n_groups: int) -> np.ndarray:
+def design_effects(
+    cells: pd.DataFrame, groups: np.ndarray, n_groups: int, informs: np.ndarray | None = None
+) -> np.ndarray:
     """Design effect per cell row: its band-month's pooled ratio (1 where no PSUs).
 
     Args:
         cells: rows with within_var, n_effective and cluster_var.
         groups: the band-month group number of each row.
         n_groups: number of groups.
+        informs: rows whose variances the ratio is pooled from (default: all); withheld
+            cells are left out, so their answers do not move published figures.
     """
     srs = cells["within_var"].to_numpy(dtype=float) / cells["n_effective"].to_numpy(dtype=float)
     clustered = cells["cluster_var"].to_numpy(dtype=float) if "cluster_var" in cells else srs * 0
     have = np.isfinite(srs) & np.isfinite(clustered) & (srs > 0)
+    if informs is not None:
+        have &= informs
     num = np.bincount(groups[have], weights=clustered[have], minlength=n_groups)
     den = np.bincount(groups[have], weights=srs[have], minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):

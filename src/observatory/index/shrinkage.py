@@ -58,6 +58,7 @@ def sampling_variance(
     n_effective: np.ndarray,
     prior_df: float = 4.0,
     design_effect: np.ndarray | float = 1.0,
+    pool_from: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sampling variance D of each raw mean: the zone's own variance, floored for small cells.
 
@@ -74,12 +75,18 @@ def sampling_variance(
         n_effective: Kish effective sample size of each cell.
         prior_df: weight of the pooled variance, in degrees of freedom (0: own only).
         design_effect: design effect of each cell or group (1 for simple random samples).
+        pool_from: the cells whose spread informs the pooled variance (default: all).
+            Withheld cells are left out: their answers' spread would otherwise move the
+            sampling variances, and so the shrinkage, of published cells.
     """
     own = ~np.isnan(within_var)
     dof = np.where(own, np.maximum(n_effective - 1.0, 0.0), 0.0)
     ss = np.where(dof > 0, np.nan_to_num(within_var) * dof, 0.0)
-    ss_group, dof_group = ss.sum(axis=-1, keepdims=True), dof.sum(axis=-1, keepdims=True)
-    overall = ss.sum() / dof.sum() if dof.sum() > 0 else np.nan
+    informs = np.ones(ss.shape, dtype=bool) if pool_from is None else pool_from
+    ss_pool, dof_pool = np.where(informs, ss, 0.0), np.where(informs, dof, 0.0)
+    ss_group = ss_pool.sum(axis=-1, keepdims=True)
+    dof_group = dof_pool.sum(axis=-1, keepdims=True)
+    overall = ss_pool.sum() / dof_pool.sum() if dof_pool.sum() > 0 else np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = np.where(dof_group > 0, ss_group / dof_group, overall)
         moderated = np.where(

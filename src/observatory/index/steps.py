@@ -103,14 +103,17 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
     cells = read(con, _CELLS.format(more_columns="", more_joins=""))
     grid = Grid.from_frame(cells)
     raw = grid.cube(cells["perception_raw"])
+    # withheld cells' spread informs no pooled variance (a published figure would move)
+    published = ~cells["is_suppressed"].to_numpy(dtype=bool)
+    groups = grid.b * grid.shape[1] + grid.t
     var = sampling_variance(
         grid.cube(cells["within_var"]),
         grid.cube(cells["n_effective"], fill=0.0),
         prior_df=cfg.variance_prior_df,
         design_effect=grid.cube(
-            design_effects(cells, grid.b * grid.shape[1] + grid.t, grid.shape[0] * grid.shape[1]),
-            fill=1.0,
+            design_effects(cells, groups, grid.shape[0] * grid.shape[1], published), fill=1.0
         ),
+        pool_from=grid.mask(published),
     )
     fit = (
         fay_herriot(
@@ -119,7 +122,7 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
             cfg.between_var_estimator,
             pool=grid.window(cfg.between_var_months) if cfg.between_var_months > 1 else None,
             design=shrinkage_design(cells, grid, cfg.shrinkage_covariates),
-            fit=grid.mask(~cells["is_suppressed"].to_numpy(dtype=bool)),
+            fit=grid.mask(published),
         )
         if cfg.shrinkage == "fay_herriot"
         else no_shrinkage(raw, var)
