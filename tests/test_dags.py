@@ -151,6 +151,7 @@ NEW_SOURCE = """
 [[sources]]
 name = "incidents_comune"
 kind = "incidents"
+family = "crime"
 path = "landing/incidents_comune/*.csv"
 schedule = "@weekly"
 

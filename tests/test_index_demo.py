@@ -110,6 +110,7 @@ def test_marts_have_their_documented_grain(demo_city: DemoCity) -> None:
         "zone_index_latest": "zone_id, time_band",
         "day_night_gap": "zone_id, period_start",
         "zone_all_day": "zone_id, period_start",
+        "incident_families": "zone_id, time_band, period_start, incident_family",
         "fear_gap": "zone_id, period_start",
         "fear_gap_model": "time_band, term",
         "city_summary": "time_band, period_start",
@@ -127,6 +128,7 @@ def test_marts_have_their_documented_grain(demo_city: DemoCity) -> None:
         "zone_index_latest": 40,
         "day_night_gap": 120,
         "zone_all_day": 120,
+        "incident_families": 240,  # one family: the demo's police reports
         "fear_gap": 120,
         # day: intercept, incidents, 5 months; night: the same and the lighting
         "fear_gap_model": 15,

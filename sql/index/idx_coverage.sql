@@ -1,7 +1,8 @@
--- Which months the incident sources cover, per period of the index grid. A source covers
+-- Which months each incident family covers, per period of the index grid. A source covers
 -- the months from its first to its last month with an accepted record (a quiet month
--- inside that span is a real zero), unless its config declares `coverage.start` / `end`.
--- A month no source covers has no incident figure: missing, never zero incidents ("safe").
+-- inside that span is a real zero), unless its config declares `coverage.start` / `end`;
+-- a family covers a month when any of its sources does. A month its family does not cover
+-- has no incident figure for that family: missing, never zero incidents ("safe").
 with cells as (
     select * from idx.idx_cells
 ),
@@ -17,6 +18,7 @@ declared as (
 observed as (
     select
         source_name,
+        any_value(incident_family) as incident_family,
         min(period_start) as first_period,
         max(period_start) as last_period,
     from incidents
@@ -26,6 +28,7 @@ observed as (
 windows as (
     select
         d.source_name,
+        d.incident_family,
         coalesce(d.declared_start, o.first_period) as covered_from,
         coalesce(d.declared_end, o.last_period) as covered_to,
     from declared as d
@@ -34,6 +37,7 @@ windows as (
     -- rows of a source no longer in the config still cover the months they span
     select
         o.source_name,
+        o.incident_family,
         o.first_period,
         o.last_period,
     from observed as o
@@ -44,15 +48,22 @@ periods as (
     select distinct period_start from cells
 ),
 
+families as (
+    select distinct incident_family from windows
+),
+
 final as (
     select
         p.period_start,
+        f.incident_family,
         count(w.source_name) as n_incident_sources,
         count(w.source_name) > 0 as has_incident_coverage,
     from periods as p
+    cross join families as f
     left join windows as w
-        on p.period_start between w.covered_from and w.covered_to
-    group by p.period_start
+        on w.incident_family = f.incident_family
+        and p.period_start between w.covered_from and w.covered_to
+    group by p.period_start, f.incident_family
 )
 
 select * from final

@@ -7,8 +7,8 @@
 --   same answer ($homogeneity_threshold), and whenever the zone's day or night cell of the
 --   month is withheld (so it inherits their complementary suppression). No city total of it
 --   is published.
--- * Incidents of every time of day, those with an unknown time (date-only sources,
---   placeholder times) included: they are in no day or night cell of the index.
+-- * Incidents of the index's family of every time of day, those with an unknown time
+--   (date-only sources, placeholder times) included: they are in no day or night cell.
 with cells as (
     select distinct zone_id, period_start from idx.idx_cells
 ),
@@ -23,11 +23,14 @@ survey as (
 ),
 
 incidents as (
+    -- the index's incident family (a family is never pooled with another)
     select * from staging.stg_incidents
+    where incident_family in (select distinct incident_family from idx.idx_incidents)
 ),
 
 coverage as (
-    select * from idx.idx_coverage
+    -- the months the index's incident family covers (idx_incidents holds only that family)
+    select distinct period_start, has_incident_coverage from idx.idx_incidents
 ),
 
 suppression as (

@@ -10,6 +10,10 @@ day_bands as (
     select * from ref.day_bands
 ),
 
+sources as (
+    select * from ref.sources
+),
+
 localised as (
     select
         *,
@@ -35,10 +39,14 @@ final as (
         i.category,
         i.severity,
         i.source,
+        -- what the source counts: its rate is pooled only with its family's (a source no
+        -- longer in the config is a family of its own)
+        coalesce(s.incident_family, i.source_name) as incident_family,
         cast(date_trunc('month', i.occurred_local_at) as date) as period_start,
     from localised as i
     left join day_bands as b
         on b.local_date = cast(i.occurred_local_at as date)
+    left join sources as s on s.source_name = i.source_name
 )
 
 select * from final

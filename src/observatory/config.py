@@ -231,6 +231,9 @@ class IndexConfig(_Model):
     #: published past (docs/methodology.md, "Frozen history").
     reference_period: ReferencePeriod | None = None
     reference_months: int = Field(default=12, ge=1, le=120)
+    #: The incident family (`[[sources]] family`) that makes the index's incident
+    #: component; needed when the incident sources are of more than one family.
+    incident_family: str | None = None
     #: A source whose newest record is more than this many months older than the city's
     #: newest period has stopped delivering: it no longer holds later periods provisional.
     source_stale_months: int = Field(default=2, ge=1, le=24)
@@ -408,6 +411,10 @@ class SourceConfig(_Model):
     severity: dict[str, float] = Field(default_factory=dict)
     #: Incident sources: the months the source covers (default: inferred from its data).
     coverage: CoverageSpec = CoverageSpec()
+    #: Incident sources: what the source counts ("crime", "road"...). Sources of one family
+    #: are pooled into one rate; different families are separate indicators, never pooled
+    #: (default: the source's own name, so two sources are pooled only when told so).
+    family: str | None = None
     metrics: list[str] = Field(default_factory=lambda: ["lux", "footfall", "noise_db"])
     locations: LocationsSpec | None = None
     suite: str | None = None
@@ -451,6 +458,11 @@ class SourceConfig(_Model):
         if self.kind == "sensors" and self.locations is None:
             raise ValueError("locations: a sensors source must say where its sensors are")
         return self
+
+    @property
+    def incident_family(self) -> str:
+        """The family this incident source's rate is pooled in (its name by default)."""
+        return self.family or self.name
 
     @property
     def suite_name(self) -> str:
@@ -535,6 +547,24 @@ class Config(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"sources: names must be unique, repeated: {dupes}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_incident_family(self) -> Config:
+        families = sorted({s.incident_family for s in self.sources if s.kind == "incidents"})
+        chosen = self.index.incident_family
+        if chosen is None and len(families) > 1:
+            raise ValueError(
+                f"index.incident_family: the incident sources are of {len(families)} families "
+                f"{families}, which are never pooled into one rate: say which one makes the "
+                "index's incident component (the others are published as separate indicators), "
+                "or give sources that count the same thing the same `family`"
+            )
+        if chosen is not None and families and chosen not in families:
+            raise ValueError(
+                f"index.incident_family: {chosen!r} is not the family of any incident source; "
+                f"they are {families}"
+            )
         return self
 
     def resolve(self, path: Path | str) -> Path:

@@ -42,6 +42,7 @@ INDEX_MODELS = (
     "idx_perception",
     "idx_band_hours",
     "idx_coverage",
+    "idx_incident_families",
     "idx_incidents",
     "idx_indicators",
     "idx_suppression",
@@ -54,6 +55,7 @@ MART_MODELS = (
     "zone_index_latest",
     "day_night_gap",
     "zone_all_day",
+    "incident_families",
     "fear_gap",
     "fear_gap_model",
     "city_summary",
@@ -128,6 +130,9 @@ def _model_params(cfg: Config) -> dict[str, object]:
         "w_perception": float(idx.weights.get("perception", 0.0)),
         "w_incidents": float(idx.weights.get("incidents", 0.0)),
         "w_environment": float(idx.weights.get("environment", 0.0)),
+        "incident_family": idx.incident_family or next(
+            (s.incident_family for s in cfg.sources if s.kind == "incidents"), None
+        ),
         "lux_worst": gp["lux"][0],
         "lux_best": gp["lux"][1],
         "footfall_worst": gp["footfall"][0],
@@ -142,7 +147,7 @@ def _write_sources(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
     and ref.source_coverage, the incident sources' (idx_coverage, idx_periods)."""
     con.execute(
         "create or replace table ref.sources (source_name varchar, source_kind varchar, "
-        "declared_start date, declared_end date)"
+        "declared_start date, declared_end date, incident_family varchar)"
     )
     rows = [
         (
@@ -150,14 +155,15 @@ def _write_sources(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
             s.kind,
             s.coverage.start.replace(day=1) if s.coverage.start else None,
             s.coverage.end.replace(day=1) if s.coverage.end else None,
+            s.incident_family if s.kind == "incidents" else None,
         )
         for s in cfg.sources
     ]
     if rows:
-        con.executemany("insert into ref.sources values (?, ?, ?, ?)", rows)
+        con.executemany("insert into ref.sources values (?, ?, ?, ?, ?)", rows)
     con.execute(
-        "create or replace table ref.source_coverage as select source_name, declared_start, "
-        "declared_end from ref.sources where source_kind = 'incidents'"
+        "create or replace table ref.source_coverage as select source_name, incident_family, "
+        "declared_start, declared_end from ref.sources where source_kind = 'incidents'"
     )
 
 
@@ -257,7 +263,12 @@ def build(
 
             _ensure_validated_tables(con)
             first, last = _date_range(con, cfg.city.timezone)
-            write_day_bands(con, cfg.city, cfg.time_bands, first, last)
+            # whole months: a month's exposure is all of its hours, however far its data
+            # reaches (else the last month's rates depend on the day its newest record fell)
+            month_end = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+            write_day_bands(
+                con, cfg.city, cfg.time_bands, first.replace(day=1), month_end - dt.timedelta(1)
+            )
             _write_sources(con, cfg)
             done("ref.day_bands")
             for model in STAGING_MODELS:
