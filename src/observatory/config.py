@@ -315,11 +315,22 @@ class SurveyItem(_Model):
 
     time_band: Literal["day", "night", "any", "both"]
     reverse: bool = False
+    #: The network's core item this question asks (e.g. `core.safe_after_dark`; the
+    #: catalogue: observatory/network/core_items.toml): cities are compared on core items.
+    core: str | None = None
 
     @field_validator("time_band")
     @classmethod
     def _both_is_any(cls, value: str) -> str:
         return "any" if value == "both" else value
+
+    @model_validator(mode="after")
+    def _known_core(self) -> SurveyItem:
+        if self.core is not None:
+            from observatory.network.core_items import check_core  # noqa: PLC0415
+
+            check_core(self.core, self.time_band)
+        return self
 
 
 class LocationsSpec(_Model):
