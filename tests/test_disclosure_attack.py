@@ -2,7 +2,7 @@
 
 The attacker sees what a city publishes and nothing else: every mart, every export file
 (CSV, Parquet, GeoJSON) and the figures embedded in every monthly HTML report. The test
-builds a purpose-made city (ten zones, four months, three primary-suppressed zone-months)
+builds a purpose-made city (ten zones, four months, three zone-months under k)
 for every normalisation option, then rebuilds it with the withheld cells' answers changed
 and compares every published value:
 
@@ -10,15 +10,14 @@ and compares every published value:
   to move are the one design-weighted city total of each band-month (city_perception and
   its interval, in the mart, its exports and the publication log's content hash): one
   city total, not two.
-* **compensated**: one primary cell of each band-month moves by 25 points and the other
+* **disguised**: one primary cell of each band-month moves by 25 points and the other
   withheld cells of that band-month move the other way, so that their pooled
-  (design-weighted) total stays the same. Every published figure must stay the same: the
-  two cities are indistinguishable, yet the target cell differs by 25 points between
-  them, so any reconstruction of it is more than 10 points off in one of them. The city
-  total's bootstrap interval may move by its Monte Carlo noise; the test bounds that.
-* **spread**: the withheld cells' answers spread twice as far around the same means.
-  Nothing published may change (sampling variances, design effects and the Fay-Herriot
-  fit must not learn from withheld answers).
+  (design-weighted) total stays the same, and every withheld cell's answers spread twice
+  as far around their mean. Nothing published may move but the city total's interval
+  (sampling variances, design effects and the Fay-Herriot fit learn from published cells
+  only): the two cities are told apart by no published mean, yet each target cell differs
+  by 25 points between them, so any reconstruction of it is more than 10 points off in
+  one of them.
 
 The three attacks of the issue are also played directly: two city totals, too few people
 behind the withheld cells (the city total minus the published cells) and relative
@@ -42,6 +41,7 @@ import pandas as pd
 import pytest
 
 from observatory import publish
+from observatory.index.suppression import feasible_width
 from observatory.pipeline import MART_MODELS
 from observatory.report import write_report
 from tests.test_index_fixtures import City, make_city, simulate_survey
@@ -325,3 +325,84 @@ def _describe(diff: dict) -> str:
     for key in sorted(diff, key=str)[:25]:
         lines.append(f"  {key}: {diff[key][0]!r} -> {diff[key][1]!r}")
     return "\n".join(lines)
+
+
+# --- attack 2: too few people behind the withheld cells ---------------------------------
+
+#: The attacker's side reads published marts only; the truth side reads the index layer.
+_PUBLISHED_CELLS = """
+    select i.period_start, i.time_band, i.zone_id, i.n_respondents, i.is_suppressed,
+        i.suppression_reason, i.perception_raw, c.n_respondents as n_city, c.city_perception
+    from marts.zone_index as i
+    join marts.city_summary as c using (period_start, time_band)
+    where c.city_perception is not null and c.n_zones_suppressed > 0
+"""
+_TRUTH = """
+    select s.period_start, s.time_band, s.zone_id, p.perception_score as truth,
+        a.sum_w, a.sum_wy, a.sum_wyy
+    from idx.idx_suppression as s
+    join idx.idx_perception as p using (zone_id, time_band, period_start)
+    join (
+        select zone_id, time_band, period_start, sum(weight) as sum_w,
+            sum(weight * score) as sum_wy, sum(weight * score * score) as sum_wyy
+        from idx.idx_respondents group by all
+    ) as a using (zone_id, time_band, period_start)
+"""
+
+
+def city_total_attack(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Attack 2 on every band-month with withheld cells and a published city total.
+
+    The attacker subtracts the published cells from the city total (respondent counts as
+    weights: the design weights are not published) and takes the pooled mean left over as
+    each withheld cell's mean. Returns one row per withheld cell with respondents: its
+    reason, respondents, the band-month's withheld respondents and cells, the attacker's
+    error, and the width of the range its mean could lie in given the exact pooled mean,
+    the 0-100 scale and the exact pooled spread (more than the attacker can know).
+    """
+    cells = con.execute(_PUBLISHED_CELLS).df()
+    group = ["period_start", "time_band"]
+    shown = cells[~cells["is_suppressed"]]
+    known = shown.assign(total=shown["n_respondents"] * shown["perception_raw"])
+    known = known.groupby(group).agg(n_shown=("n_respondents", "sum"), total=("total", "sum"))
+    city = cells.groupby(group)[["n_city", "city_perception"]].first().join(known)
+    city["n_withheld"] = city["n_city"] - city["n_shown"]
+    city["guess"] = (city["n_city"] * city["city_perception"] - city["total"]) / city["n_withheld"]
+    withheld = cells[cells["is_suppressed"] & (cells["n_respondents"] > 0)]
+    out = withheld.merge(con.execute(_TRUTH).df(), on=[*group, "zone_id"])
+    out = out.merge(city[["n_withheld", "guess"]].reset_index(), on=group)
+    out["n_cells"] = out.groupby(group)["zone_id"].transform("count")
+    out["error"] = (out["guess"] - out["truth"]).abs()
+    everyone = pd.Series(True, index=out.index)
+    out["width"] = feasible_width(out, everyone, [out["period_start"], out["time_band"]])
+    out["is_primary"] = out["suppression_reason"].str.startswith("primary")
+    return out
+
+
+def _assert_protected(attack: pd.DataFrame, k: int) -> None:
+    assert not attack.empty, "the city has withheld cells under a published city total"
+    assert (attack["n_withheld"] >= k).all(), attack[attack["n_withheld"] < k]
+    assert (attack["n_cells"] >= 2).all(), attack[attack["n_cells"] < 2]
+    primary = attack[attack["is_primary"]]
+    assert (primary["width"] >= 2 * PROTECTION).all(), primary[primary["width"] < 2 * PROTECTION]
+
+
+def test_the_city_total_minus_published_cells_pins_no_primary_cell(tmp_path: Path) -> None:
+    """Attack 2 on the test city: the withheld cells hold >= k respondents together, and
+    what is left of the city total leaves every primary cell's mean free over a range
+    wider than 20 points (so no reconstruction is within 10 points of every mean it
+    could be)."""
+    _, survey, _ = city_frames()
+    city = build(tmp_path / "city", survey, INDEX)
+    with duckdb.connect(str(city.path), read_only=True) as con:
+        attack = city_total_attack(con)
+    _assert_protected(attack, city.cfg.index.min_respondents)
+    assert attack["is_primary"].sum() == 2 * len(SMALL)
+
+
+def test_the_demo_city_total_pins_no_primary_cell(demo_city) -> None:
+    """Attack 2 on the small demo, as the issue played it (there the withheld cells held
+    4-9 respondents in 10 of 12 months)."""
+    with demo_city.connect() as con:
+        attack = city_total_attack(con)
+    _assert_protected(attack, demo_city.cfg.index.min_respondents)

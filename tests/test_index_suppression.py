@@ -4,6 +4,7 @@ them from being worked out from city totals or from the other band."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from observatory.index.suppression import (
     ACROSS_ZONES,
     HOMOGENEOUS,
     PRIMARY,
+    feasible_width,
     suppress,
 )
 from tests.test_index_fixtures import City, make_city, simulate_survey
@@ -272,3 +274,58 @@ def test_a_cell_where_nearly_everyone_gave_the_same_answer_is_withheld() -> None
     assert "modal_share" not in out
     off = suppress(cells, 10, homogeneity_threshold=1.01)
     assert not off["is_suppressed"].any()
+
+
+def _answers(n: int, mean: float, sd: float) -> dict[str, float]:
+    """Unit-weight answer sums of n people with this mean and spread."""
+    return {"sum_w": n, "sum_wy": n * mean, "sum_wyy": n * (mean**2 + sd**2)}
+
+
+def test_a_pinned_cell_gets_another_partner() -> None:
+    # A (4 people) and its partner B (12) all feel very safe: from the city total, A's mean
+    # is at least (16 x 97.25 - 12 x 100) / 4 = 89, so within 11 points it is known; C,
+    # the next smallest, is withheld too (A's range is then the whole scale)
+    cells = pd.DataFrame(
+        [
+            {"zone_id": z, "n_respondents": n, **_answers(n, mean, sd)}
+            for z, n, mean, sd in [
+                ("A", 4, 98, 1),
+                ("B", 12, 97, 2),
+                ("C", 20, 60, 15),
+                ("D", 30, 50, 15),
+            ]
+        ]
+    ).assign(time_band="day", period_start=P1)
+    out = suppress(cells, 10, protection_points=10).set_index("zone_id")
+    assert out["suppression_reason"].to_dict() == {
+        "A": PRIMARY,
+        "B": ACROSS_ZONES,
+        "C": ACROSS_ZONES,
+        "D": None,
+    }
+    assert not out["is_total_suppressed"].any()
+    assert not {"sum_w", "sum_wy", "sum_wyy"} & set(out.columns)
+    off = suppress(cells, 10, protection_points=0).set_index("zone_id")
+    assert off["is_suppressed"].to_dict() == {"A": True, "B": True, "C": False, "D": False}
+
+
+def test_feasible_width_is_what_the_city_total_leaves_open() -> None:
+    cells = pd.DataFrame(
+        [
+            {"zone_id": "A", "n_respondents": 4, **_answers(4, 98, 1)},
+            {"zone_id": "B", "n_respondents": 12, **_answers(12, 97, 2)},
+        ]
+    ).assign(time_band="day", period_start=P1)
+    group = [cells["period_start"], cells["time_band"]]
+    width = feasible_width(cells, pd.Series(True, index=cells.index), group)
+    # pooled mean 97.25: A in [89, 100] from the scale, and within
+    # s sqrt(12 / 4) = 1.85 x 1.73 = 3.2 of 97.25 from the pooled spread
+    s = math.sqrt((4 * (98**2 + 1) + 12 * (97**2 + 4)) / 16 - 97.25**2)
+    assert width[0] == pytest.approx(
+        min(100, 97.25 + s * math.sqrt(3)) - max(89, 97.25 - s * math.sqrt(3))
+    )
+    # B in [97.25 x 16 / 12 - 100 x 4 / 12, 100] = [96.3, 100], and within s / sqrt(3)
+    assert width[1] == pytest.approx(
+        min(100, 97.25 + s / math.sqrt(3))
+        - max(97.25 * 16 / 12 - 400 / 12, 97.25 - s / math.sqrt(3))
+    )

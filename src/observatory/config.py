@@ -156,6 +156,10 @@ class IndexConfig(_Model):
     #: Homogeneity rule: a cell is withheld when at least this share of its respondents
     #: gave the same answer (its mean would reveal each of them); above 1 turns it off.
     homogeneity_threshold: float = Field(default=0.9, gt=0.5)
+    #: Protection interval: from the city total, its interval and the 0-100 scale, each
+    #: cell withheld for its own sake must stay free to lie in a range at least twice this
+    #: wide (points), else more cells are withheld with it; 0 turns it off.
+    protection_points: float = Field(default=10.0, ge=0.0, le=50.0)
     #: Expert weights of the three components (used when `weighting = "expert"`).
     weights: dict[Literal["perception", "incidents", "environment"], float] = Field(
         default_factory=lambda: {"perception": 0.5, "incidents": 0.25, "environment": 0.25}

@@ -79,8 +79,16 @@ def build_suppression(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[
     cells = read(
         con,
         """
-        select i.zone_id, i.time_band, i.period_start, i.n_respondents, h.modal_share
+        select i.zone_id, i.time_band, i.period_start, i.n_respondents, h.modal_share,
+            a.sum_w, a.sum_wy, a.sum_wyy
         from idx.idx_indicators as i
+        left join (
+            -- design-weighted answer sums, for the protection interval
+            select zone_id, time_band, period_start, sum(weight) as sum_w,
+                sum(weight * score) as sum_wy, sum(weight * score * score) as sum_wyy
+            from idx.idx_respondents
+            group by all
+        ) as a using (zone_id, time_band, period_start)
         left join (
             -- share of the cell's respondents who gave its most common answer
             select zone_id, time_band, period_start, max(n) / sum(n) as modal_share
@@ -94,7 +102,8 @@ def build_suppression(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[
         ) as h using (zone_id, time_band, period_start)
         """,
     )
-    write(con, "idx_suppression", suppress(cells, cfg.min_respondents, cfg.homogeneity_threshold))
+    flags = suppress(cells, cfg.min_respondents, cfg.homogeneity_threshold, cfg.protection_points)
+    write(con, "idx_suppression", flags)
     return ["idx_suppression"]
 
 
