@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from observatory.config import IndexConfig
+from observatory.graph import PythonStep, python_step
 from observatory.index.bootstrap import bootstrap_sums
 from observatory.index.design import design_effects
 from observatory.index.engine import IndexInputs, compute_index
@@ -377,9 +377,32 @@ def mart_params(cfg: IndexConfig) -> dict[str, object]:
     }
 
 
-#: The Python steps, by the idx table they write (pipeline.build runs them in INDEX_MODELS order).
-PYTHON_STEPS: dict[str, Callable[[duckdb.DuckDBPyConnection, IndexConfig], list[str]]] = {
-    "idx_suppression": build_suppression,
-    "idx_perception_eb": build_perception,
-    "idx_composite": build_composite,
+#: The Python steps of the build graph, with the tables each reads and writes
+#: (`observatory.graph` orders them among the SQL models).
+PYTHON_STEPS: dict[str, PythonStep] = {
+    "idx_suppression": python_step(
+        inputs=["idx.idx_indicators", "idx.idx_respondents"],
+        outputs=["idx.idx_suppression"],
+    )(build_suppression),
+    "idx_perception_eb": python_step(
+        inputs=["idx.idx_indicators", "idx.idx_suppression", "idx.idx_respondents"],
+        outputs=["idx.idx_perception_eb"],
+    )(build_perception),
+    "idx_composite": python_step(
+        inputs=[
+            "idx.idx_indicators",
+            "idx.idx_suppression",
+            "idx.idx_perception_eb",
+            "idx.idx_respondents",
+        ],
+        outputs=[
+            "idx.idx_composite",
+            "idx.idx_day_night_gap",
+            "idx.idx_fear_gap",
+            "idx.idx_fear_gap_model",
+            "idx.idx_city",
+            "idx.idx_method",
+            "idx.idx_trends",
+        ],
+    )(build_composite),
 }
