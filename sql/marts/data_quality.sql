@@ -1,5 +1,7 @@
--- Dashboard table: one row per source batch (file) with rows read, accepted and
--- quarantined, whether they reconcile, and the most frequent quarantine reason.
+-- Dashboard table: one row per source batch (file) with rows read, accepted, item
+-- non-response (declared "don't know" answers: not bad data) and quarantined, whether
+-- they reconcile (read = accepted + non-response + quarantined), and the most frequent
+-- quarantine reason.
 with batches as (
     select * from ops.batches
 ),
@@ -50,7 +52,9 @@ final as (
         b.rows_read,
         b.rows_accepted,
         b.rows_quarantined,
-        b.rows_read = b.rows_accepted + b.rows_quarantined as is_reconciled,
+        coalesce(b.rows_non_response, 0) as rows_non_response,
+        b.rows_read = b.rows_accepted + coalesce(b.rows_non_response, 0) + b.rows_quarantined
+            as is_reconciled,
         coalesce(u.rows_time_unknown, 0) as rows_time_unknown,
         t.top_reason,
         b.error,

@@ -25,6 +25,8 @@ final as (
         weight,
         stratum_id,
         cluster_id,
+        -- group labels only ({"gender": "women"}); raw answers never reach here
+        respondent_groups,
         n_respondents,
         is_aggregate,
         surveyed_at,

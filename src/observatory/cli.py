@@ -72,6 +72,7 @@ def _report_batches(batches: list[BatchReport]) -> int:
         typer.echo(
             f"  loaded  {b.source:<22} {Path(b.file).name:<32} read {b.rows_read:>9,}  "
             f"accepted {b.rows_accepted:>9,}  quarantined {b.rows_quarantined:>6,}"
+            + (f"  no answer {b.rows_non_response:>6,}" if b.rows_non_response else "")
         )
     if skipped:
         typer.echo(f"  {len(skipped)} file(s) already ingested: nothing added for them")
@@ -385,12 +386,17 @@ def check_config_cmd(
             continue
         typer.echo(
             f"  {r.rows_sampled:,} rows sampled -> {r.records:,} records: "
-            f"{r.accepted:,} would be accepted, {r.records - r.accepted:,} quarantined"
+            f"{r.accepted:,} would be accepted, "
+            f"{r.records - r.accepted - r.non_response:,} quarantined"
         )
         for reason, n in r.quarantined.items():
             typer.echo(f"    {n:>7,}  {reason}")
+        if r.non_response:
+            typer.echo(f"  {r.non_response:,} item non-response (declared don't-know codes)")
         if r.unmatched:
             typer.echo(f"  no zone for: {', '.join(map(str, r.unmatched))}")
+        for hint in r.hints:
+            typer.echo(f"  HINT: {hint}")
         for row in r.preview[:3]:
             shown = {k: v for k, v in row.items() if v is not None and not k.startswith("_r")}
             typer.echo(f"  e.g. {shown}")

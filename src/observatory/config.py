@@ -119,6 +119,13 @@ class ZonesConfig(_Model):
     id_property: str = "zone_id"
     name_property: str = "name"
     population_property: str | None = None
+    #: Crosswalk: any spelling a source uses for a zone -> its zone id (e.g. "S.Paolo" =
+    #: "Z07"); compared like zone codes (the source's `zone_match`). `check-config` prints
+    #: the line to paste for each unmatched name, with its closest zone names.
+    aliases: dict[str, str] = Field(default_factory=dict)
+    #: The same crosswalk as a CSV file with columns `alias` and `zone_id` (both are read;
+    #: `aliases` wins where they disagree).
+    crosswalk: str | None = None
 
 
 class TimeBandsConfig(_Model):
@@ -286,8 +293,17 @@ def respondent_warning(src: SourceConfig) -> str | None:
     )
 
 
+#: Timestamp `format` keywords for numbers a spreadsheet wrote: days since 1899-12-30
+#: (Excel and LibreOffice serial dates, with the time as the fraction), and dates as the
+#: number yyyymmdd, also in the float form a spreadsheet exports (`2.0171107E7`).
+TIMESTAMP_KEYWORDS = {"spreadsheet_serial", "yyyymmdd"}
+#: A group label is a short category name, never free text.
+GROUP_LABEL = re.compile(r"^[\w][\w +\-<>/.]{0,39}$")
+
+
 class TimestampSpec(_Model):
-    """How a source writes its timestamps."""
+    """How a source writes its timestamps: ISO 8601 by default, a strptime `format`, or a
+    keyword of `TIMESTAMP_KEYWORDS` (`spreadsheet_serial`, `yyyymmdd`)."""
 
     format: str | None = None
     timezone: str | None = None
@@ -298,6 +314,16 @@ class TimestampSpec(_Model):
     #: Incidents: local times that stand for "time unknown" (e.g. "00:00" written for a
     #: missing time); records at exactly these times get band 'unknown'.
     placeholder_times: list[time] = Field(default_factory=list)
+
+    @field_validator("format")
+    @classmethod
+    def _known_keyword(cls, value: str | None) -> str | None:
+        if value is not None and "%" not in value and value not in TIMESTAMP_KEYWORDS:
+            raise ValueError(
+                f"{value!r} is neither a strptime format (e.g. '%d/%m/%Y %H:%M') nor one of "
+                f"the keywords {sorted(TIMESTAMP_KEYWORDS)}"
+            )
+        return value
 
 
 class UnpivotSpec(_Model):
@@ -349,6 +375,31 @@ class LocationsSpec(_Model):
     #: How readings' sensor ids meet the file's: exactly, or by normalised name (case,
     #: accents, spacing and punctuation ignored). Unmatched readings are quarantined.
     match: Literal["exact", "normalized"] = "exact"
+    #: Crosswalk: a sensor id or name the readings use -> the locations file's sensor id
+    #: (e.g. "Flinders St" = "Flinders Street"), compared per `match`.
+    aliases: dict[str, str] = Field(default_factory=dict)
+
+
+class GroupSpec(_Model):
+    """A respondent characteristic (gender, age band, disability, resident or visitor...)
+    read from a survey column and mapped onto group labels. Only the labels are kept: an
+    answer not in `labels` leaves the respondent outside this grouping (never quarantined),
+    so raw or free-text values never reach a table (docs/adding-a-city.md, "Groups")."""
+
+    column: str
+    #: raw answer (compared without case or surrounding spaces) -> group label
+    labels: dict[str, str] = Field(min_length=1)
+
+    @field_validator("labels")
+    @classmethod
+    def _short_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(v for v in value.values() if not GROUP_LABEL.match(v))
+        if bad:
+            raise ValueError(
+                f"group labels {bad} are not short category names (letters, digits, "
+                "spaces and - + < > / . up to 40 characters)"
+            )
+        return value
 
 
 class CoordinatesSpec(_Model):
@@ -420,6 +471,16 @@ class SourceConfig(_Model):
     fetch: FetchSpec | None = None
     labels: dict[str, dict[str, float]] = Field(default_factory=dict)
     missing_values: list[str] = Field(default_factory=list)
+    #: Missing codes of one file column only (e.g. `{ ora = ["00:00"] }`): in a field
+    #: joined from several columns, a column at its code is left out (a date beside a
+    #: placeholder time keeps its date; the incident's time is unknown).
+    missing_by_column: dict[str, list[str]] = Field(default_factory=dict)
+    #: Survey answers that mean "don't know / no answer": the row is item non-response,
+    #: its own outcome (not accepted, not quarantined), counted per batch and published
+    #: as rates per item and zone (marts.item_nonresponse).
+    non_response: list[str] = Field(default_factory=list)
+    #: Survey: respondent groups by name (`gender`, `age_band`...), each from a column.
+    groups: dict[str, GroupSpec] = Field(default_factory=dict)
     timestamp: TimestampSpec = TimestampSpec()
     scale: tuple[float, float] | None = None
     items: dict[str, SurveyItem] = Field(default_factory=dict)
@@ -472,6 +533,10 @@ class SourceConfig(_Model):
             raise ValueError("path: with fetch, the folder part of path must have no wildcard")
         if self.kind == "sensors" and self.locations is None:
             raise ValueError("locations: a sensors source must say where its sensors are")
+        if self.kind != "survey" and (self.groups or self.non_response):
+            raise ValueError("groups and non_response: only survey sources have them")
+        for name in self.groups:
+            _identifier(name)
         return self
 
     @property

@@ -5,8 +5,10 @@ the same bytes adds nothing. Each batch is read with DuckDB's readers into a wor
 conformed by the source's compiled mapping, given its zone, validated by its GX suite,
 and then, in a single transaction, appended to `raw.<source>` (as read, with lineage),
 `validated.<kind>` (accepted rows) and `quarantine.<kind>` (rows with reasons), with its
-bookkeeping in `ops.*`. The invariant rows read = accepted + quarantined is checked inside
-that transaction; a failure anywhere leaves no partial batch.
+bookkeeping in `ops.*`. A survey row whose answer is a declared non-response code ("don't
+know") is its own outcome, kept in `validated.survey_non_response`. The invariant rows
+read = accepted + non-response + quarantined is checked inside that transaction; a failure
+anywhere leaves no partial batch.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import duckdb
 from observatory import progress
 from observatory.config import Config, SourceConfig, respondent_warning
 from observatory.sources import mapping
+from observatory.sources.crosswalk import write_sensor_aliases
 from observatory.sources.fetchers import get_fetcher
 from observatory.sources.readers import BatchError, drop_batch_table, load_file
 from observatory.sources.zoning import conform_with_zone
@@ -37,6 +40,12 @@ from observatory.warehouse import columns_of, table_exists, transaction
 from observatory.zones import Zones, assign_table
 
 log = logging.getLogger(__name__)
+
+#: What a non-response row keeps: who was asked what, where and when (no answer to keep).
+NON_RESPONSE_COLUMNS = (
+    "record_id, response_id, respondent_id, zone_id, item_id, time_band, surveyed_at, "
+    "respondent_groups"
+)
 
 
 @dataclass
@@ -50,6 +59,7 @@ class BatchReport:
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    rows_non_response: int = 0
     error: str | None = None
     seconds: float = 0.0
 
@@ -137,6 +147,7 @@ def refresh_sensor_locations(
         """
     )
     drop_batch_table(con, "work.sensor_locations_raw")
+    write_sensor_aliases(con, src)
     lookup = assign_table(con, zones, "work.sensor_locations", "longitude", "latitude")
     con.execute(
         """
@@ -266,11 +277,13 @@ def ingest_file(
         drop_work_tables(con, batch)
     if report.status != "failed":
         row = con.execute(
-            "select rows_read, rows_accepted, rows_quarantined from ops.batches where batch_id = ?",
+            "select rows_read, rows_accepted, rows_quarantined, coalesce(rows_non_response, 0) "
+            "from ops.batches where batch_id = ?",
             [batch.batch_id],
         ).fetchall()[0]
         report.status = "loaded"
-        report.rows_read, report.rows_accepted, report.rows_quarantined = (int(x) for x in row)
+        report.rows_read, report.rows_accepted, report.rows_quarantined = (int(x) for x in row[:3])
+        report.rows_non_response = int(row[3])
     report.seconds = time.perf_counter() - started
     return report
 
@@ -313,13 +326,23 @@ def _commit_batch(
                 f"cast({lit(now)} as timestamptz) as _ingested_at, * exclude (_row_hash) "
                 f"from {batch_table}",
             )
+        passed = f"not exists (select 1 from {flagged} as f where f._zrow = z.rowid)"
+        answered = " and not z.is_non_response" if kind == "survey" else ""
         _append(
             con,
             f"validated.{kind}",
             f"select {lit(src.name)} as source_name, {lit(batch_id)} as batch_id, "
             f"_row_number as row_number, {canon}, zone_id from {zoned} as z "
-            f"where not exists (select 1 from {flagged} as f where f._zrow = z.rowid)",
+            f"where {passed}{answered}",
         )
+        if kind == "survey":
+            _append(
+                con,
+                "validated.survey_non_response",
+                f"select {lit(src.name)} as source_name, {lit(batch_id)} as batch_id, "
+                f"_row_number as row_number, {NON_RESPONSE_COLUMNS} from {zoned} as z "
+                f"where {passed} and z.is_non_response",
+            )
         con.execute(
             f"""
             insert into quarantine.{kind}
@@ -361,16 +384,24 @@ def _commit_batch(
         (quarantined,) = con.execute(
             f"select count(*) from quarantine.{kind} where batch_id = ?", [batch_id]
         ).fetchall()[0]
-        if read != accepted + quarantined:
+        non_response = 0
+        if kind == "survey":
+            (non_response,) = con.execute(
+                "select count(*) from validated.survey_non_response where batch_id = ?",
+                [batch_id],
+            ).fetchall()[0]
+        if read != accepted + non_response + quarantined:
             raise BatchError(
-                f"{path}: rows read ({read}) != accepted ({accepted}) + quarantined "
-                f"({quarantined}); batch rolled back"
+                f"{path}: rows read ({read}) != accepted ({accepted}) + non-response "
+                f"({non_response}) + quarantined ({quarantined}); batch rolled back"
             )
         con.execute("delete from ops.batches where batch_id = ?", [batch_id])
         finished_at = dt.datetime.now(dt.UTC)  # after the appends: the batch's whole cost
         con.execute(
-            "insert into ops.batches values "
-            "(?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, null, ?, ?, ?)",
+            "insert into ops.batches (batch_id, source_name, source_kind, file_path, file_hash, "
+            "file_bytes, status, rows_in_file, rows_read, rows_accepted, rows_quarantined, "
+            "error, started_at, finished_at, file_modified_at, rows_non_response) values "
+            "(?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, null, ?, ?, ?, ?)",
             [
                 batch_id,
                 src.name,
@@ -385,6 +416,7 @@ def _commit_batch(
                 started_at,
                 finished_at,
                 _modified_at(path),
+                non_response,
             ],
         )
 

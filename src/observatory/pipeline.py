@@ -48,6 +48,7 @@ INDEX_MODELS = (
     "idx_suppression",
     "idx_perception_eb",
     "idx_composite",
+    "idx_groups",
 )
 MART_MODELS = (
     "zone_index",
@@ -61,6 +62,8 @@ MART_MODELS = (
     "city_summary",
     "data_quality",
     "quarantine_reasons",
+    "group_index",
+    "item_nonresponse",
 )
 #: Steps of a build, for its progress bar: reference tables, models, publication log.
 _BUILD_STEPS = 2 + len(STAGING_MODELS) + len(INDEX_MODELS) + len(MART_MODELS)
@@ -70,7 +73,11 @@ _VALIDATED_COLUMNS = {
     "response_id varchar, respondent_id varchar, zone_code varchar, latitude double, "
     "longitude double, item_id varchar, time_band varchar, answer double, score double, "
     "weight double, n_respondents double, is_aggregate boolean, surveyed_at timestamptz, "
-    "stratum_id varchar, cluster_id varchar, zone_id varchar",
+    "stratum_id varchar, cluster_id varchar, zone_id varchar, respondent_groups varchar",
+    # item non-response ("don't know"): who was asked what, where and when (ingest.py)
+    "survey_non_response": "source_name varchar, batch_id varchar, row_number bigint, "
+    "record_id varchar, response_id varchar, respondent_id varchar, zone_id varchar, "
+    "item_id varchar, time_band varchar, surveyed_at timestamptz, respondent_groups varchar",
     "incidents": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
     "incident_id varchar, occurred_at timestamptz, zone_code varchar, latitude double, "
     "longitude double, category varchar, severity double, source varchar, "

@@ -21,6 +21,8 @@ def _source_status(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> dict
             coalesce(sum(rows_read) filter (where status = 'loaded'), 0) as rows_read,
             coalesce(sum(rows_accepted) filter (where status = 'loaded'), 0) as rows_accepted,
             coalesce(sum(rows_quarantined) filter (where status = 'loaded'), 0) as rows_quarantined,
+            coalesce(sum(rows_non_response) filter (where status = 'loaded'), 0)
+                as rows_non_response,
             max(finished_at) filter (where status = 'loaded') as last_ingested_at,
             arg_max(file_path, finished_at) filter (where status = 'loaded') as last_file,
             arg_max(error, finished_at) filter (where status = 'failed') as last_error
@@ -35,6 +37,7 @@ def _source_status(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> dict
         "rows_read",
         "rows_accepted",
         "rows_quarantined",
+        "rows_non_response",
         "last_ingested_at",
         "last_file",
         "last_error",
@@ -45,7 +48,10 @@ def _source_status(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> dict
         round((dt.datetime.now(dt.UTC) - last).total_seconds() / 3600, 2) if last else None
     )
     out["last_ingested_at"] = last.isoformat() if last else None
-    out["is_reconciled"] = out["rows_read"] == out["rows_accepted"] + out["rows_quarantined"]
+    out["is_reconciled"] = (
+        out["rows_read"]
+        == out["rows_accepted"] + out["rows_non_response"] + out["rows_quarantined"]
+    )
     return out
 
 

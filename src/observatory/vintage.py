@@ -233,8 +233,10 @@ def _roll_back_to(con: duckdb.DuckDBPyConnection, build_id: str, published_at: d
     con.execute("begin")
     seen = "(select batch_id from ops.publication_batches where build_id = $build)"
     p = {"build": build_id}
-    for kind in ("survey", "incidents", "sensors"):
+    for kind in ("survey", "survey_non_response", "incidents", "sensors"):
         con.execute(f"delete from validated.{kind} where batch_id not in {seen}", p)
+        if kind == "survey_non_response":
+            continue
         con.execute(
             f"delete from quarantine.{kind} where quarantined_at > $at", {"at": published_at}
         )

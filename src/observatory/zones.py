@@ -20,6 +20,7 @@ import shapely
 from shapely.geometry import shape
 
 from observatory.config import Config, ConfigError
+from observatory.sources import crosswalk
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ def _area_km2(geom: shapely.Geometry, ref_lat: float) -> float:
 
 
 def write_zones(con: duckdb.DuckDBPyConnection, cfg: Config, zones: Zones) -> None:
-    """Replace `ref.zones` with this city's zones (id, name, population, area, GeoJSON)."""
+    """Replace `ref.zones` with this city's zones (id, name, population, area, GeoJSON),
+    and `ref.zone_aliases` with the declared spellings of their names."""
     frame = pd.DataFrame(
         {
             "city_id": cfg.city.id,
@@ -172,6 +174,7 @@ def write_zones(con: duckdb.DuckDBPyConnection, cfg: Config, zones: Zones) -> No
         con.execute("create or replace table ref.zones as select * from _zones_frame")
     finally:
         con.unregister("_zones_frame")
+    crosswalk.write_zone_aliases(con, crosswalk.zone_aliases(cfg, list(zones.ids)))
 
 
 def assign_table(

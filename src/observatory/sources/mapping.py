@@ -20,6 +20,9 @@ _UNPIVOT_NAME = "__unpivot_name"
 _UNPIVOT_VALUE = "__unpivot_value"
 _TEXT = "__text"
 _IN_SCOPE = "__in_scope"
+_PARTIAL = "__partial"
+#: Days from the spreadsheet epoch (1899-12-30, Excel's and LibreOffice's day 0).
+_SERIAL_EPOCH = "timestamp '1899-12-30 00:00:00'"
 #: A city-wide row (source `level = "city"`) has this zone id; it is in no zone's cells.
 CITY_ZONE = "_city"
 
@@ -50,6 +53,7 @@ CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
         "surveyed_at",
         "stratum_id",
         "cluster_id",
+        "respondent_groups",
     ),
     "incidents": (
         "record_id",
@@ -80,6 +84,7 @@ def unpivot_columns(src: SourceConfig, present: list[str] | None) -> list[str]:
     if present is None:
         raise ValueError("unpivot columns ['*'] need the batch's columns")
     used = {c for v in src.columns.values() for c in _columns_of(v)}
+    used |= {g.column for g in src.groups.values()}
     skip = used | set(src.unpivot.exclude) | {"_row_number", "_row_hash"}
     return [c for c in present if c not in skip]
 
@@ -87,11 +92,44 @@ def unpivot_columns(src: SourceConfig, present: list[str] | None) -> list[str]:
 def referenced_columns(src: SourceConfig) -> list[str]:
     """The file columns a mapping reads by name (to check a batch before compiling)."""
     cols = [c for v in src.columns.values() for c in _columns_of(v)]
+    cols += [g.column for g in src.groups.values()]
     if src.unpivot and src.unpivot.columns != ["*"]:
         cols += src.unpivot.columns
     if src.coordinates:
         cols += [src.coordinates.x, src.coordinates.y]
     return sorted(set(cols))
+
+
+def _column_missing(src: SourceConfig, column: str) -> list[str]:
+    """The missing codes of one file column (`missing_by_column`)."""
+    return list(src.missing_by_column.get(column, []))
+
+
+def _codes(values: list[str]) -> str:
+    return ", ".join(literal(c) for c in values)
+
+
+def _kept_column(src: SourceConfig, column: str) -> str:
+    """A column of a joined field, NULL at its own missing codes (concat_ws skips it)."""
+    codes = _column_missing(src, column)
+    col = quote_ident(column)
+    if not codes:
+        return col
+    return f"(case when trim({col}) in ({_codes(codes)}) then null else {col} end)"
+
+
+def _partial_expr(src: SourceConfig, field: str) -> str | None:
+    """SQL: true where a joined field lost a column after its first to a missing code."""
+    if field not in src.columns or isinstance(src.columns[field], str):
+        return None
+    later = [c for c in _columns_of(src.columns[field])[1:] if _column_missing(src, c)]
+    if not later:
+        return None
+    tests = " or ".join(
+        f"coalesce(trim({quote_ident(c)}) in ({_codes(_column_missing(src, c))}), false)"
+        for c in later
+    )
+    return f"({tests})"
 
 
 def _source_expr(src: SourceConfig, field: str) -> str | None:
@@ -106,21 +144,30 @@ def _source_expr(src: SourceConfig, field: str) -> str | None:
         cols = _columns_of(src.columns[field])
         if len(cols) == 1:
             return quote_ident(cols[0])
-        return f"concat_ws(' ', {', '.join(quote_ident(c) for c in cols)})"
+        return f"concat_ws(' ', {', '.join(_kept_column(src, c) for c in cols)})"
     return None
 
 
 def _cleaned_select(src: SourceConfig) -> str:
     """First CTE: each mapped field as trimmed text, missing-value codes turned to NULL."""
-    codes = ", ".join(literal(c) for c in ["", *src.missing_values])
     fields = []
     for field in (*CANONICAL_FIELDS[src.kind], "coord_x", "coord_y"):
         expr = _source_expr(src, field)
         if expr is not None:
+            own = src.columns.get(field)
+            column_codes = _column_missing(src, own) if isinstance(own, str) else []
+            codes = _codes(["", *src.missing_values, *column_codes])
             fields.append(
                 f"case when trim({expr}) in ({codes}) then null else trim({expr}) end "
                 f"as {quote_ident(field + _TEXT)}"
             )
+        partial = _partial_expr(src, field)
+        if partial is not None:
+            fields.append(f"{partial} as {quote_ident(field + _PARTIAL)}")
+    fields += [
+        f"lower(trim({quote_ident(g.column)})) as {quote_ident(_group_text(name))}"
+        for name, g in sorted(src.groups.items())
+    ]
     return ",\n        ".join(["_row_number", "_row_hash", quote_ident(_IN_SCOPE), *fields])
 
 
@@ -144,11 +191,39 @@ def _number(src: SourceConfig, field: str) -> str:
     return f"coalesce(case lower({text}) {whens} end, try_cast({text} as double))"
 
 
+def _keyword_timestamp(src: SourceConfig, field: str, text: str, tz: str) -> str | None:
+    """A timestamp written as a spreadsheet number, or joined from columns one of which
+    may be at its missing code; None for the other cases."""
+    spec = src.timestamp
+    if spec.format == "spreadsheet_serial":
+        micros = f"cast(round(try_cast({text} as double) * 86400000000.0) as bigint)"
+        return f"timezone({tz}, {_SERIAL_EPOCH} + to_microseconds({micros}))"
+    if spec.format == "yyyymmdd":
+        # 20171107, '20171107.0' or a spreadsheet's float export '2.0171107E7'
+        number = f"try_cast({text} as double)"
+        digits = f"cast(cast({number} as bigint) as varchar)"
+        whole = f"{number} = floor({number})"
+        return f"timezone({tz}, case when {whole} then try_strptime({digits}, '%Y%m%d') end)"
+    if spec.format and _partial_expr(src, field) is not None:
+        # a later column left out at its missing code: parse what is left with the
+        # format's first pieces (one space-separated piece per column)
+        pieces = spec.format.split(" ")
+        tries = [" ".join(pieces[:n]) for n in range(len(pieces), 0, -1)]
+        parsed = ", ".join(f"try_strptime({text}, {literal(f)})" for f in tries)
+        if "%z" in spec.format or "%Z" in spec.format:
+            return f"coalesce({parsed})"
+        return f"timezone({tz}, coalesce({parsed}))"
+    return None
+
+
 def _timestamp(src: SourceConfig, field: str, city_tz: str) -> str:
     """A timestamp field parsed to TIMESTAMPTZ (stored in UTC)."""
     text = _clean(src, field)
     spec = src.timestamp
     tz = literal(spec.timezone or city_tz)
+    special = _keyword_timestamp(src, field, text, tz)
+    if special is not None:
+        return special
     if spec.stamped_utc_is_local:
         # The file says 'Z' but the clock on it is local time: drop the offset, re-localise.
         naive = f"try_cast(regexp_replace({text}, {literal(_TS_OFFSET)}, '') as timestamp)"
@@ -173,6 +248,8 @@ def _timestamp(src: SourceConfig, field: str, city_tz: str) -> str:
 def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
     lo, hi = src.scale or (0.0, 100.0)
     answer = _number(src, "answer")
+    if src.non_response:
+        answer = f"(case when {non_response_expr(src)} then null else {answer} end)"
     item = _clean(src, "item_id") if _source_expr(src, "item_id") is not None else "'safety'"
     band_whens = " ".join(
         f"when {literal(k)} then {literal(v.time_band)}" for k, v in sorted(src.items.items())
@@ -210,7 +287,38 @@ def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
         # the survey design (docs/methodology.md, "Survey design"): strata and PSUs
         "stratum_id": _clean(src, "stratum_id") if "stratum_id" in src.columns else "null",
         "cluster_id": _clean(src, "cluster_id") if "cluster_id" in src.columns else "null",
+        "respondent_groups": _groups_json(src),
     }
+
+
+def _group_text(name: str) -> str:
+    return f"group_{name}{_TEXT}"
+
+
+def non_response_expr(src: SourceConfig) -> str:
+    """SQL: true where the answer is a declared non-response code ("don't know")."""
+    if not src.non_response:
+        return "false"
+    codes = _codes(sorted({c.strip().lower() for c in src.non_response}))
+    return f"coalesce(lower({_clean(src, 'answer')}) in ({codes}), false)"
+
+
+def _groups_json(src: SourceConfig) -> str:
+    """SQL: the respondent's group labels as JSON object text ({"gender": "women"}), or
+    NULL. Only mapped labels are kept: an unmapped or missing answer leaves the
+    respondent outside that grouping, and the raw answer goes nowhere."""
+    if not src.groups:
+        return "cast(null as varchar)"
+    entries = []
+    for name, spec in sorted(src.groups.items()):
+        whens = " ".join(
+            f"when {literal(raw.strip().lower())} then {literal(label)}"
+            for raw, label in sorted(spec.labels.items())
+        )
+        label = f"(case {quote_ident(_group_text(name))} {whens} end)"
+        entries.append(f"struct_pack(k := {literal(name)}, v := {label})")
+    kept = f"list_filter([{', '.join(entries)}], lambda x: x.v is not null)"
+    return f"nullif(cast(to_json(map_from_entries({kept})) as varchar), '{{}}')"
 
 
 def _incidents(src: SourceConfig, city_tz: str) -> dict[str, str]:
@@ -224,8 +332,11 @@ def _incidents(src: SourceConfig, city_tz: str) -> dict[str, str]:
         severity = "1.0"
     incident = _clean(src, "incident_id")
     occurred = _timestamp(src, "occurred_at", city_tz)
-    if src.timestamp.date_only:
+    partial = _partial_expr(src, "occurred_at")
+    if src.timestamp.date_only or src.timestamp.format == "yyyymmdd":
         known = "false"
+    elif partial is not None:
+        known = f"not coalesce({quote_ident('occurred_at' + _PARTIAL)}, false)"
     elif src.timestamp.placeholder_times:
         clocks = ", ".join(literal(t.strftime("%H:%M:%S")) for t in src.timestamp.placeholder_times)
         known = (
@@ -263,8 +374,21 @@ def _sensors(src: SourceConfig, city_tz: str) -> dict[str, str]:
     }
 
 
+#: Fields whose raw text check-config shows when it does not read (timestamps, labels).
+TEXT_CHECKED: dict[str, tuple[str, ...]] = {
+    "survey": ("surveyed_at", "answer"),
+    "incidents": ("occurred_at",),
+    "sensors": ("measured_at", "value"),
+}
+
+
 def compile_conform(
-    src: SourceConfig, batch_table: str, city_tz: str, present: list[str] | None = None
+    src: SourceConfig,
+    batch_table: str,
+    city_tz: str,
+    present: list[str] | None = None,
+    *,
+    keep_text: bool = False,
 ) -> str:
     """The `select` that maps a raw batch table onto the source kind's canonical columns.
 
@@ -273,6 +397,8 @@ def compile_conform(
         batch_table: the raw batch (text columns, `_row_number`, `_row_hash`).
         city_tz: the city's IANA zone, used when the source declares none.
         present: the batch's columns (needed for `unpivot.columns = ["*"]`).
+        keep_text: also return each `TEXT_CHECKED` field's cleaned text as `<field>__text`
+            and each group's raw answer (for check-config's samples; never stored).
 
     Returns:
         SQL with the conformed columns plus `_row_number`, `_row_hash`, `in_scope` (the
@@ -290,6 +416,16 @@ def compile_conform(
     builder = {"survey": _survey, "incidents": _incidents, "sensors": _sensors}[src.kind]
     exprs = builder(src, city_tz)
     extras = [f"{quote_ident(_IN_SCOPE)} as in_scope"]
+    if src.kind == "survey":
+        extras.append(f"{non_response_expr(src)} as is_non_response")
+    if keep_text:
+        # check-config: the raw text of fields that can fail to read, to show samples
+        extras += [
+            f"{_clean(src, f)} as {quote_ident(f + _TEXT)}"
+            for f in TEXT_CHECKED[src.kind]
+            if _source_expr(src, f) is not None
+        ]
+        extras += [f"{quote_ident(_group_text(n))}" for n in sorted(src.groups)]
     if src.coordinates:
         extras += [f"try_cast({_clean(src, c)} as double) as {c}" for c in ("coord_x", "coord_y")]
     typed = ",\n    ".join(

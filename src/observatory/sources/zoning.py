@@ -28,14 +28,20 @@ def match_key(src: SourceConfig, expr: str) -> str:
 
 
 def _code_lookup(src: SourceConfig, conf: str) -> str:
-    """Subquery: zone code -> zone id; an id match wins over a name match."""
+    """Subquery: zone code -> zone id; an id match wins over a name match, which wins over
+    a declared alias (`[zones] aliases` / crosswalk, ref.zone_aliases)."""
     code, zid, zname = (match_key(src, e) for e in ("c.zone_code", "z.zone_id", "z.zone_name"))
+    alias = match_key(src, "a.alias")
     return f"""(
         select code, arg_min(zone_id, priority) as zone_id from (
             select c.zone_code as code, z.zone_id,
                    case when {zid} = {code} then 1 else 2 end as priority
             from (select distinct zone_code from {conf} where zone_code is not null) as c
             join ref.zones as z on {zid} = {code} or {zname} = {code}
+            union all
+            select c.zone_code as code, a.zone_id, 3 as priority
+            from (select distinct zone_code from {conf} where zone_code is not null) as c
+            join ref.zone_aliases as a on {alias} = {code}
         ) group by code
     )"""
 
@@ -122,15 +128,20 @@ def conform_with_zone(
     quarantined, while one id with different contents quarantines every version)."""
     if src.kind == "sensors":
         key = normalized_name if (src.locations and src.locations.match == "normalized") else str
+        # a declared alias (`[sources.locations] aliases`) names the locations file's id
         zone_join = (
+            "left join ref.sensor_aliases as sa "
+            f"on sa.source_name = {literal(src.name)} and {key('sa.alias')} = {key('c.sensor_id')} "
             "left join ref.sensor_locations as sl "
             f"on sl.source_name = {literal(src.name)} "
-            f"and {key('sl.sensor_id')} = {key('c.sensor_id')}"
+            f"and {key('sl.sensor_id')} = {key('coalesce(sa.sensor_id, c.sensor_id)')}"
         )
         zone_expr = "sl.zone_id"
+        canonical = "c.* replace (coalesce(sa.sensor_id, c.sensor_id) as sensor_id)"
     elif src.level == "city":
-        zone_join, zone_expr = "", literal(CITY_ZONE)
+        zone_join, zone_expr, canonical = "", literal(CITY_ZONE), "c.*"
     else:
+        canonical = "c.*"
         conf = _with_lonlat(con, src, conf)
         points = assign_table(con, zones, conf, "longitude", "latitude")
         zone_join = (
@@ -152,7 +163,7 @@ def conform_with_zone(
         f"""
         create or replace table {out} as
         select
-            c.*,
+            {canonical},
             {zone_expr} as zone_id,
             {prior_expr} as prior_batch_id,
             cast(1 as bigint) as copy_number
