@@ -7,11 +7,6 @@ uncertainty. `pipeline.build` runs both, in the order of `pipeline.INDEX_MODELS`
 one transaction. The method is documented in docs/methodology.md.
 """
 
-from observatory.index.groups import build_groups
-from observatory.index.steps import METHOD_VERSION, mart_params
-from observatory.index.steps import PYTHON_STEPS as _CELL_STEPS
-
-#: The Python steps of the index layer by model name (see `pipeline.INDEX_MODELS`).
-PYTHON_STEPS = {**_CELL_STEPS, "idx_groups": build_groups}
+from observatory.index.steps import METHOD_VERSION, PYTHON_STEPS, mart_params
 
 __all__ = ["METHOD_VERSION", "PYTHON_STEPS", "mart_params"]

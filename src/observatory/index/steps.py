@@ -22,6 +22,7 @@ from observatory.index.design import design_effects
 from observatory.index.engine import IndexInputs, compute_index
 from observatory.index.flags import benjamini_hochberg, trend_tests
 from observatory.index.grid import KEYS, Grid
+from observatory.index.groups import build_groups
 from observatory.index.models import (
     fear_baseline,
     model_perception,
@@ -405,4 +406,9 @@ PYTHON_STEPS: dict[str, PythonStep] = {
             "idx.idx_trends",
         ],
     )(build_composite),
+    # who feels unsafe: respondent-group cells and their disclosure control (groups.py)
+    "idx_groups": python_step(
+        inputs=["idx.idx_respondents", "idx.idx_suppression", "staging.stg_survey"],
+        outputs=["idx.idx_groups"],
+    )(build_groups),
 }
