@@ -608,6 +608,71 @@ class ReportConfig(_Model):
         return value
 
 
+InterventionType = Literal[
+    "lighting", "public_space_activation", "night_service", "regeneration", "policing", "other"
+]
+
+
+class InterventionConfig(_Model):
+    """One intervention of the register (docs/interventions.md): what was done, where, when.
+
+    The treated zones are given by id (`zones`), or by a GeoJSON file whose features are
+    matched to the zones they overlap (`geometry`), or both (their union)."""
+
+    id: str
+    name: str
+    type: InterventionType
+    zones: list[str] = Field(default_factory=list)
+    #: A GeoJSON file (WGS84 lon/lat) of the treated area: points, lines or polygons.
+    geometry: str | None = None
+    #: The first day of the intervention; its month is event month 0.
+    start: date
+    #: The last day, if it ended: months after it are left out of the evaluation.
+    end: date | None = None
+    description: str = ""
+    budget: float | None = Field(default=None, ge=0)
+    currency: str = "EUR"
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        return _identifier(value)
+
+    @model_validator(mode="after")
+    def _where_and_when(self) -> InterventionConfig:
+        if not self.zones and self.geometry is None:
+            raise ValueError(f"intervention {self.id}: give its zones or a geometry file")
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"intervention {self.id}: end is before start")
+        return self
+
+
+class InterventionRegisterFile(_Model):
+    """The register kept as a file instead of (or beside) `[[interventions]]`: a CSV with
+    one row per intervention, or a GeoJSON FeatureCollection with one feature per
+    intervention whose geometry is matched to zones (docs/interventions.md)."""
+
+    path: str
+    format: Literal["csv", "geojson"] = "csv"
+
+
+class EvaluationConfig(_Model):
+    """How interventions are evaluated (docs/interventions.md, "How the evaluation works")."""
+
+    #: Comparison zones: zones no intervention treats, or also zones treated later (used
+    #: only in their months before their own intervention starts).
+    comparison: Literal["never_treated", "not_yet_treated"] = "never_treated"
+    #: 0: every eligible comparison zone; n: the n nearest the treated zones' pre-period
+    #: level of the outcome (matched on the pre-period).
+    matched_zones: int = Field(default=0, ge=0)
+    min_pre_periods: int = Field(default=3, ge=1)
+    min_post_periods: int = Field(default=1, ge=1)
+    min_comparison_zones: int = Field(default=5, ge=1)
+    #: Below this many zones in a comparison, the interval is a wild cluster bootstrap's.
+    wild_bootstrap_below_zones: int = Field(default=50, ge=0)
+    bootstrap_reps: int = Field(default=999, ge=99, le=99999)
+
+
 class Config(_Model):
     """A whole observatory project: one city, one warehouse."""
 
@@ -619,6 +684,9 @@ class Config(_Model):
     monitoring: MonitoringConfig = MonitoringConfig()
     report: ReportConfig = ReportConfig()
     sources: list[SourceConfig] = Field(default_factory=list)
+    interventions: list[InterventionConfig] = Field(default_factory=list)
+    intervention_register: InterventionRegisterFile | None = None
+    evaluation: EvaluationConfig = EvaluationConfig()
     base_dir: Path = Path(".")
 
     @model_validator(mode="after")
@@ -627,6 +695,10 @@ class Config(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"sources: names must be unique, repeated: {dupes}")
+        ids = [i.id for i in self.interventions]
+        dupes = sorted({n for n in ids if ids.count(n) > 1})
+        if dupes:
+            raise ValueError(f"interventions: ids must be unique, repeated: {dupes}")
         return self
 
     @model_validator(mode="after")

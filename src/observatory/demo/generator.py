@@ -6,7 +6,10 @@ lighting quality, incident level and "fear" or "unworried" trait, so the index h
 something true to find: night perception is lower where lighting is poorer, some poorly
 lit zones feel unsafe beyond their few incidents and their lighting (the fear-gap
 targets), some zones with many incidents feel safe anyway, and a few zones have too few
-respondents to publish. A sprinkle of bad rows of every kind is injected and listed in
+respondents to publish. Three interventions are planted with known effects (`PLANTED`,
+declared in the project file, written to `landing/_synthetic_interventions.csv`): a
+relighting, an activated public space phased in over two months, and a night service with
+no effect. A sprinkle of bad rows of every kind is injected and listed in
 `landing/_injected_bad_rows.csv`, so tests can check that each one ends in quarantine.
 
 The files are written in the sources' own formats (a semicolon CSV with Italian labels for
@@ -26,6 +29,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from scipy.stats import norm
 
 from observatory.config import CityConfig, TimeBandsConfig
 from observatory.timebands import band_bounds
@@ -80,6 +85,56 @@ SCALES = {
 }
 ZONE_W, ZONE_H = 0.006, 0.005  # degrees: about 470 m x 555 m at Turin's latitude
 RIVER_LAT = 45.087
+
+
+@dataclass(frozen=True)
+class PlantedIntervention:
+    """An intervention the demo plants, with its true effect (declared in observatory.toml).
+
+    `effects` maps (outcome, band) to the full effect: points of expected perception
+    (0-100) or lux; it is reached `ramp_months` after the start, in equal steps."""
+
+    intervention_id: str
+    zones: tuple[str, ...]
+    month: int  # the scale's month it starts in, 1-based
+    effects: tuple[tuple[str, str, float], ...]
+    ramp_months: int = 1
+
+    def factor(self, month_index: int) -> float:
+        """Share of the full effect reached in the scale's month `month_index` (0-based)."""
+        since = month_index - (self.month - 1)
+        return 0.0 if since < 0 else min(1.0, (since + 1) / self.ramp_months)
+
+    def effect(self, outcome: str, band: str) -> float:
+        """The full effect on an outcome and band (0 where none is planted)."""
+        return sum(e for o, b, e in self.effects if (o, b) == (outcome, band))
+
+
+#: Ordinary zones only (no fear, unworried, dark, nightlife or small-sample trait), so the
+#: traits the index tests look for are not confounded with an intervention; the relit
+#: zones are zones with a lux sensor at every scale.
+PLANTED = (
+    PlantedIntervention(
+        "relight_dora_nord",
+        ("Z001", "Z010", "Z013"),
+        5,
+        (("perception", "night", 10.0), ("lux", "night", 25.0)),
+    ),
+    PlantedIntervention(
+        "piazza_attiva",
+        ("Z005", "Z016"),
+        7,
+        (("perception", "day", 5.0), ("perception", "night", 5.0)),
+        ramp_months=2,
+    ),
+    PlantedIntervention("bus_notturno", ("Z014", "Z019"), 4, ()),
+)
+#: The start dates the project file template declares (for the default start month).
+_TEMPLATE_STARTS = {
+    "relight_dora_nord": "2025-05-01",
+    "piazza_attiva": "2025-07-01",
+    "bus_notturno": "2025-04-01",
+}
 
 
 @dataclass(frozen=True)
@@ -235,6 +290,12 @@ def _survey(
         heard = z["level"].to_numpy() * ~z["unworried"].to_numpy()
         day_mu = 4.1 - 1.3 * z["fear"].to_numpy()[zone_idx] - 0.5 * heard[zone_idx]
         night_mu = day_mu - 0.3 - 1.8 * (1.0 - z["lighting"].to_numpy()[zone_idx])
+        # planted interventions move the expected answer by their effect (in points)
+        zone_day = 4.1 - 1.3 * z["fear"].to_numpy() - 0.5 * heard
+        zone_night = zone_day - 0.3 - 1.8 * (1.0 - z["lighting"].to_numpy())
+        month_index = _months(scale).index(month)
+        day_mu = day_mu + _planted_shift(z, zone_day, "day", month_index)[zone_idx]
+        night_mu = night_mu + _planted_shift(z, zone_night, "night", month_index)[zone_idx]
         day = np.clip(np.rint(day_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
         night = np.clip(np.rint(night_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
         days = rng.integers(0, _month_end(month).day, n)
@@ -262,6 +323,30 @@ def _survey(
         _write_csv(frame, path, delim=";")
         total += len(frame)
     return total
+
+
+#: SD of the latent answer around a zone's mean (on the 1-5 scale), before rounding.
+_ANSWER_SD = 0.7
+
+
+def _expected_score(mu: float) -> float:
+    """Expected 0-100 score of an answer rounded and clipped to 1-5 around latent mean mu."""
+    cuts = np.arange(1, 5) + 0.5
+    return 25.0 * float(norm.cdf((mu - cuts) / _ANSWER_SD).sum())
+
+
+def _planted_shift(z: pd.DataFrame, mu: np.ndarray, band: str, month_index: int) -> np.ndarray:
+    """Per zone, the latent shift that raises the expected score by the planted effect:
+    rounding to the 5-point scale would otherwise shrink a shift near the scale's ends."""
+    shift = np.zeros(len(z))
+    for plan in PLANTED:
+        points = plan.effect("perception", band) * plan.factor(month_index)
+        if points == 0:
+            continue
+        for i in np.flatnonzero(z["zone_id"].isin(plan.zones).to_numpy()):
+            base = _expected_score(mu[i])
+            shift[i] = brentq(lambda d, m=mu[i], t=base + points: _expected_score(m + d) - t, 0, 6)
+    return shift
 
 
 def _inject_survey(frame: pd.DataFrame, path: Path, bad: _BadRows) -> pd.DataFrame:
@@ -436,6 +521,7 @@ def _sensors(
         lux = np.where(
             n_mat, 32.0 * lighting + rng.normal(0, 2, (t, s)), rng.uniform(2000, 30000, (t, s))
         )
+        lux = lux + np.where(n_mat, _planted_lux(z, zi, _months(scale).index(month)), 0.0)
         step_h = scale.cadence_minutes / 60.0
         foot_rate = np.where(n_mat, np.where(nightlife, 90.0, 20.0), 160.0) * step_h
         foot = rng.poisson(foot_rate * (0.5 + lighting))
@@ -457,6 +543,44 @@ def _sensors(
         _write_csv(frame, path)
         total += len(frame)
     return total
+
+
+def _planted_lux(z: pd.DataFrame, zone_idx: np.ndarray, month_index: int) -> np.ndarray:
+    """Lux the planted interventions add to each sensor's night readings this month."""
+    extra = np.zeros(len(zone_idx))
+    for plan in PLANTED:
+        lux = plan.effect("lux", "night") * plan.factor(month_index)
+        extra[np.isin(z["zone_id"].to_numpy()[zone_idx], plan.zones)] += lux
+    return extra[None, :]
+
+
+def _planted_truth(scale: Scale) -> pd.DataFrame:
+    """The planted effects per intervention x outcome x band x month (0 before the start)."""
+    rows = [
+        {
+            "intervention_id": plan.intervention_id,
+            "outcome": outcome,
+            "time_band": band,
+            "period_start": month,
+            "effect": plan.effect(outcome, band) * plan.factor(i),
+        }
+        for plan in PLANTED
+        for outcome, band in [("perception", "day"), ("perception", "night"), ("lux", "night")]
+        for i, month in enumerate(_months(scale))
+    ]
+    return pd.DataFrame(rows)
+
+
+def _project_file(sc: Scale) -> str:
+    """The template project file, with the interventions' start months moved to the scale's."""
+    text = Path(__file__).with_name("observatory.toml").read_text(encoding="utf-8")
+    months = _months(replace(sc, months=max(p.month for p in PLANTED)))
+    for plan in PLANTED:
+        text = text.replace(
+            f"start = {_TEMPLATE_STARTS[plan.intervention_id]}",
+            f"start = {months[plan.month - 1].isoformat()}",
+        )
+    return text
 
 
 def _inject_sensors(
@@ -511,11 +635,11 @@ def generate(
         "sensors": _sensors(zones, sc, np.random.default_rng(seed + 3), landing, bad),
     }
     pd.DataFrame(bad.rows).to_csv(landing / "_injected_bad_rows.csv", index=False)
-    truth = zones.frame[["zone_id", "lighting", "level", "fear", "unworried", "nightlife"]]
+    truth = zones.frame[["zone_id", "lighting", "level", "fear", "unworried", "nightlife"]].copy()
+    treated = {zone: plan.intervention_id for plan in PLANTED for zone in plan.zones}
+    truth["intervention_id"] = truth["zone_id"].map(treated)
     truth.to_csv(landing / "_synthetic_truth.csv", index=False)
-    config_template = Path(__file__).with_name("observatory.toml")
-    (target / "observatory.toml").write_text(
-        config_template.read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    _planted_truth(sc).to_csv(landing / "_synthetic_interventions.csv", index=False)
+    (target / "observatory.toml").write_text(_project_file(sc), encoding="utf-8")
     log.info("demo city (%s) written to %s: %s", scale, target, written)
     return written
