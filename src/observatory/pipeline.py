@@ -22,6 +22,7 @@ from observatory import vintage
 from observatory.config import Config
 from observatory.index import PYTHON_STEPS, mart_params
 from observatory.ingest import BatchReport, ingest_source
+from observatory.interventions import write_register
 from observatory.sql_util import run_model
 from observatory.timebands import write_day_bands
 from observatory.warehouse import columns_of, connect, table_exists, transaction
@@ -49,6 +50,7 @@ INDEX_MODELS = (
     "idx_perception_eb",
     "idx_composite",
     "idx_groups",
+    "idx_intervention_effects",
 )
 MART_MODELS = (
     "zone_index",
@@ -64,6 +66,9 @@ MART_MODELS = (
     "quarantine_reasons",
     "group_index",
     "item_nonresponse",
+    "interventions",
+    "intervention_effects",
+    "intervention_event_study",
 )
 #: Steps of a build, for its progress bar: reference tables, models, publication log.
 _BUILD_STEPS = 2 + len(STAGING_MODELS) + len(INDEX_MODELS) + len(MART_MODELS)
@@ -277,6 +282,7 @@ def build(
                 con, cfg.city, cfg.time_bands, first.replace(day=1), month_end - dt.timedelta(1)
             )
             _write_sources(con, cfg)
+            write_register(con, cfg)  # ref.interventions, ref.evaluation_settings
             done("ref.day_bands")
             for model in STAGING_MODELS:
                 # Views: staging adds a band and local time to validated rows; writing it

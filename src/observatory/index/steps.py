@@ -32,6 +32,7 @@ from observatory.index.montecarlo import PerceptionModel
 from observatory.index.outputs import result_tables
 from observatory.index.shrinkage import fay_herriot, no_shrinkage, sampling_variance
 from observatory.index.suppression import suppress
+from observatory.interventions.step import build_intervention_effects
 
 log = logging.getLogger(__name__)
 
@@ -411,4 +412,6 @@ PYTHON_STEPS: dict[str, PythonStep] = {
         inputs=["idx.idx_respondents", "idx.idx_suppression", "staging.stg_survey"],
         outputs=["idx.idx_groups"],
     )(build_groups),
+    # did it work? interventions against comparison zones (observatory.interventions)
+    "idx_intervention_effects": build_intervention_effects,
 }

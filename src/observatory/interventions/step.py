@@ -1,0 +1,206 @@
+"""The evaluation step of a build (`idx_intervention_effects`, a Python step of the index
+layer run after the composite): read the register and the published outcomes, evaluate
+every intervention x outcome x band, write idx.idx_intervention_effects and
+idx.idx_intervention_event_study (published by marts.intervention_effects and
+marts.intervention_event_study).
+
+Outcomes are taken where the index keeps them in their natural units, not shrunk and not
+capped: perception is the DIRECT survey estimate (Fay-Herriot shrinkage would pull a treated
+zone's change toward the city), lux is the measured illuminance (the goalposts stop at 30
+lux, so a relighting from 25 to 50 lux would read as 25 to 30). Withheld cells
+(idx_suppression) give no perception and no index value: a published effect is a function
+of published cells only, so it cannot be differenced to recover a withheld one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import duckdb
+import pandas as pd
+
+from observatory.config import EvaluationConfig, IndexConfig
+from observatory.graph import python_step
+from observatory.interventions.estimate import Design, evaluate
+
+log = logging.getLogger(__name__)
+
+#: outcome -> (column of the cells query, bands it is measured in, unit)
+OUTCOMES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "perception": ("perception", ("day", "night"), "points"),
+    "incident_ratio": ("incident_ratio", ("day", "night"), "ratio"),
+    "lux": ("lux", ("night",), "lux"),
+    "footfall": ("footfall", ("day", "night"), "passes_per_hour"),
+    "index": ("index_value", ("day", "night"), "points"),
+}
+
+_CELLS = """
+    select
+        i.zone_id,
+        i.time_band,
+        i.period_start,
+        case when not s.is_suppressed then i.perception_raw end as perception,
+        i.incident_ratio,
+        i.lux_mean as lux,
+        i.footfall_per_hour as footfall,
+        case when not s.is_suppressed then c.index_value end as index_value,
+    from idx.idx_indicators as i
+    inner join idx.idx_suppression as s using (zone_id, time_band, period_start)
+    inner join idx.idx_composite as c using (zone_id, time_band, period_start)
+    order by i.period_start, i.time_band, i.zone_id
+"""
+
+
+def month_number(day: dt.date | pd.Timestamp) -> int:
+    """Months since year 0: consecutive months are consecutive numbers."""
+    return day.year * 12 + day.month - 1
+
+
+def month_start(number: int | None) -> dt.date | None:
+    """The first day of a month number (None stays None)."""
+    return None if number is None else dt.date(number // 12, number % 12 + 1, 1)
+
+
+def design_of(evaluation: EvaluationConfig, index: IndexConfig) -> Design:
+    """The evaluation settings of a project (`[evaluation]`, and `[index]`'s level and seed)."""
+    return Design(
+        confidence=index.confidence,
+        min_pre_periods=evaluation.min_pre_periods,
+        min_post_periods=evaluation.min_post_periods,
+        min_comparison_zones=evaluation.min_comparison_zones,
+        wild_bootstrap_below_zones=evaluation.wild_bootstrap_below_zones,
+        matched_zones=evaluation.matched_zones,
+        bootstrap_reps=evaluation.bootstrap_reps,
+        seed=index.seed,
+    )
+
+
+def eligible_cells(
+    cells: pd.DataFrame, register: pd.DataFrame, intervention_id: str, comparison: str
+) -> pd.DataFrame:
+    """The cells one intervention is evaluated on: its treated zones, and comparison zones
+    untreated throughout (never treated), or, for `not_yet_treated`, also other
+    interventions' zones in their months before their own start."""
+    this = register[register["intervention_id"] == intervention_id].iloc[0]
+    treated = set(this["zone_ids"])
+    starts: dict[str, int] = {}
+    for other in register.itertuples():
+        if other.intervention_id == intervention_id:
+            continue
+        for zone in other.zone_ids:
+            first = month_number(other.start_date)
+            starts[zone] = min(starts.get(zone, first), first)
+    zone_start = cells["zone_id"].map(starts)
+    if comparison == "never_treated":
+        keep = cells["zone_id"].isin(treated) | zone_start.isna()
+    else:  # not yet treated: before the zone's own first intervention
+        keep = cells["zone_id"].isin(treated) | zone_start.isna() | (cells["t"] < zone_start)
+    return cells[keep]
+
+
+def run_evaluations(
+    cells: pd.DataFrame, register: pd.DataFrame, evaluation: EvaluationConfig, index: IndexConfig
+) -> tuple:
+    """Every intervention x outcome x band: (effects, event study) frames."""
+    design = design_of(evaluation, index)
+    cells = cells.assign(t=pd.to_datetime(cells["period_start"]).map(month_number))
+    effects, events = [], []
+    for item in register.itertuples():
+        mine = eligible_cells(cells, register, item.intervention_id, evaluation.comparison)
+        start = month_number(item.start_date)
+        end = month_number(item.end_date) if pd.notna(item.end_date) else None
+        for outcome, (column, bands, unit) in OUTCOMES.items():
+            for band in bands:
+                panel = mine.loc[mine["time_band"] == band, ["zone_id", "t", column]]
+                result = evaluate(
+                    panel.rename(columns={column: "y"}), set(item.zone_ids), start, end, design
+                )
+                keys = {
+                    "intervention_id": item.intervention_id,
+                    "outcome": outcome,
+                    "time_band": band,
+                    "unit": unit,
+                }
+                effects.append({**keys, **result.effect})
+                if len(result.event_study):
+                    events.append(result.event_study.assign(**keys, start_month=start))
+    return _effects_frame(effects, evaluation.comparison, index.confidence), _events_frame(events)
+
+
+def _effects_frame(rows: list[dict], comparison: str, confidence: float) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    for col in ("pre_start", "pre_end", "post_start", "post_end"):
+        frame[col] = [month_start(None if pd.isna(v) else int(v)) for v in frame[col]]
+    frame["comparison"] = comparison
+    frame["confidence"] = confidence
+    return frame
+
+
+def _events_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)
+    frame["period_start"] = [
+        month_start(int(s + r))
+        for s, r in zip(frame["start_month"], frame["relative_month"], strict=True)
+    ]
+    return frame.drop(columns="start_month")
+
+
+_EFFECT_COLUMNS = (
+    "intervention_id varchar, outcome varchar, time_band varchar, unit varchar, "
+    "status varchar, reason varchar, estimate double, ci_low double, ci_high double, "
+    "std_error double, p_value double, estimator varchar, inference varchar, "
+    "confidence double, pre_start date, pre_end date, post_start date, post_end date, "
+    "n_pre_periods bigint, n_post_periods bigint, n_treated_zones bigint, "
+    "n_comparison_zones bigint, comparison_zone_ids varchar[], comparison varchar, "
+    "matching varchar, n_cells bigint, treated_pre_mean double, "
+    "pre_trend_slope double, pre_trend_p_value double, is_pre_trend_detected boolean"
+)
+_EVENT_COLUMNS = (
+    "intervention_id varchar, outcome varchar, time_band varchar, unit varchar, "
+    "relative_month bigint, period_start date, estimate double, ci_low double, "
+    "ci_high double, std_error double, is_reference boolean, n_treated_cells bigint"
+)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, columns: str, frame: pd.DataFrame):
+    con.execute(f"create or replace table idx.{table} ({columns})")
+    if frame.empty:
+        return
+    con.register("_evaluation_frame", frame)
+    try:
+        con.execute(f"insert into idx.{table} by name select * from _evaluation_frame")
+    finally:
+        con.unregister("_evaluation_frame")
+
+
+def _settings(con: duckdb.DuckDBPyConnection) -> EvaluationConfig:
+    frame = con.execute("select * from ref.evaluation_settings").df()
+    return EvaluationConfig(**frame.iloc[0].to_dict()) if len(frame) else EvaluationConfig()
+
+
+@python_step(
+    inputs=[
+        "ref.interventions",
+        "ref.evaluation_settings",
+        "idx.idx_indicators",
+        "idx.idx_suppression",
+        "idx.idx_composite",
+    ],
+    outputs=["idx.idx_intervention_effects", "idx.idx_intervention_event_study"],
+)
+def build_intervention_effects(con: duckdb.DuckDBPyConnection, index: IndexConfig) -> list[str]:
+    """Evaluate the register (ref.interventions) on the index's published outcomes."""
+    register = con.execute("select * from ref.interventions order by intervention_id").df()
+    effects, events = pd.DataFrame(), pd.DataFrame()
+    if len(register):
+        cells = con.execute(_CELLS).df()
+        effects, events = run_evaluations(cells, register, _settings(con), index)
+        log.info("evaluated %d interventions: %d effect rows", len(register), len(effects))
+    _replace(con, "idx_intervention_effects", _EFFECT_COLUMNS, effects)
+    _replace(con, "idx_intervention_event_study", _EVENT_COLUMNS, events)
+    return ["idx_intervention_effects", "idx_intervention_event_study"]
