@@ -591,6 +591,41 @@ def validate_method(
     raise typer.Exit(1 if strict and report.misses(results) else 0)
 
 
+@app.command("validate-interventions")
+@_guard
+def validate_interventions(
+    *,
+    quick: Annotated[bool, typer.Option(help="the small demo city (6 months), for CI")] = False,
+    placebos: Annotated[int, typer.Option(min=10, help="placebo interventions")] = 200,
+    directory: Annotated[Path, typer.Option("--dir", help="where the demo city goes")] = Path(
+        "var/validate-interventions"
+    ),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Placebo interventions and the demo's planted ones: false alarms, coverage, MDE."""
+    import datetime as dt  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    from observatory.demo.generator import generate  # noqa: PLC0415
+    from observatory.interventions import placebo  # noqa: PLC0415
+    from observatory.pipeline import run  # noqa: PLC0415
+
+    started = dt.datetime.now(dt.UTC)
+    scale = "small" if quick else "demo"
+    root = directory / scale
+    if root.exists():
+        shutil.rmtree(root)
+    generate(root, scale=scale)
+    cfg = load_config(root / "observatory.toml")
+    with _shown(as_json):
+        run(cfg)
+    result = placebo.validate(cfg, placebos, cfg.index.seed)
+    if as_json:
+        _json(result.as_dict())
+    else:
+        typer.echo(placebo.table(result, scale, started))
+
+
 quarantine_app = typer.Typer(help="Inspect quarantined rows and release them after a fix.")
 app.add_typer(quarantine_app, name="quarantine")
 

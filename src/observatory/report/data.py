@@ -207,6 +207,50 @@ def _quality(con: duckdb.DuckDBPyConnection, cfg: Config, now: dt.datetime) -> d
     return {"sources": sources, "reasons": reasons}
 
 
+_EFFECT_COLUMNS = (
+    "outcome, time_band, unit, status, estimate, ci_low, ci_high, p_value, inference, "
+    "n_treated_zones, n_comparison_zones, n_pre_periods, n_post_periods, post_period_start, "
+    "post_period_end, treated_pre_mean, is_pre_trend_detected, pre_trend_p_value"
+)
+
+
+def _interventions(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Each registered intervention with its effects and its perception event study
+    (marts.interventions, intervention_effects, intervention_event_study)."""
+    if not table_exists(con, "marts", "intervention_effects"):
+        return []
+    items = _records(
+        con,
+        "select intervention_id, intervention_name, intervention_type, zone_ids, start_date, "
+        "end_date, description, budget, currency from marts.interventions "
+        "order by start_date, intervention_id",
+    )
+    for item in items:
+        key = [item["intervention_id"]]
+        item["effects"] = _records(
+            con,
+            f"select {_EFFECT_COLUMNS} from marts.intervention_effects "
+            "where intervention_id = ? order by outcome, time_band",
+            key,
+        )
+        events = _records(
+            con,
+            "select time_band, relative_month, estimate, ci_low, ci_high, is_reference "
+            "from marts.intervention_event_study "
+            "where intervention_id = ? and outcome = 'perception' order by relative_month",
+            key,
+        )
+        item["event_study"] = {
+            band: [
+                [e["relative_month"], e["estimate"], e["ci_low"], e["ci_high"]]
+                for e in events
+                if e["time_band"] == band
+            ]
+            for band in ("day", "night")
+        }
+    return items
+
+
 def collect(
     con: duckdb.DuckDBPyConnection, cfg: Config, period: str | None, now: dt.datetime
 ) -> dict[str, Any]:
@@ -248,4 +292,5 @@ def collect(
             con, "fear_gap", _FEAR_COLUMNS, month, "fear_gap_rank nulls last, zone_id"
         ),
         "quality": _quality(con, cfg, now),
+        "interventions": _interventions(con),
     }

@@ -77,6 +77,52 @@ LABELS_EN: dict[str, str] = {
     "no_quarantine": "No row was quarantined.",
     "hours": "{n} h",
     "days": "{n} d",
+    "interventions_title": "Did it work? Interventions",
+    "interventions_note": "Each intervention's zones against comparison zones it did not "
+    "reach (difference-in-differences on the published figures). Chart: the change in "
+    "perception month by month against the month before the start, with {level} intervals; "
+    "before the start (open dots) it should hover around zero.",
+    "intervention_meta": "{type} · zones {zones} · since {start}",
+    "perception_day_phrase": "Day perception",
+    "perception_night_phrase": "Night perception",
+    "headline_up": "{what} in the intervention's zones rose {points} points ({level}: {low} to "
+    "{high}) against comparable zones.",
+    "headline_down": "{what} in the intervention's zones fell {points} points ({level}: {low} "
+    "to {high}) against comparable zones.",
+    "headline_unclear": "{what} in the intervention's zones changed by {points} points "
+    "({level}: {low} to {high}) against comparable zones: no clear effect.",
+    "headline_none": "{what}: no estimate, {reason}.",
+    "status_not_measured": "not measured (or withheld) in the intervention's zones",
+    "status_treated_everywhere": "every zone was treated, so there is nothing to compare with",
+    "status_too_few_pre_periods": "only {pre} month(s) of data before the start",
+    "status_too_few_post_periods": "only {post} month(s) of data since the start",
+    "status_too_few_comparison_zones": "only {n} comparison zone(s)",
+    "caveat_pre_trend": "{band}: before the start the zones were already drifting apart "
+    "from the comparison zones (p = {p}); the estimate may include that drift.",
+    "caveat_few_zones": "Few zones ({treated} treated, {comparison} for comparison): the "
+    "interval is a wild cluster bootstrap's, and the month-by-month intervals of the chart "
+    "are too narrow.",
+    "caveat_assumptions": "The estimate assumes the zones would have moved like the "
+    "comparison zones without the intervention (parallel trends), that it did not spill "
+    "into neighbouring zones, and that nothing else started there at the same time.",
+    "event_title": "Event study: perception against the month before the start",
+    "event_start": "start",
+    "event_axis": "months since the start",
+    "event_none": "No event study: the design does not support an estimate.",
+    "other_outcomes": "All outcomes",
+    "outcome": "Outcome",
+    "effect": "Effect",
+    "outcome_perception": "Perception (points)",
+    "outcome_index": "Index (points)",
+    "outcome_incident_ratio": "Incident ratio",
+    "outcome_lux": "Lighting (lux)",
+    "outcome_footfall": "Footfall (passes/h)",
+    "type_lighting": "Lighting",
+    "type_public_space_activation": "Activation of a public space",
+    "type_night_service": "Night service",
+    "type_regeneration": "Regeneration",
+    "type_policing": "Policing",
+    "type_other": "Other",
     "methods_title": "Method",
     "methods_text": "How the index is computed, and why: docs/methodology.md in the observatory "
     "project (method {method}). Intervals are {level}; cells with fewer than {k} respondents "
@@ -156,6 +202,52 @@ LABELS_IT: dict[str, str] = {
     "no_quarantine": "Nessuna riga in quarantena.",
     "hours": "{n} h",
     "days": "{n} g",
+    "interventions_title": "Ha funzionato? Interventi",
+    "interventions_note": "Le zone di ogni intervento a confronto con zone che non ha "
+    "raggiunto (differenza nelle differenze sui dati pubblicati). Grafico: la variazione "
+    "della percezione mese per mese rispetto al mese prima dell'avvio, con intervalli al "
+    "{level}; prima dell'avvio (punti vuoti) dovrebbe restare intorno a zero.",
+    "intervention_meta": "{type} · zone {zones} · da {start}",
+    "perception_day_phrase": "La percezione di giorno",
+    "perception_night_phrase": "La percezione di notte",
+    "headline_up": "{what} nelle zone dell'intervento è salita di {points} punti ({level}: "
+    "da {low} a {high}) rispetto a zone comparabili.",
+    "headline_down": "{what} nelle zone dell'intervento è scesa di {points} punti ({level}: "
+    "da {low} a {high}) rispetto a zone comparabili.",
+    "headline_unclear": "{what} nelle zone dell'intervento è cambiata di {points} punti "
+    "({level}: da {low} a {high}) rispetto a zone comparabili: nessun effetto chiaro.",
+    "headline_none": "{what}: nessuna stima, {reason}.",
+    "status_not_measured": "non misurata (o oscurata) nelle zone dell'intervento",
+    "status_treated_everywhere": "tutte le zone sono state trattate: manca un confronto",
+    "status_too_few_pre_periods": "solo {pre} mese/i di dati prima dell'avvio",
+    "status_too_few_post_periods": "solo {post} mese/i di dati dall'avvio",
+    "status_too_few_comparison_zones": "solo {n} zona/e di confronto",
+    "caveat_pre_trend": "{band}: già prima dell'avvio le zone si stavano allontanando da "
+    "quelle di confronto (p = {p}); la stima può includere questa tendenza.",
+    "caveat_few_zones": "Poche zone ({treated} trattate, {comparison} di confronto): "
+    "l'intervallo è un wild cluster bootstrap, e gli intervalli mese per mese del grafico "
+    "sono troppo stretti.",
+    "caveat_assumptions": "La stima presuppone che senza l'intervento le zone si sarebbero "
+    "mosse come quelle di confronto (tendenze parallele), che l'effetto non si sia esteso "
+    "alle zone vicine e che nient'altro sia partito lì nello stesso periodo.",
+    "event_title": "Studio d'evento: la percezione rispetto al mese prima dell'avvio",
+    "event_start": "avvio",
+    "event_axis": "mesi dall'avvio",
+    "event_none": "Nessuno studio d'evento: il disegno non consente una stima.",
+    "other_outcomes": "Tutti gli esiti",
+    "outcome": "Esito",
+    "effect": "Effetto",
+    "outcome_perception": "Percezione (punti)",
+    "outcome_index": "Indice (punti)",
+    "outcome_incident_ratio": "Rapporto segnalazioni",
+    "outcome_lux": "Illuminazione (lux)",
+    "outcome_footfall": "Passaggi pedonali (all'ora)",
+    "type_lighting": "Illuminazione",
+    "type_public_space_activation": "Attivazione di uno spazio pubblico",
+    "type_night_service": "Servizio notturno",
+    "type_regeneration": "Rigenerazione",
+    "type_policing": "Presidio di polizia",
+    "type_other": "Altro",
     "methods_title": "Metodo",
     "methods_text": "Come si calcola l'indice, e perché: docs/methodology.md nel progetto "
     "observatory (metodo {method}). Gli intervalli sono al {level}; le celle con meno di {k} "
