@@ -23,6 +23,7 @@ import typer
 from observatory import progress
 from observatory.config import Config, ConfigError, load_config
 from observatory.ingest import BatchReport
+from observatory.network.cli import network_app
 from observatory.sources.readers import BatchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -138,8 +139,16 @@ def demo(
     directory: Annotated[Path, typer.Option("--dir", help="where the demo city lives")] = DEMO_DIR,
     scale: Annotated[str, typer.Option(help="small | demo | xl")] = "demo",
     seed: int = 20251,
+    network: Annotated[
+        bool, typer.Option("--network", help="the 5-city demo network (in var/demo-network)")
+    ] = False,
 ) -> None:
     """Generate the SYNTHETIC demo city, then run the whole pipeline on it."""
+    if network:
+        from observatory.network.cli import NETWORK_DEMO_DIR, demo_network  # noqa: PLC0415
+
+        where = NETWORK_DEMO_DIR if directory == DEMO_DIR else directory
+        raise typer.Exit(demo_network(where, seed))
     from observatory.demo.generator import generate  # noqa: PLC0415
     from observatory.pipeline import run  # noqa: PLC0415
     from observatory.publish import export  # noqa: PLC0415
@@ -628,6 +637,7 @@ def validate_interventions(
 
 quarantine_app = typer.Typer(help="Inspect quarantined rows and release them after a fix.")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(network_app, name="network")
 
 
 @quarantine_app.command("list")

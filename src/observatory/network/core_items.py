@@ -31,7 +31,7 @@ class CoreItem:
 
     def text(self, language: str) -> str:
         """The wording in a language (its primary tag: `ca-ES` -> `ca`), else English."""
-        return self.wording.get(language.split("-")[0].lower(), self.wording["en"])
+        return self.wording.get(language.split("-", maxsplit=1)[0].lower(), self.wording["en"])
 
 
 @cache
