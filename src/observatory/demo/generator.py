@@ -297,7 +297,8 @@ def _survey(
         day_mu = day_mu + _planted_shift(z, zone_day, "day", month_index)[zone_idx]
         night_mu = night_mu + _planted_shift(z, zone_night, "night", month_index)[zone_idx]
         day = np.clip(np.rint(day_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
-        night = np.clip(np.rint(night_mu + rng.normal(0, 0.7, n)), 1, 5).astype(int)
+        sex, gap = _planted_gender(z["lighting"].to_numpy()[zone_idx], month)
+        night = np.clip(np.rint(night_mu + gap + rng.normal(0, 0.7, n)), 1, 5).astype(int)
         days = rng.integers(0, _month_end(month).day, n)
         minutes = rng.integers(8 * 60, 22 * 60, n)
         stamps = [
@@ -315,6 +316,7 @@ def _survey(
                 "quartiere": z["zone_id"].to_numpy()[zone_idx],
                 "sicurezza_giorno": [LABELS[v - 1] for v in day],
                 "sicurezza_notte": [LABELS[v - 1] for v in night],
+                "sesso": sex,
                 "peso": np.round(rng.uniform(0.6, 1.6, n), 2).astype(str),
             }
         )
@@ -327,6 +329,22 @@ def _survey(
 
 #: SD of the latent answer around a zone's mean (on the 1-5 scale), before rounding.
 _ANSWER_SD = 0.7
+#: Planted gender gap at night (latent 1-5 scale): women answer GAP_LIT + GAP_DARK x
+#: (1 - lighting) lower than men, split half below and half above the zone's mean; none
+#: by day. Shares: women, men, the rest say nothing ("preferisco non rispondere").
+GENDER_GAP_LIT, GENDER_GAP_DARK = 0.3, 1.0
+_GENDER_SHARES = (("F", 0.5), ("M", 0.46), ("preferisco non rispondere", 0.04))
+
+
+def _planted_gender(lighting: np.ndarray, month: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """Each respondent's sex and their night shift. Drawn from a stream of its own, so the
+    rest of the city (and its random draws) is as it was without it."""
+    rng = np.random.default_rng([15, month.year, month.month])
+    labels, shares = zip(*_GENDER_SHARES, strict=True)
+    sex = rng.choice(np.array(labels, dtype=object), size=len(lighting), p=shares)
+    gap = GENDER_GAP_LIT + GENDER_GAP_DARK * (1.0 - lighting)
+    shift = np.where(sex == "F", -gap / 2, np.where(sex == "M", gap / 2, 0.0))
+    return sex, shift
 
 
 def _expected_score(mu: float) -> float:

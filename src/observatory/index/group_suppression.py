@@ -9,9 +9,10 @@ difference. The rules, applied until nothing changes:
 
 * primary: fewer than k respondents; nearly everyone gave the same answer (the
   homogeneity rule); the "not stated" cells; every group cell of a withheld zone cell.
-* rows: the withheld cells of a row with people in them are none, or at least two
-  holding at least k respondents together; else the row's smallest published cell is
-  withheld with them.
+* rows: where a row holds a cell withheld to protect someone (all but a "not stated" cell
+  of k or more varied respondents, which is withheld by policy, not for its own sake),
+  its withheld cells with people in them are at least two holding at least k respondents
+  together; else the row's smallest published cell is withheld with them.
 * columns: the same across the zones of a group whose city-wide cell is published; when
   no zone cell is left to withhold, the city-wide cell is withheld instead.
 
@@ -55,17 +56,23 @@ def suppress_groups(cells: pd.DataFrame, k: int, homogeneity_threshold: float = 
     reason[cells["is_margin_suppressed"].astype(bool)] = ZONE_WITHHELD
     reason[cells["group_label"] == UNSTATED] = NOT_STATED
     has_people = n > 0
+    policy_only = (
+        (cells["group_label"] == UNSTATED)
+        & (n >= k)
+        & (cells["modal_share"].fillna(0.0) < homogeneity_threshold)
+        & ~cells["is_margin_suppressed"].astype(bool)
+    )
     band = ["group_by", "time_band", "period_start"]
     rows = [cells[c] for c in (*band, "zone_id")]
     zone_level = cells["zone_id"] != CITY
     columns = [cells[c] for c in (*band, "group_label")]
     for _ in range(1000):
         before = int(reason.notna().sum())
+        sensitive = reason.notna() & has_people & ~policy_only
+        reason = _complement(cells, reason, sensitive, rows, members=None, k=k, label=ACROSS_GROUPS)
+        sensitive = reason.notna() & has_people & ~policy_only
         reason = _complement(
-            cells, reason, has_people, rows, members=None, k=k, label=ACROSS_GROUPS
-        )
-        reason = _complement(
-            cells, reason, has_people, columns, members=zone_level, k=k, label=ACROSS_ZONES
+            cells, reason, sensitive, columns, members=zone_level, k=k, label=ACROSS_ZONES
         )
         if int(reason.notna().sum()) == before:
             break
@@ -75,7 +82,7 @@ def suppress_groups(cells: pd.DataFrame, k: int, homogeneity_threshold: float = 
 def _complement(
     cells: pd.DataFrame,
     reason: pd.Series,
-    has_people: pd.Series,
+    sensitive: pd.Series,
     keys: list[pd.Series],
     *,
     members: pd.Series | None,
@@ -83,13 +90,16 @@ def _complement(
     label: str,
 ) -> pd.Series:
     """One pass of the row or column rule. `members` marks the cells that add up to the
-    line's total (zone cells for a column, whose total is the city cell); None: all."""
+    line's total (zone cells for a column, whose total is the city cell); None: all.
+    `sensitive` marks the withheld cells (with people) that need protecting."""
     member = pd.Series(True, index=cells.index) if members is None else members
-    withheld = reason.notna() & has_people & member
     n = cells["n_respondents"].astype(float)
+    has_people = n > 0
+    withheld = reason.notna() & has_people & member
     n_withheld = withheld.groupby(keys).transform("sum")
     people = n.where(withheld, 0.0).groupby(keys).transform("sum")
-    exposed = (n_withheld == 1) | ((n_withheld >= 1) & (people < k))
+    at_risk = (sensitive & member).groupby(keys).transform("any")
+    exposed = at_risk & ((n_withheld == 1) | (people < k))
     if members is not None:
         # a column's total is its city cell: nothing to protect where it is withheld
         total_out = (reason.notna() & ~member).groupby(keys).transform("any")
