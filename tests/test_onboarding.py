@@ -6,6 +6,7 @@ serial dates; UTM metres in latitude/longitude columns."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import duckdb
@@ -302,3 +303,36 @@ def test_utm_hint_names_the_city_zone() -> None:
     # in range, but all outside the city (lat/lon swapped, or another city's file)
     swapped = crosswalk.utm_hint(pd.Series([7.62]), pd.Series([45.02]), (45.05, 7.65), extent)
     assert swapped is not None and "all lie outside the city" in swapped
+
+
+def test_report_and_export_default_to_the_latest_month_with_perception(tmp_path: Path) -> None:
+    from observatory import publish  # noqa: PLC0415
+    from observatory.report import write_report  # noqa: PLC0415
+
+    path = _project(tmp_path, aliases=ALIASES)
+    (tmp_path / "landing" / "police").mkdir()
+    # June has incidents but no survey yet: the latest month in the warehouse, not the
+    # latest with something to say about perception
+    (tmp_path / "landing" / "police" / "a.csv").write_text(
+        "id,ts,lat,lon,cat\n1,2025-06-05T10:00:00Z,45.02,7.62,theft\n", encoding="utf-8"
+    )
+    police = (
+        '\n[[sources]]\nname = "police"\nkind = "incidents"\npath = "landing/police/*.csv"\n'
+        '[sources.columns]\nincident_id = "id"\noccurred_at = "ts"\nlatitude = "lat"\n'
+        'longitude = "lon"\ncategory = "cat"\n[sources.severity]\ntheft = 1.0\n'
+        "\n[index]\nmin_respondents = 5\nuncertainty_draws = 50\n"  # tiny cells, published
+    )
+    path.write_text(path.read_text(encoding="utf-8") + police, encoding="utf-8")
+    cfg = load_config(path)
+    pipeline.run(cfg, now=NOW)
+    page = write_report(cfg, None, tmp_path / "report.html", NOW).read_text(encoding="utf-8")
+    assert '"period":"2025-05"' in page and "Who feels unsafe" in page
+    out = tmp_path / "exports"
+    publish.export(cfg, out)
+    doc = json.loads((out / "zones_latest.geojson").read_text(encoding="utf-8"))
+    assert {f["properties"]["period_start"] for f in doc["features"]} == {"2025-05-01"}
+    publish.export(cfg, out, period="2025-04")
+    doc = json.loads((out / "zones_latest.geojson").read_text(encoding="utf-8"))
+    assert {f["properties"]["period_start"] for f in doc["features"]} == {"2025-04-01"}
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        publish.export(cfg, out, period="April")

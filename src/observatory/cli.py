@@ -334,13 +334,20 @@ def reproduce(
 def export(
     config: ConfigOpt = None,
     directory: Annotated[Path | None, typer.Option("--dir", help="target folder")] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="the GeoJSON's month, YYYY-MM (default: latest with perception)"),
+    ] = None,
 ) -> None:
-    """Write the marts as Parquet and CSV, and the zones with their latest index as GeoJSON."""
+    """Write the marts as Parquet and CSV, and the zones with a month's index as GeoJSON."""
     from observatory.publish import export as run_export  # noqa: PLC0415
 
     cfg = _config(config)
-    with _shown():
-        files = run_export(cfg, directory)
+    try:
+        with _shown():
+            files = run_export(cfg, directory, period)
+    except ValueError as exc:
+        _fail(str(exc))
     for f in files:
         typer.echo(str(f))
 

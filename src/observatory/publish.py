@@ -50,8 +50,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _zone_features(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """One GeoJSON feature per zone of ref.zones, with its latest index per band."""
+def latest_published_period(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The latest month with published perception (surveyed and not withheld): the honest
+    default of the report and the export, rather than a month whose survey is not in."""
+    return con.execute(
+        "select max(period_start) from marts.zone_index where perception_score is not null"
+    ).fetchone()[0]
+
+
+def parse_period(period: str | None) -> dt.date | None:
+    """`YYYY-MM` as the month's first day (None stays None).
+
+    Raises:
+        ValueError: the text is not a month.
+    """
+    if period is None:
+        return None
+    try:
+        return dt.datetime.strptime(period, "%Y-%m").date()
+    except ValueError:
+        raise ValueError(
+            f"--period {period!r}: expected a month as YYYY-MM, e.g. 2025-11"
+        ) from None
+
+
+def _zone_features(con: duckdb.DuckDBPyConnection, period: dt.date) -> list[dict[str, Any]]:
+    """One GeoJSON feature per zone of ref.zones, with its index per band in `period`."""
     per_band = ",\n".join(
         f"any_value(l.{c}) filter (where l.time_band = '{band}') as {c}_{band}"
         for band in ("day", "night")
@@ -73,14 +97,20 @@ def _zone_features(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                any_value(l.published_at) as published_at,
                any_value(z.geometry_geojson) as geometry_geojson
         from ref.zones as z
-        left join marts.zone_index_latest as l on l.zone_id = z.zone_id
+        left join (
+            select i.*, t.change_vs_previous, t.is_change_significant, t.trend_direction
+            from marts.zone_index as i
+            left join marts.zone_trends as t using (zone_id, time_band, period_start)
+            where i.period_start = $period
+        ) as l on l.zone_id = z.zone_id
         left join marts.day_night_gap as g
             on g.zone_id = z.zone_id and g.period_start = l.period_start
         left join marts.fear_gap as f
             on f.zone_id = z.zone_id and f.period_start = l.period_start
         group by z.city_id, z.zone_id, z.zone_name, z.population, z.area_km2
         order by z.zone_id
-        """
+        """,
+        {"period": period},
     )
     names = [d[0] for d in cur.description]
     features = []
@@ -95,8 +125,11 @@ def _zone_features(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return features
 
 
-def export_geojson(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path:
-    """Write `zones_latest.geojson`: every zone's outline (WGS84) and its latest index.
+def export_geojson(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, period: dt.date | None = None
+) -> Path:
+    """Write `zones_latest.geojson`: every zone's outline (WGS84) and its index in `period`
+    (default: the latest month with published perception; `period_start` says which).
 
     Properties are flat for BI map layers: `index_value_day`, `index_value_night`,
     `is_suppressed_night`, `index_gap`, `fear_gap`... (docs/tables.md, "GeoJSON export").
@@ -104,7 +137,8 @@ def export_geojson(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path:
     for mart in ("zone_index_latest", "day_night_gap", "fear_gap"):
         if not table_exists(con, "marts", mart):
             raise FileNotFoundError(f"marts.{mart} is missing: run `observatory build` first")
-    doc = {"type": "FeatureCollection", "features": _zone_features(con)}
+    month = period or latest_published_period(con)
+    doc = {"type": "FeatureCollection", "features": _zone_features(con, month)}
     final = out_dir / GEOJSON_NAME
     tmp = out_dir / f".{GEOJSON_NAME}.tmp"
     tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
@@ -112,9 +146,10 @@ def export_geojson(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path:
     return final
 
 
-def export(cfg: Config, target: Path | None = None) -> list[Path]:
+def export(cfg: Config, target: Path | None = None, period: str | None = None) -> list[Path]:
     """Write every mart as `<mart>.parquet` and `<mart>.csv`, and the zones with their
-    latest index as `zones_latest.geojson`, under the exports folder.
+    index of `period` (`YYYY-MM`; default: the latest month with published perception)
+    as `zones_latest.geojson`, under the exports folder.
 
     Files are written to a temporary name and renamed, so a reader never sees half a file.
     """
@@ -135,6 +170,6 @@ def export(cfg: Config, target: Path | None = None) -> list[Path]:
                 tmp.replace(final)
                 written.append(final)
                 bar.advance(1, rows=rows, item=final.name)
-        written.append(export_geojson(con, out_dir))
+        written.append(export_geojson(con, out_dir, parse_period(period)))
         bar.advance(1, item=GEOJSON_NAME)
     return written

@@ -62,7 +62,11 @@ def choose_period(con: duckdb.DuckDBPyConnection, period: str | None) -> dt.date
     if not months:
         raise ReportError("marts.zone_index is empty: ingest data and run `observatory build`")
     if period is None:
-        return months[-1]
+        # the latest month with published perception, not one whose survey is not in yet
+        (latest,) = con.execute(
+            "select max(period_start) from marts.zone_index where perception_score is not null"
+        ).fetchone()
+        return latest or months[-1]
     if not re.fullmatch(r"\d{4}-\d{2}", period):
         raise ReportError(f"--period {period!r}: expected YYYY-MM, e.g. {months[-1]:%Y-%m}")
     wanted = dt.date(int(period[:4]), int(period[5:]), 1)
@@ -95,6 +99,8 @@ def _zones(con: duckdb.DuckDBPyConnection, period: dt.date) -> list[dict]:
     for r in rows:
         zone = zones.setdefault(r["zone_id"], {"id": r["zone_id"], "name": r["zone_name"]})
         if r["time_band"]:
+            # nobody answered: "no data", not "withheld: too few respondents"
+            r["is_suppressed"] = bool(r["is_suppressed"]) and bool(r["n_respondents"])
             zone[r.pop("time_band")] = {
                 k: v for k, v in r.items() if k not in ("zone_id", "zone_name")
             }
@@ -251,6 +257,27 @@ def _interventions(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return items
 
 
+def _groups(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
+    """Who feels unsafe: the month's published group cells (none if no survey maps groups),
+    and how many group cells are withheld."""
+    if not table_exists(con, "marts", "group_index"):
+        return {"groups": [], "groups_withheld": 0}
+    rows = _records(
+        con,
+        "select group_by, group_label, level, zone_id, zone_name, time_band, n_respondents, "
+        "perception, perception_ci_low, perception_ci_high, gap_to_rest, gap_ci_low, "
+        "gap_ci_high, is_gap_significant from marts.group_index "
+        "where period_start = ? and not is_suppressed "
+        "order by group_by, level, zone_id, time_band desc, group_label",
+        [month],
+    )
+    (withheld,) = con.execute(
+        "select count(*) from marts.group_index where period_start = ? and is_suppressed",
+        [month],
+    ).fetchone()
+    return {"groups": rows, "groups_withheld": int(withheld)}
+
+
 def collect(
     con: duckdb.DuckDBPyConnection, cfg: Config, period: str | None, now: dt.datetime
 ) -> dict[str, Any]:
@@ -288,6 +315,7 @@ def collect(
             for r in _by_period(con, "city_summary", _CITY_COLUMNS, month, "time_band")
         },
         "gap": _by_period(con, "day_night_gap", _GAP_COLUMNS, month, "zone_id"),
+        **_groups(con, month),
         "fear": _by_period(
             con, "fear_gap", _FEAR_COLUMNS, month, "fear_gap_rank nulls last, zone_id"
         ),

@@ -51,6 +51,18 @@ LABELS_EN: dict[str, str] = {
     "no_trend": "no significant trend",
     "too_few": "too few months for a trend",
     "fear_title": "Fear gap",
+    "groups_title": "Who feels unsafe",
+    "groups_note": "Perception (0-100, higher = feels safer) of each respondent group and its "
+    "gap to the rest of the respondents (negative = the group feels less safe; * = "
+    "significant at the false discovery rate), city-wide and in the zones where the cells "
+    "can be published; {withheld} group cells are withheld (fewer than {k} respondents, "
+    "nearly all alike, or protecting another cell).",
+    "groups_where": "Where",
+    "groups_group": "Group",
+    "groups_band": "Band",
+    "groups_perception": "Perception",
+    "groups_gap": "Gap to the rest",
+    "groups_city": "City-wide",
     "fear_note": "Where people feel less safe than their incidents and street lighting "
     "warrant: perception minus what the zone's incident rate and night-time lighting predict, "
     "over the last {months} months. Zones listed lie more than {points} points below it, with "
@@ -175,6 +187,18 @@ LABELS_IT: dict[str, str] = {
     "no_trend": "nessuna tendenza significativa",
     "too_few": "troppo pochi mesi per una tendenza",
     "fear_title": "Divario di paura",
+    "groups_title": "Chi si sente insicuro",
+    "groups_note": "Percezione (0-100, più alto = più sicuro) di ciascun gruppo di rispondenti "
+    "e divario rispetto agli altri (negativo = il gruppo si sente meno sicuro; * = "
+    "significativo al tasso di false scoperte), in tutta la città e nei quartieri dove le "
+    "celle si possono pubblicare; {withheld} celle di gruppo sono oscurate (meno di {k} "
+    "rispondenti, risposte quasi tutte uguali, o a tutela di un'altra cella).",
+    "groups_where": "Dove",
+    "groups_group": "Gruppo",
+    "groups_band": "Fascia",
+    "groups_perception": "Percezione",
+    "groups_gap": "Divario dagli altri",
+    "groups_city": "Tutta la città",
     "fear_note": "Dove ci si sente meno sicuri di quanto le segnalazioni e l'illuminazione "
     "giustifichino: percezione meno quella prevista dal tasso di segnalazioni e "
     "dall'illuminazione notturna della zona, sugli ultimi {months} mesi. Sono elencate le "

@@ -27,7 +27,7 @@ from observatory.report.labels import resolve_labels
 log = logging.getLogger(__name__)
 
 #: Scripts, in the order they are inlined (later ones use earlier ones' functions).
-SCRIPTS = ("base.js", "map.js", "charts.js", "interventions.js", "main.js")
+SCRIPTS = ("base.js", "map.js", "charts.js", "interventions.js", "groups.js", "main.js")
 #: No network, no plug-ins: only inline styles and scripts and data: images.
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "

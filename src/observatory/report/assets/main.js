@@ -99,6 +99,7 @@ function render() {
     section("trends", label("trends_title"), label("trends_note", { level }), trendsLegend(),
       el("div", { id: "trends-box" })),
     interventionsSection(level),
+    groupsSection(),
     section("quality", label("quality_title"), label("quality_note"), qualityPanel()),
     section("methods", label("methods_title"), null,
       el("p", {}, label("methods_text", { method: m.method_version, level, k: m.min_respondents })),
