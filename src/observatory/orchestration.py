@@ -10,6 +10,11 @@ cities), and defaults to the demo's `var/demo/observatory.toml` in this reposito
 - `<city>.index`, scheduled on those Assets: rebuilds staging -> index -> marts, then exports;
 - `<city>.monitor`, on `[monitoring] schedule`: freshness, quarantine spikes, index shifts.
 
+`OBSERVATORY_NETWORK` may name network files (':'-separated): their member cities are served
+too, and each network gets `<network>.network`, scheduled on its members' marts Assets
+(observatory.network.dags). A project file that does not load disables only its own city's
+DAGs: the others load, and the DAG file shows one import error naming the broken file(s).
+
 Parsing a DAG file only reads the small project TOML (to learn the city, its sources and
 their schedules); DuckDB and Great Expectations are imported inside the tasks. Every task
 that opens the warehouse (DuckDB: one writer, and no reader beside a writer) takes the
@@ -37,6 +42,7 @@ from observatory.config import Config, ConfigError, MonitoringConfig, SourceConf
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "OBSERVATORY_CONFIG"
+NETWORK_ENV = "OBSERVATORY_NETWORK"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "var" / "demo" / "observatory.toml"
 #: Fixed and in the past: with catchup off, only the latest interval is ever scheduled.
 START_DATE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -51,29 +57,85 @@ DEFAULT_ARGS: dict[str, Any] = {
 # --- which projects, and their names in Airflow -------------------------------------------
 
 
-def config_paths() -> list[Path]:
-    """The project files Airflow serves: `$OBSERVATORY_CONFIG` (':'-separated) or the demo."""
-    raw = os.environ.get(CONFIG_ENV, "").strip()
-    if not raw:
-        return [DEFAULT_CONFIG]
+def _env_paths(name: str) -> list[Path]:
+    raw = os.environ.get(name, "").strip()
     return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
-def load_projects() -> list[tuple[Path, Config]]:
-    """Every served project, validated; city ids must be distinct (they namespace DAG ids)."""
-    projects = []
+def network_paths() -> list[Path]:
+    """The network files Airflow serves: `$OBSERVATORY_NETWORK` (':'-separated), or none."""
+    return _env_paths(NETWORK_ENV)
+
+
+def config_paths() -> list[Path]:
+    """The project files Airflow serves: `$OBSERVATORY_CONFIG` (':'-separated) and the
+    members of every served network; the demo city when neither is set."""
+    paths = _env_paths(CONFIG_ENV)
+    for network in network_paths():
+        from observatory.network.config import load_network  # noqa: PLC0415
+
+        try:
+            paths.extend(load_network(network).member_paths)
+        except ConfigError:
+            continue  # reported as the network DAG's import error (build_dags)
+    if not paths and not os.environ.get(CONFIG_ENV, "").strip():
+        return [DEFAULT_CONFIG]
+    return list(dict.fromkeys(paths))
+
+
+def served_projects() -> list[tuple[Path, Config | str]]:
+    """Every served project: its validated config, or the problem that keeps it out.
+
+    A problem never stops the other projects: a missing or broken file, or a city id that
+    an earlier file already uses (ids namespace DAG ids), disables only that file's city.
+    """
+    projects: list[tuple[Path, Config | str]] = []
+    seen: dict[str, Path] = {}
     for path in config_paths():
         if not path.is_file():
-            raise ConfigError(
-                f"{path}: project file not found. Set {CONFIG_ENV} to your observatory.toml "
-                "(or run `make demo` for the demo city)."
+            projects.append(
+                (path, f"{path}: project file not found. Set {CONFIG_ENV} to your "
+                 "observatory.toml (or run `make demo` for the demo city).")
+            )  # fmt: skip
+            continue
+        try:
+            cfg = load_config(path)
+        except ConfigError as exc:
+            projects.append((path, str(exc)))
+            continue
+        if cfg.city.id in seen:
+            projects.append(
+                (path, f"{path}: city id {cfg.city.id!r} is already served by {seen[cfg.city.id]}")
             )
-        projects.append((path, load_config(path)))
-    cities = [cfg.city.id for _, cfg in projects]
-    dupes = sorted({c for c in cities if cities.count(c) > 1})
-    if dupes:
-        raise ConfigError(f"{CONFIG_ENV}: city ids must be distinct, repeated: {dupes}")
+            continue
+        seen[cfg.city.id] = path
+        projects.append((path, cfg))
     return projects
+
+
+def load_projects() -> list[tuple[Path, Config]]:
+    """Every served project, validated; raises on the first that does not load."""
+    projects = []
+    for path, cfg in served_projects():
+        if isinstance(cfg, str):
+            raise ConfigError(cfg)
+        projects.append((path, cfg))
+    return projects
+
+
+def pool_names() -> list[str]:
+    """The one-slot pools of every served city and network that loads (`make airflow`)."""
+    from observatory.network.dags import network_pool  # noqa: PLC0415
+
+    names = [pool_name(cfg) for _, cfg in served_projects() if not isinstance(cfg, str)]
+    for path in network_paths():
+        from observatory.network.config import load_network  # noqa: PLC0415
+
+        try:
+            names.append(network_pool(load_network(path)))
+        except ConfigError:
+            continue
+    return names
 
 
 def pool_name(cfg: Config) -> str:
@@ -466,16 +528,62 @@ been called. Thresholds live in the `[monitoring]` table of the project file.
     return _monitor_dag()
 
 
+class ProjectErrors(DAG):
+    """Stands in for the project files of a DAG family that could not be served.
+
+    Airflow validates every DAG a file defines and records the ones that fail as that
+    file's import error, while still loading the file's other DAGs: so a broken city shows
+    up, named, in Airflow's import errors, and every other city keeps its DAGs.
+    """
+
+    def validate(self) -> None:
+        """Fail with the problems (the import error Airflow shows)."""
+        raise ConfigError(self.description or "observatory: a project file does not load")
+
+
+def _problems_dag(which: str, problems: list[str]) -> DAG:
+    return ProjectErrors(
+        dag_id=f"observatory.{which}.config_errors",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        description=" | ".join(problems),
+        tags=["observatory"],
+        default_args=DEFAULT_ARGS,
+        doc_md="Project files that do not load (see the DAG file's import error).",
+    )
+
+
+def _city_dags(which: str, path: Path, cfg: Config) -> list[DAG]:
+    if which == "ingest":
+        return [ingest_dag(path, cfg, src) for src in cfg.sources]
+    if which == "index":
+        return [index_dag(path, cfg)]
+    if which == "monitor":
+        return [monitor_dag(path, cfg)]
+    raise ValueError(f"unknown DAG family {which!r}")
+
+
 def build_dags(which: str) -> list[DAG]:
-    """All DAGs of one family ("ingest", "index" or "monitor") for every served project."""
+    """All DAGs of one family ("ingest", "index", "monitor" or "network") for every served
+    project; a project that does not load is left out and named in the file's import error."""
     dags: list[DAG] = []
-    for path, cfg in load_projects():
-        if which == "ingest":
-            dags.extend(ingest_dag(path, cfg, src) for src in cfg.sources)
-        elif which == "index":
-            dags.append(index_dag(path, cfg))
-        elif which == "monitor":
-            dags.append(monitor_dag(path, cfg))
-        else:
-            raise ValueError(f"unknown DAG family {which!r}")
+    problems: list[str] = []
+    if which == "network":
+        from observatory.network.dags import network_dags  # noqa: PLC0415
+
+        dags, problems = network_dags(network_paths(), served_projects())
+    else:
+        for path, cfg in served_projects():
+            if isinstance(cfg, str):
+                problems.append(cfg)
+                continue
+            try:
+                dags.extend(_city_dags(which, path, cfg))
+            except ConfigError as exc:
+                problems.append(str(exc))
+    if problems:
+        for problem in problems:
+            log.error("observatory %s DAGs: %s", which, problem)
+        dags.append(_problems_dag(which, problems))
     return dags
