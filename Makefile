@@ -72,7 +72,7 @@ airflow: $(STAMP)  ## Airflow UI with the observatory's DAGs on the demo city (C
 		"import json, secrets; print(json.dumps({'$(AIRFLOW_USER)': secrets.token_urlsafe(12)}))" \
 		> $(AIRFLOW_DIR)/passwords.json
 	@$(VENV)/bin/airflow db migrate > $(AIRFLOW_DIR)/migrate.log 2>&1 || (cat $(AIRFLOW_DIR)/migrate.log; exit 1)
-	@for pool in $$($(VENV)/bin/python -c "from observatory.orchestration import load_projects, pool_name; print(' '.join(pool_name(c) for _, c in load_projects()))"); do \
+	@for pool in $$($(VENV)/bin/python -c "from observatory.orchestration import pool_names; print(' '.join(pool_names()))"); do \
 		$(VENV)/bin/airflow pools set $$pool 1 "DuckDB: one writer per warehouse" > /dev/null; \
 	done
 	@echo ""
@@ -83,3 +83,20 @@ airflow: $(STAMP)  ## Airflow UI with the observatory's DAGs on the demo city (C
 	@echo "  when they update their Assets. Ctrl-C stops Airflow."
 	@echo ""
 	$(VENV)/bin/airflow standalone
+
+# --- Airflow on the CeleryExecutor: the demo network on a real cluster (docs/scaling-out.md) ---
+# PostgreSQL (metadata DB, throwaway cluster), Redis (broker), API server, scheduler, DAG
+# processor and two Celery workers, all on 127.0.0.1, started and stopped (Ctrl-C) together.
+# Serves OBSERVATORY_NETWORK (default: the demo network, generated if missing).
+CLUSTER_DIR := $(CURDIR)/var/airflow-cluster
+NETWORK_DEMO := $(CURDIR)/var/demo-network/network.toml
+
+.PHONY: airflow-cluster
+airflow-cluster: export OBSERVATORY_NETWORK ?= $(NETWORK_DEMO)
+airflow-cluster: export OBSERVATORY_CONFIG ?=
+airflow-cluster: $(STAMP)  ## Airflow with CeleryExecutor, Redis, PostgreSQL and two workers on the demo network (Ctrl-C stops it)
+	@if [ "$$OBSERVATORY_NETWORK" = "$(NETWORK_DEMO)" ] && [ ! -f "$(NETWORK_DEMO)" ]; then \
+		echo "Generating the SYNTHETIC demo network in var/demo-network (landing files only) ..."; \
+		$(VENV)/bin/python -c "from pathlib import Path; from observatory.demo.network import generate_network; generate_network(Path('var/demo-network'))"; \
+	fi
+	$(VENV)/bin/python -m observatory.ops.cluster --dir $(CLUSTER_DIR) --port $(AIRFLOW_PORT)

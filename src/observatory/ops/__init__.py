@@ -1,0 +1,1 @@
+"""Operations: running the observatory's services (the Celery cluster of `make airflow-cluster`)."""
