@@ -4,7 +4,7 @@
 -- the respondents of the same cell (group minus rest; negative = the group feels less
 -- safe) with its interval and a false-discovery-rate flag. Withheld cells (too few
 -- respondents, nearly all alike, or protecting another withheld cell; suppression_reason
--- says which) publish no figure, not even their size (docs/methodology.md, section 10).
+-- says which) publish no figure, not even their size (docs/methodology.md, section 14).
 with groups as (
     select * from idx.idx_groups
     where group_label <> '_not_stated'

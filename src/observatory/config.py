@@ -305,7 +305,11 @@ class TimestampSpec(_Model):
     """How a source writes its timestamps: ISO 8601 by default, a strptime `format`, or a
     keyword of `TIMESTAMP_KEYWORDS` (`spreadsheet_serial`, `yyyymmdd`)."""
 
+    #: strptime format (e.g. "%d/%m/%Y %H:%M"; for columns joined with spaces, one piece
+    #: per column), or "spreadsheet_serial" (days since 1899-12-30) or "yyyymmdd" (also
+    #: the float export 2.0171107E7); none: ISO 8601
     format: str | None = None
+    #: IANA zone of times written without an offset (default: the city's)
     timezone: str | None = None
     #: The file says UTC ('Z') but the clock is local: reinterpret in `timezone`.
     stamped_utc_is_local: bool = False
@@ -386,6 +390,7 @@ class GroupSpec(_Model):
     answer not in `labels` leaves the respondent outside this grouping (never quarantined),
     so raw or free-text values never reach a table (docs/adding-a-city.md, "Groups")."""
 
+    #: the file column holding the characteristic (e.g. "sesso")
     column: str
     #: raw answer (compared without case or surrounding spaces) -> group label
     labels: dict[str, str] = Field(min_length=1)

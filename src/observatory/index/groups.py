@@ -1,4 +1,4 @@
-"""Who feels unsafe: perception per respondent group (docs/methodology.md, section 10).
+"""Who feels unsafe: perception per respondent group (docs/methodology.md, section 14).
 
 A survey may map respondent characteristics onto group labels (`[sources.groups]`:
 gender, age band, ...). For every grouping, zone (and the city as a whole), band and
