@@ -116,3 +116,56 @@ def test_intervals_cover_each_city_truth_as_often_as_they_claim(demo: tuple[Path
     floor = binom.ppf(0.01, len(published), 0.90)  # 90% intervals: below this, 1% chance
     assert covered.sum() >= floor, (covered.sum(), len(published))
     print(f"\ncoverage: {covered.sum()} of {len(published)} cells ({covered.mean():.0%})")
+
+
+def _variant(root: Path, name: str, old: str, new: str) -> Path:
+    """A copy of the demo's network file with one change, writing its own warehouse."""
+    text = (root / "network.toml").read_text(encoding="utf-8")
+    assert old in text
+    text = text.replace(old, new).replace("warehouse/network.duckdb", f"warehouse/{name}.duckdb")
+    path = root / f"{name}.toml"
+    path.write_text(text.replace("report/network.html", f"report/{name}.html"), encoding="utf-8")
+    return path
+
+
+def test_a_member_that_does_not_load_is_listed_with_its_reason(demo: tuple[Path, str]) -> None:
+    from observatory.network.build import build_network  # noqa: PLC0415
+    from observatory.network.config import load_network  # noqa: PLC0415
+
+    root = demo[0]
+    path = _variant(root, "broken", '"braga/observatory.toml",', '"braga/missing.toml",')
+    report = build_network(load_network(path))
+    assert "missing" in report.problems and "braga" not in report.compared
+    con = duckdb.connect(str(root / "warehouse" / "broken.duckdb"), read_only=True)
+    try:
+        members = con.execute(
+            "select city_id, is_compared, reason from marts.network_members"
+        ).fetchall()
+        rows = con.execute(
+            "select count(*), count(perception), any_value(reason) from marts.network_cities "
+            "where city_id = 'missing'"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    missing = next(m for m in members if m[0] == "missing")
+    assert missing[1] is False and "configuration file not found" in missing[2]
+    assert rows[0] > 0 and rows[1] == 0 and rows[2].startswith("not compared:")
+
+
+def test_a_city_month_under_the_network_k_is_withheld(demo: tuple[Path, str]) -> None:
+    from observatory.network.build import build_network  # noqa: PLC0415
+    from observatory.network.config import load_network  # noqa: PLC0415
+
+    root = demo[0]
+    path = _variant(root, "strict", "min_respondents = 30", "min_respondents = 400")
+    build_network(load_network(path))
+    con = duckdb.connect(str(root / "warehouse" / "strict.duckdb"), read_only=True)
+    try:
+        frame = con.execute(
+            "select n_respondents, is_published, reason, perception from marts.network_cities "
+            "where city_id = 'riga'"
+        ).df()
+    finally:
+        con.close()
+    assert not frame["is_published"].any() and frame["perception"].isna().all()
+    assert frame["reason"].str.startswith("fewer than 400 respondents").sum() == 12
