@@ -63,6 +63,9 @@ def _respondents(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         left join people as p using (zone_id, period_start, respondent_id)
         where not r.is_aggregate
             and r.zone_id in (select zone_id from ref.zones)
+        -- a fixed order: the bootstrap's draws go to people in this order, so two builds
+        -- of the same answers give the same intervals
+        order by g.group_by, r.respondent_id, r.zone_id, r.period_start, r.time_band
         """
     ).df()
 
