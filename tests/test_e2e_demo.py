@@ -154,7 +154,7 @@ def test_each_build_records_where_its_time_went(demo_city: DemoCity) -> None:
         + [f"staging.{m}" for m in pipeline.STAGING_MODELS]
         + [f"index.{m}" for m in pipeline.INDEX_MODELS]
         + [f"marts.{m}" for m in pipeline.MART_MODELS]
-        + ["marts.publication_log"]
+        + ["marts.audits", "marts.publication_log"]
     )
     assert sorted(steps) == sorted(expected)
     assert all(s >= 0 for s in steps.values()) and sum(steps.values()) > 0

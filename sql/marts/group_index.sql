@@ -36,6 +36,7 @@ final as (
         case when g.is_gap_published then g.is_gap_significant end as is_gap_significant,
         g.is_suppressed,
         g.suppression_reason,
+        $is_synthetic as is_synthetic,
     from groups as g
     left join zones as z on z.zone_id = g.zone_id
 )

@@ -112,6 +112,7 @@ final as (
         end as non_response_rate,
         c.suppression_reason is not null as is_suppressed,
         c.suppression_reason,
+        $is_synthetic as is_synthetic,
     from (select * from zones_out union all select * from city_out) as c
 )
 

@@ -310,6 +310,61 @@ def publications(config: ConfigOpt = None) -> None:
 
 @app.command()
 @_guard
+def lineage(
+    table: Annotated[
+        str | None, typer.Argument(help="a table, e.g. marts.zone_index (default: every mart)")
+    ] = None,
+    mermaid: Annotated[bool, typer.Option(help="print the graph as a Mermaid diagram")] = False,
+) -> None:
+    """What each published table is built from: upstream models and source tables."""
+    from observatory import graph  # noqa: PLC0415
+
+    order = graph.build_order()
+    if mermaid:
+        typer.echo("graph LR")
+        for model in order:
+            for source in sorted(model.inputs - set(model.outputs)):
+                typer.echo(
+                    f"  {source.replace('.', '_')}[{source}] --> {model.name.replace('.', '_')}"
+                )
+        return
+    tables = [table] if table else [m.name for m in order if m.layer == "marts"]
+    known = {t for m in order for t in m.outputs}
+    for name in tables:
+        if name not in known:
+            _fail(f"{name} is not built by any model; models write: {', '.join(sorted(known))}")
+        typer.echo(f"{name}")
+        for up in graph.upstream(name):
+            kind = "model " if up in known else "source"
+            typer.echo(f"  {kind} {up}")
+
+
+@app.command()
+@_guard
+def contracts(
+    write: Annotated[bool, typer.Option(help="rewrite docs/tables.md from the contracts")] = False,
+) -> None:
+    """Check (or with --write regenerate) docs/tables.md against the marts' contracts."""
+    from observatory.contracts import render_tables_md  # noqa: PLC0415
+    from observatory.sql_util import repo_dir  # noqa: PLC0415
+
+    path = repo_dir("sql").parent / "docs" / "tables.md"
+    text = render_tables_md()
+    if write:
+        path.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {path}")
+        return
+    if path.read_text(encoding="utf-8") != text:
+        _fail(
+            f"{path} differs from the contracts in sql/marts/*.toml: "
+            "run `observatory contracts --write`",
+            1,
+        )
+    typer.echo(f"{path} matches the contracts")
+
+
+@app.command()
+@_guard
 def reproduce(
     build_id: Annotated[str, typer.Argument(help="a build_id from `observatory publications`")],
     config: ConfigOpt = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 from scipy.stats import norm
 
-from observatory import vintage
+from observatory import audits, graph, vintage
 from observatory.config import Config
-from observatory.index import PYTHON_STEPS, mart_params
+from observatory.contracts import load_contracts
+from observatory.index import mart_params
 from observatory.ingest import BatchReport, ingest_source
 from observatory.interventions import write_register
 from observatory.sql_util import run_model
@@ -32,46 +33,16 @@ log = logging.getLogger(__name__)
 
 #: DuckDB's memory limit while a Python index step runs (see `_duckdb_cache_released`).
 _PYTHON_STEP_DUCKDB_LIMIT = "128MB"
-STAGING_MODELS = ("stg_survey", "stg_incidents", "stg_sensors")
-#: The index layer, in build order: SQL models (sql/index/<name>.sql) and, where the name is
-#: a key of `observatory.index.PYTHON_STEPS`, a Python step writing idx.<name>.
-INDEX_MODELS = (
-    "idx_environment",
-    "idx_cells",
-    "idx_periods",
-    "idx_respondents",
-    "idx_perception",
-    "idx_band_hours",
-    "idx_coverage",
-    "idx_incident_families",
-    "idx_incidents",
-    "idx_indicators",
-    "idx_suppression",
-    "idx_perception_eb",
-    "idx_composite",
-    "idx_groups",
-    "idx_intervention_effects",
-)
-MART_MODELS = (
-    "zone_index",
-    "zone_trends",
-    "zone_index_latest",
-    "day_night_gap",
-    "zone_all_day",
-    "incident_families",
-    "fear_gap",
-    "fear_gap_model",
-    "city_summary",
-    "data_quality",
-    "quarantine_reasons",
-    "group_index",
-    "item_nonresponse",
-    "interventions",
-    "intervention_effects",
-    "intervention_event_study",
-)
-#: Steps of a build, for its progress bar: reference tables, models, publication log.
-_BUILD_STEPS = 2 + len(STAGING_MODELS) + len(INDEX_MODELS) + len(MART_MODELS)
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """`STAGING_MODELS`, `INDEX_MODELS`, `MART_MODELS`: each layer's models in build order,
+    derived from the build graph (`observatory.graph`): adding a model is adding a file."""
+    layers = {"STAGING_MODELS": "staging", "INDEX_MODELS": "index", "MART_MODELS": "marts"}
+    if name in layers:
+        return graph.layer_keys(layers[name])  # type: ignore[arg-type]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _VALIDATED_COLUMNS = {
     "survey": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
@@ -142,9 +113,8 @@ def _model_params(cfg: Config) -> dict[str, object]:
         "w_perception": float(idx.weights.get("perception", 0.0)),
         "w_incidents": float(idx.weights.get("incidents", 0.0)),
         "w_environment": float(idx.weights.get("environment", 0.0)),
-        "incident_family": idx.incident_family or next(
-            (s.incident_family for s in cfg.sources if s.kind == "incidents"), None
-        ),
+        "incident_family": idx.incident_family
+        or next((s.incident_family for s in cfg.sources if s.kind == "incidents"), None),
         "lux_worst": gp["lux"][0],
         "lux_best": gp["lux"][1],
         "footfall_worst": gp["footfall"][0],
@@ -259,10 +229,11 @@ def build(
     build_id = build_id or published_at.strftime("%Y%m%dT%H%M%S%fZ")
     params = {**_model_params(cfg), **mart_params(cfg.index), **_time_params(cfg, published_at)}
     built: list[str] = []
+    order = graph.build_order()
     from observatory import progress  # noqa: PLC0415  (shown by the CLI: observatory.progress)
 
     try:
-        with transaction(con), progress.task("build", _BUILD_STEPS, "steps") as bar:
+        with transaction(con), progress.task("build", 3 + len(order), "steps") as bar:
             steps: list[tuple[str, float]] = []
             clock = time.perf_counter()
 
@@ -273,38 +244,18 @@ def build(
                 clock = now
                 bar.advance(1, item=step)
 
-            _ensure_validated_tables(con)
-            first, last = _date_range(con, cfg.city.timezone)
-            # whole months: a month's exposure is all of its hours, however far its data
-            # reaches (else the last month's rates depend on the day its newest record fell)
-            month_end = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-            write_day_bands(
-                con, cfg.city, cfg.time_bands, first.replace(day=1), month_end - dt.timedelta(1)
-            )
-            _write_sources(con, cfg)
-            write_register(con, cfg)  # ref.interventions, ref.evaluation_settings
+            _write_reference_tables(con, cfg)
             done("ref.day_bands")
-            for model in STAGING_MODELS:
-                # Views: staging adds a band and local time to validated rows; writing it
-                # out would be a third full copy of the largest feeds (docs/performance.md).
-                run_model(con, "staging", model, params, materialized="view")
-                built.append(f"staging.{model}")
-                done(built[-1])
-            for model in INDEX_MODELS:
-                if model in PYTHON_STEPS:
-                    with _duckdb_cache_released(con, cfg):
-                        built.extend(f"index.{t}" for t in PYTHON_STEPS[model](con, cfg.index))
-                else:
-                    run_model(con, "index", model, params)
-                    built.append(f"index.{model}")
-                done(f"index.{model}")
             stamp = vintage.Stamp(build_id, str(params["method_version"]), published_at)
-            for model in MART_MODELS:
-                run_model(con, "marts", model, params)
-                vintage.stamp_mart(con, model, stamp)
-                built.append(f"marts.{model}")
-                done(built[-1])
-            vintage.log_publication(con, cfg, stamp, MART_MODELS)
+            marts = _run_graph(
+                con, cfg, order=order, params=params, stamp=stamp, built=built, done=done
+            )
+            # nothing is published unless every mart passes its audits (docs/build-graph.md)
+            failures = audits.run_audits(con, load_contracts(), tuple(marts))
+            if failures:
+                raise audits.AuditError(failures)
+            done("marts.audits")
+            vintage.log_publication(con, cfg, stamp, tuple(marts))
             done("marts.publication_log")
             con.executemany(
                 "insert into ops.build_steps values (?, ?, ?)",
@@ -315,10 +266,69 @@ def build(
     except Exception as exc:
         # The build rolled back (the marts are as they were): say so where analysts look.
         _record_build(con, build_id, started, "failed", str(exc).splitlines()[0][:500])
+        if isinstance(exc, audits.AuditError):
+            audits.record_failures(con, build_id, exc.failures)
         raise
     finally:
         if own:
             con.close()
+
+
+def _write_reference_tables(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
+    """The tables the graph reads besides the accepted rows: day bands, sources, register."""
+    _ensure_validated_tables(con)
+    first, last = _date_range(con, cfg.city.timezone)
+    # whole months: a month's exposure is all of its hours, however far its data reaches
+    # (else the last month's rates depend on the day its newest record fell)
+    month_end = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    write_day_bands(
+        con, cfg.city, cfg.time_bands, first.replace(day=1), month_end - dt.timedelta(1)
+    )
+    _write_sources(con, cfg)
+    write_register(con, cfg)  # ref.interventions, ref.evaluation_settings
+
+
+def _run_graph(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    *,
+    order: tuple[graph.Model, ...],
+    params: dict[str, object],
+    stamp: vintage.Stamp,
+    built: list[str],
+    done: Callable[[str], None],
+) -> list[str]:
+    """Every model of the graph in order; the marts built (stamped), in that order."""
+    marts: list[str] = []
+    for model in order:
+        if model.kind == "python":
+            with _duckdb_cache_released(con, cfg):
+                built.extend(f"index.{t}" for t in model_step(model.key)(con, cfg.index))
+            done(f"index.{model.key}")
+        elif model.layer == "staging":
+            # Views: staging adds a band and local time to validated rows; writing it out
+            # would be a third full copy of the largest feeds (docs/performance.md).
+            run_model(con, "staging", model.key, params, materialized="view")
+            built.append(f"staging.{model.key}")
+            done(built[-1])
+        elif model.layer == "index":
+            run_model(con, "index", model.key, params)
+            built.append(f"index.{model.key}")
+            done(built[-1])
+        else:
+            run_model(con, "marts", model.key, params)
+            vintage.stamp_mart(con, model.key, stamp)
+            marts.append(model.key)
+            built.append(f"marts.{model.key}")
+            done(built[-1])
+    return marts
+
+
+def model_step(key: str):  # noqa: ANN201 (a PythonStep)
+    """The Python step of the graph called `key`."""
+    from observatory.index.steps import PYTHON_STEPS  # noqa: PLC0415
+
+    return PYTHON_STEPS[key]
 
 
 def _record_build(
