@@ -59,9 +59,7 @@ def test_chicago_builds_every_district_from_three_sources(tmp_path: Path) -> Non
             "where perception_raw is not null"
         ).fetchall()
         assert shares == [(1.0,)]
-        (gaps,) = con.execute(
-            "select count(perception_gap) from marts.day_night_gap"
-        ).fetchall()[0]
+        (gaps,) = con.execute("select count(perception_gap) from marts.day_night_gap").fetchall()[0]
         assert gaps == 0
         (all_day,) = con.execute(
             "select count(perception_all_day) from marts.zone_all_day"

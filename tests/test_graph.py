@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from observatory import graph
+from observatory.index.steps import PYTHON_STEPS
 from observatory.sql_util import repo_dir
 
 
@@ -55,8 +56,6 @@ def test_a_new_model_file_needs_no_list(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     models = graph.sql_models(root)
-    from observatory.index.steps import PYTHON_STEPS
-
     order = graph.sort(models + graph.python_models(PYTHON_STEPS))
     where = {m.key: i for i, m in enumerate(order)}
     assert where["zone_night_only"] > where["zone_index_latest"] > where["zone_index"]
@@ -80,8 +79,6 @@ def test_a_graph_that_cannot_run_is_refused_with_its_names(tmp_path: Path) -> No
 
 def test_the_order_is_the_same_every_time() -> None:
     models = graph.sql_models()
-    from observatory.index.steps import PYTHON_STEPS
-
     python = graph.python_models(PYTHON_STEPS)
     first = [m.key for m in graph.sort(models + python)]
     second = [m.key for m in graph.sort(list(reversed(models)) + python)]

@@ -68,8 +68,7 @@ def city(tmp_path: Path):  # noqa: ANN201
         index={"uncertainty_draws": 100},
     )
     return built, built.query(
-        "select zone_id, time_band, period_start, incident_ratio from marts.zone_index "
-        "order by all"
+        "select zone_id, time_band, period_start, incident_ratio from marts.zone_index order by all"
     )
 
 
@@ -88,8 +87,7 @@ def test_a_second_family_is_its_own_indicator_and_leaves_the_index_alone(city) -
     )
     pipeline.build(cfg)
     both = built.query(
-        "select zone_id, time_band, period_start, incident_ratio from marts.zone_index "
-        "order by all"
+        "select zone_id, time_band, period_start, incident_ratio from marts.zone_index order by all"
     )
     # the index's incident ratio is the crime family's alone, to the last digit
     pd.testing.assert_frame_equal(crime_only, both)

@@ -163,5 +163,7 @@ def test_a_small_all_day_cell_is_withheld(tmp_path: Path, answers: pd.DataFrame)
     )
     small = all_day[all_day["zone_id"] == "Z0"]
     assert small["n_respondents_any"].eq(6).all() and small["is_suppressed"].all()
-    assert small["perception_all_day"].isna().all() and small["perception_all_day_ci_low"].isna().all()
+    assert (
+        small["perception_all_day"].isna().all() and small["perception_all_day_ci_low"].isna().all()
+    )
     assert all_day[all_day["zone_id"] != "Z0"]["perception_all_day"].notna().all()

@@ -101,6 +101,7 @@ def build_city(
     survey: pd.DataFrame,
     incidents: pd.DataFrame | None = None,
     index: dict[str, Any] | None = None,
+    *,
     time_bands: dict[str, Any] | None = None,
 ) -> City:
     """Build a warehouse from frames and run the pipeline on it.
