@@ -158,3 +158,12 @@ def test_each_build_records_where_its_time_went(demo_city: DemoCity) -> None:
     )
     assert sorted(steps) == sorted(expected)
     assert all(s >= 0 for s in steps.values()) and sum(steps.values()) > 0
+
+
+def test_a_run_leaves_no_work_tables(demo_city: DemoCity) -> None:
+    """Batches' and sensor locations' work tables are dropped once their rows are stored."""
+    with demo_city.connect() as con:
+        left = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'work'"
+        ).fetchall()
+    assert left == []

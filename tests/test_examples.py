@@ -69,6 +69,12 @@ def test_chicago_builds_every_district_from_three_sources(tmp_path: Path) -> Non
             "select count(*) from staging.stg_incidents where zone_id = '_city'"
         ).fetchall()[0]
         assert city_level == 76833
+        # the 2020 crimes have no district: they cover no district's month (every district
+        # would read zero crimes, "safe"); only the 2025 sample's May is covered
+        covered = con.execute(
+            "select distinct period_start from marts.zone_index where has_incident_coverage"
+        ).fetchall()
+        assert [str(p) for (p,) in covered] == ["2025-05-01"]
 
 
 def test_melbourne_footfall_by_postcode_and_unmatched_sensors_reported(tmp_path: Path) -> None:

@@ -27,6 +27,11 @@ def con() -> duckdb.DuckDBPyConnection:
     for kind, cols in _VALIDATED_COLUMNS.items():
         con.execute(f"create table validated.{kind} ({cols})")
     write_day_bands(con, TURIN, TimeBandsConfig(), dt.date(2025, 6, 1), dt.date(2025, 12, 31))
+    # the configured sources (none here: every incident source is its own family)
+    con.execute(
+        "create table ref.sources (source_name varchar, source_kind varchar, "
+        "declared_start date, declared_end date, incident_family varchar, source_level varchar)"
+    )
     return con
 
 
@@ -78,9 +83,10 @@ def test_data_quality_reconciles_and_names_the_top_reason(con: duckdb.DuckDBPyCo
     con.execute(
         """
         insert into ops.batches values
-        ('p:1', 'p', 'incidents', 'a.csv', 'h1', 10, 'loaded', 5, 5, 3, 2, null, now(), now(), null),
+        ('p:1', 'p', 'incidents', 'a.csv', 'h1', 10, 'loaded', 5, 5, 3, 2, null, now(), now(), null,
+         0),
         ('p:2', 'p', 'incidents', 'b.csv', 'h2', 10, 'failed', null, null, null, null,
-         'b.csv: missing column(s)', now(), now(), null);
+         'b.csv: missing column(s)', now(), now(), null, null);
         insert into quarantine.incidents values
         ('p', 'p:1', 1, 'x', '{}', ['e1'], 'no zone; in the future', now(), null, null),
         ('p', 'p:1', 2, 'y', '{}', ['e1'], 'no zone', now(), null, null);

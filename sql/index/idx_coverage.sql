@@ -1,7 +1,7 @@
 -- Which months each incident family covers, per period of the index grid. A source covers
 -- the months from its first to its last month with an accepted record (a quiet month
 -- inside that span is a real zero), unless its config declares `coverage.start` / `end`;
--- a family covers a month when any of its sources does. A month its family does not cover
+-- a family covers a month when any of its zone-level sources does. A month its family does not cover
 -- has no incident figure for that family: missing, never zero incidents ("safe").
 with cells as (
     select * from idx.idx_cells
@@ -16,13 +16,20 @@ declared as (
 ),
 
 observed as (
+    -- rows with a zone only: a city-level source (zone '_city') counts in no zone's cell,
+    -- so it covers no zone's month (else every zone would read 0 incidents: "safe")
     select
         source_name,
         any_value(incident_family) as incident_family,
         min(period_start) as first_period,
         max(period_start) as last_period,
     from incidents
+    where zone_id is distinct from '_city'
     group by source_name
+),
+
+city_level as (
+    select source_name from ref.sources where source_level = 'city'
 ),
 
 windows as (
@@ -42,6 +49,7 @@ windows as (
         o.last_period,
     from observed as o
     where o.source_name not in (select source_name from declared)
+        and o.source_name not in (select source_name from city_level)
 ),
 
 periods as (

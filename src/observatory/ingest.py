@@ -168,6 +168,9 @@ def refresh_sensor_locations(
             """,
             [src.name],
         )
+    # the work tables hold nothing that is not in ref.sensor_locations now
+    con.execute(f"drop table if exists {lookup}")
+    con.execute("drop table if exists work.sensor_locations")
     (n,) = con.execute(
         "select count(*) from ref.sensor_locations where source_name = ?", [src.name]
     ).fetchall()[0]

@@ -129,7 +129,7 @@ def _write_sources(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
     and ref.source_coverage, the incident sources' (idx_coverage, idx_periods)."""
     con.execute(
         "create or replace table ref.sources (source_name varchar, source_kind varchar, "
-        "declared_start date, declared_end date, incident_family varchar)"
+        "declared_start date, declared_end date, incident_family varchar, source_level varchar)"
     )
     rows = [
         (
@@ -138,14 +138,17 @@ def _write_sources(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
             s.coverage.start.replace(day=1) if s.coverage.start else None,
             s.coverage.end.replace(day=1) if s.coverage.end else None,
             s.incident_family if s.kind == "incidents" else None,
+            s.level,
         )
         for s in cfg.sources
     ]
     if rows:
-        con.executemany("insert into ref.sources values (?, ?, ?, ?, ?)", rows)
+        con.executemany("insert into ref.sources values (?, ?, ?, ?, ?, ?)", rows)
+    # a city-level source (no zones) covers no zone's month: its rows are in no zone cell
     con.execute(
         "create or replace table ref.source_coverage as select source_name, incident_family, "
-        "declared_start, declared_end from ref.sources where source_kind = 'incidents'"
+        "declared_start, declared_end from ref.sources "
+        "where source_kind = 'incidents' and source_level = 'zone'"
     )
 
 
