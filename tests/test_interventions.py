@@ -85,6 +85,28 @@ def test_null_night_service_interval_includes_zero(year_city) -> None:
     assert row["ci_low"] <= 0 <= row["ci_high"], row[["estimate", "ci_low", "ci_high"]]
 
 
+def test_the_many_zones_path_runs_did2s(year_city, tmp_path: Path) -> None:
+    """With many zones the interval is pyfixest's did2s, cluster-robust (the path a city of
+    50+ zones takes; the benchmark's 200-zone city once crashed it): here the threshold is
+    lowered so the 20-zone demo takes it, and the relighting is still found."""
+    import shutil  # noqa: PLC0415
+
+    cfg, truth, _ = year_city
+    root = tmp_path / "city"
+    shutil.copytree(cfg.base_dir, root)
+    many = load_config(root / "observatory.toml", {"evaluation": {"wild_bootstrap_below_zones": 5}})
+    pipeline.build(many)
+    effects = _query(many, "select * from marts.intervention_effects").set_index(
+        ["intervention_id", "outcome", "time_band"]
+    )
+    row = effects.loc[("relight_dora_nord", "perception", "night")]
+    assert row["status"] == "ok", row["reason"]
+    assert (row["estimator"], row["inference"]) == ("did2s", "cluster_robust")
+    assert row["ci_low"] > 0 and row["ci_low"] <= 10.0 <= row["ci_high"], row[
+        ["estimate", "ci_low", "ci_high"]
+    ]
+
+
 def test_event_study_has_leads_and_lags(year_city) -> None:
     cfg, _, _ = year_city
     events = _query(

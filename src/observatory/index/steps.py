@@ -37,7 +37,7 @@ from observatory.interventions.step import build_intervention_effects
 log = logging.getLogger(__name__)
 
 #: Recorded in every mart row, so a dashboard knows which method made a figure.
-METHOD_VERSION = "v2"
+METHOD_VERSION = "v3"
 
 _CELLS = """
     select
