@@ -19,6 +19,7 @@ from observatory.validation.gx_engine import (
     row_failure_sql,
     validate_dataframe,
     validate_table,
+    validate_table_single_pass,
 )
 
 ROWS = """
@@ -127,6 +128,54 @@ def in_db(con: duckdb.DuckDBPyConnection) -> list[ExpectationOutcome]:
 def on_pandas(con: duckdb.DuckDBPyConnection) -> list[ExpectationOutcome]:
     df = con.execute("select * from work.batch_x").df()
     return validate_dataframe(df, SUITE)
+
+
+@pytest.fixture(scope="module")
+def single_pass(con: duckdb.DuckDBPyConnection) -> list[ExpectationOutcome]:
+    return validate_table_single_pass(con, "work.batch_x", SUITE)
+
+
+@pytest.mark.parametrize("index", range(len(CASES)))
+def test_single_pass_agrees_with_gx_sql_and_pandas(
+    in_db: list[ExpectationOutcome],
+    on_pandas: list[ExpectationOutcome],
+    single_pass: list[ExpectationOutcome],
+    index: int,
+) -> None:
+    """The one-query path gives GX's own result for every kind of failure in the fixture."""
+    one, sql, pd_ = single_pass[index], in_db[index], on_pandas[index]
+    assert one == sql  # every field: kwargs, severity, counts, percentages, samples
+    assert (one.success, one.unexpected_count, one.element_count) == (
+        pd_.success,
+        pd_.unexpected_count,
+        pd_.element_count,
+    )
+    assert CASES[index][1] == one.unexpected_count
+
+
+def test_single_pass_is_one_query_and_hands_the_rest_to_gx(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Expectations it does not compute (or naming a missing column) run through GX's path,
+    in suite order among the others; an empty table runs wholly through GX."""
+    suite = {
+        "name": "mixed",
+        "expectations": [
+            _exp("column_values_to_be_between", column="amount", min_value=0, max_value=100),
+            _exp("column_value_lengths_to_be_between", column="code", min_value=3, max_value=4),
+            _exp("column_values_to_not_be_null", column="nope"),
+            _exp("column_values_to_be_in_set", column="category", value_set=["a", "b", "c"]),
+        ],
+    }
+    between, lengths, missing, in_set = validate_table_single_pass(con, "work.batch_x", suite)
+    assert (between.unexpected_count, in_set.unexpected_count) == (2, 2)
+    assert lengths.expectation_type == "expect_column_value_lengths_to_be_between"
+    assert lengths.unexpected_count == 2  # 'xx' and 'AB-66', computed by GX
+    assert not missing.success and "nope" in missing.result["exception_message"]
+    con.execute("create or replace table work.empty_sp as select * from work.batch_x limit 0")
+    empty = {"name": "e", "expectations": [_exp("table_row_count_to_be_between", min_value=1)]}
+    (rows,) = validate_table_single_pass(con, "work.empty_sp", empty)
+    assert not rows.success and rows.result["observed_value"] == 0
 
 
 def test_outcomes_come_back_in_suite_order(in_db: list[ExpectationOutcome]) -> None:
