@@ -342,25 +342,33 @@ def lineage(
 @app.command()
 @_guard
 def contracts(
-    write: Annotated[bool, typer.Option(help="rewrite docs/tables.md from the contracts")] = False,
+    write: Annotated[
+        bool, typer.Option(help="regenerate the docs and suite checks from the contracts")
+    ] = False,
 ) -> None:
-    """Check (or with --write regenerate) docs/tables.md against the marts' contracts."""
-    from observatory.contracts import render_tables_md  # noqa: PLC0415
-    from observatory.sql_util import repo_dir  # noqa: PLC0415
+    """Check (or with --write regenerate) what is generated from the contracts.
 
-    path = repo_dir("sql").parent / "docs" / "tables.md"
-    text = render_tables_md()
+    The marts' contracts (sql/marts/*.toml) and the source kinds' (sql/sources/*.toml) make
+    docs/tables.md, the field table of docs/adding-a-source.md and the not-null checks of
+    expectations/<kind>.json; the validated tables' DDL and the conform step's columns are
+    read from them at run time.
+    """
+    from observatory import source_contracts  # noqa: PLC0415
+
     if write:
-        path.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {path}")
-        return
-    if path.read_text(encoding="utf-8") != text:
+        for path, text in source_contracts.generated_files().items():
+            if path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
+                typer.echo(f"wrote {path}")
+    problems = source_contracts.drift()
+    if problems:
         _fail(
-            f"{path} differs from the contracts in sql/marts/*.toml: "
-            "run `observatory contracts --write`",
+            "these disagree with the contracts in sql/marts/*.toml and sql/sources/*.toml "
+            "(`observatory contracts --write` regenerates what it can):\n  "
+            + "\n  ".join(problems),
             1,
         )
-    typer.echo(f"{path} matches the contracts")
+    typer.echo("docs, suites and validated tables match the contracts")
 
 
 @app.command()

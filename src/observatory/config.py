@@ -17,45 +17,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from observatory import source_contracts
 from observatory.config_errors import closest, format_validation_error
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 SourceKind = Literal["survey", "incidents", "sensors"]
 
-#: Canonical fields a source may map, per kind (the contracts of ARCHITECTURE.md, before
-#: zone and time band are derived). Lat/lon are an alternative to a zone code.
-CANONICAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "survey": (
-        "response_id",
-        "respondent_id",
-        "zone_code",
-        "latitude",
-        "longitude",
-        "item_id",
-        "answer",
-        "weight",
-        "n_respondents",
-        "surveyed_at",
-        "stratum_id",
-        "cluster_id",
-    ),
-    "incidents": (
-        "incident_id",
-        "occurred_at",
-        "zone_code",
-        "latitude",
-        "longitude",
-        "category",
-        "source",
-    ),
-    "sensors": ("sensor_id", "measured_at", "metric", "value"),
-}
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "survey": ("response_id", "answer", "surveyed_at"),
-    "incidents": ("incident_id", "occurred_at", "category"),
-    "sensors": ("sensor_id", "measured_at", "value"),
-}
+#: Canonical fields a source may map, and those it must map, per kind: from the kinds'
+#: contracts (sql/sources/<kind>.toml, `observatory.source_contracts`). Lat/lon are an
+#: alternative to a zone code.
+CANONICAL_FIELDS: dict[str, tuple[str, ...]] = source_contracts.mappable_fields()
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = source_contracts.required_fields()
 #: Reader options a source may pass to DuckDB's readers (anything else is refused).
 READER_OPTIONS = {
     "csv": {"delim", "header", "encoding", "skip", "quote", "escape", "null_padding", "comment"},

@@ -27,6 +27,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from observatory import source_contracts
 from observatory.sql_util import repo_dir
 
 MARKER = "{{marts}}"
@@ -116,11 +117,16 @@ def render_tables_md(
         raise ValueError(f"docs/tables.template.md has no {MARKER} marker")
     ordered = sorted(contracts.values(), key=lambda c: (c.position, c.mart))
     body = "\n".join(render_section(c) for c in ordered)
-    return (
+    text = (
         text.replace(MARKER + "\n", body, 1)
         if MARKER + "\n" in text
         else text.replace(MARKER, body, 1)
     )
+    # the validated tables, from the source kinds' contracts (sql/sources/<kind>.toml)
+    marker = source_contracts.SOURCES_MARKER
+    if marker + "\n" in text:
+        text = text.replace(marker + "\n", source_contracts.render_validated_section(), 1)
+    return text
 
 
 def _docs_dir() -> Path:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 from scipy.stats import norm
 
-from observatory import audits, graph, vintage
+from observatory import audits, graph, source_contracts, vintage
 from observatory.config import Config
 from observatory.contracts import load_contracts
 from observatory.index import mart_params
@@ -44,23 +44,8 @@ def __getattr__(name: str) -> tuple[str, ...]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_VALIDATED_COLUMNS = {
-    "survey": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
-    "response_id varchar, respondent_id varchar, zone_code varchar, latitude double, "
-    "longitude double, item_id varchar, time_band varchar, answer double, score double, "
-    "weight double, n_respondents double, is_aggregate boolean, surveyed_at timestamptz, "
-    "stratum_id varchar, cluster_id varchar, zone_id varchar, respondent_groups varchar",
-    # item non-response ("don't know"): who was asked what, where and when (ingest.py)
-    "survey_non_response": "source_name varchar, batch_id varchar, row_number bigint, "
-    "record_id varchar, response_id varchar, respondent_id varchar, zone_id varchar, "
-    "item_id varchar, time_band varchar, surveyed_at timestamptz, respondent_groups varchar",
-    "incidents": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
-    "incident_id varchar, occurred_at timestamptz, zone_code varchar, latitude double, "
-    "longitude double, category varchar, severity double, source varchar, "
-    "is_time_known boolean, zone_id varchar",
-    "sensors": "source_name varchar, batch_id varchar, row_number bigint, record_id varchar, "
-    "sensor_id varchar, measured_at timestamptz, metric varchar, value double, zone_id varchar",
-}
+#: DDL of the validated tables, from the kinds' contracts (sql/sources/<kind>.toml).
+_VALIDATED_COLUMNS = source_contracts.validated_ddl()
 
 
 @dataclass

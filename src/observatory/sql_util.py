@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from observatory.resources import repo_dir  # noqa: F401 (re-exported: callers import it from here)
 
 
 def quote_ident(name: str) -> str:
@@ -35,15 +36,6 @@ def literal(value: Any) -> str:
     if isinstance(value, dt.datetime | dt.date):
         return "'" + value.isoformat() + "'"
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def repo_dir(name: str) -> Path:
-    """A top-level folder of the project (`sql`, `expectations`), packaged or from a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_resources" / name, here.parents[1] / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"cannot find the project's {name}/ folder next to {here}")
 
 
 def run_model(

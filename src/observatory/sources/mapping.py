@@ -11,6 +11,7 @@ read left NULL; validation turns those NULLs into quarantine reasons.
 
 from __future__ import annotations
 
+from observatory import source_contracts
 from observatory.config import CANONICAL_FIELDS, SourceConfig
 from observatory.sources.readers import BatchError
 from observatory.sql_util import literal, quote_ident
@@ -34,41 +35,9 @@ def normalized_name(expr: str) -> str:
     )
 
 
-#: Output columns of the conform step, per kind (in order).
-CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "survey": (
-        "record_id",
-        "response_id",
-        "respondent_id",
-        "zone_code",
-        "latitude",
-        "longitude",
-        "item_id",
-        "time_band",
-        "answer",
-        "score",
-        "weight",
-        "n_respondents",
-        "is_aggregate",
-        "surveyed_at",
-        "stratum_id",
-        "cluster_id",
-        "respondent_groups",
-    ),
-    "incidents": (
-        "record_id",
-        "incident_id",
-        "occurred_at",
-        "zone_code",
-        "latitude",
-        "longitude",
-        "category",
-        "severity",
-        "source",
-        "is_time_known",
-    ),
-    "sensors": ("record_id", "sensor_id", "measured_at", "metric", "value"),
-}
+#: Output columns of the conform step, per kind (in order): the kinds' contracts'
+#: mapped and derived columns (sql/sources/<kind>.toml).
+CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = source_contracts.conformed_columns()
 
 
 def _columns_of(value: str | list[str]) -> list[str]:
@@ -415,6 +384,11 @@ def compile_conform(
         )
     builder = {"survey": _survey, "incidents": _incidents, "sensors": _sensors}[src.kind]
     exprs = builder(src, city_tz)
+    if set(exprs) != set(CONFORMED_COLUMNS[src.kind]):  # the code and the contract drifted
+        raise RuntimeError(
+            f"the {src.kind} conform step makes {sorted(exprs)}, but its contract "
+            f"(sql/sources/{src.kind}.toml) lists {sorted(CONFORMED_COLUMNS[src.kind])}"
+        )
     extras = [f"{quote_ident(_IN_SCOPE)} as in_scope"]
     if src.kind == "survey":
         extras.append(f"{non_response_expr(src)} as is_non_response")
