@@ -89,3 +89,20 @@ def test_lineage_lists_upstream_models_and_sources() -> None:
     up = graph.upstream("marts.zone_index_latest")
     assert up[:2] == ["marts.zone_index", "marts.zone_trends"]
     assert {"idx.idx_composite", "staging.stg_survey", "validated.survey", "ref.zones"} <= set(up)
+
+
+def test_no_parameter_is_offered_that_no_model_binds(tmp_path: Path) -> None:
+    # every parameter the build offers is bound by some SQL model: nothing is passed in vain
+    import datetime as dt  # noqa: PLC0415
+
+    from observatory import pipeline  # noqa: PLC0415
+    from observatory.config import load_config  # noqa: PLC0415
+    from observatory.demo.generator import generate  # noqa: PLC0415
+
+    generate(tmp_path / "city")
+    cfg = load_config(tmp_path / "city" / "observatory.toml")
+    order = graph.build_order()
+    params = pipeline._build_params(cfg, dt.datetime.now(dt.UTC), order)
+    assert graph.unused_parameters(params, order) == set()
+    # and one more would be refused by name
+    assert graph.unused_parameters({**params, "lux_worst": 0.0}, order) == {"lux_worst"}

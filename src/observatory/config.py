@@ -534,7 +534,12 @@ class ProjectPaths(_Model):
     #: Substituted for `{data_root}` in any path of the file (landing data kept elsewhere).
     data_root: Path = Path(".")
     warehouse: Path = Path("warehouse/observatory.duckdb")
+    #: Where consumers read the exports: a symbolic link swapped in one rename to the
+    #: newest complete export folder (`<exports>.builds/<build>`; docs/operations.md).
     exports: Path = Path("exports")
+    #: The read-only copy of the marts that BI tools open (default:
+    #: `<warehouse folder>/serving/<city id>.duckdb`), replaced in one rename after a build.
+    serving: Path | None = None
     #: The GX Data Docs site (`observatory docs`), rebuilt from the warehouse.
     data_docs: Path = Path("data_docs")
     #: A folder of expectation suites searched before the package's `expectations/`.
@@ -710,6 +715,13 @@ class Config(_Model):
     def warehouse_path(self) -> Path:
         """The DuckDB file of this project."""
         return self.resolve(self.project.warehouse)
+
+    @property
+    def serving_path(self) -> Path:
+        """The read-only DuckDB copy of the marts that BI tools open."""
+        if self.project.serving is not None:
+            return self.resolve(self.project.serving)
+        return self.warehouse_path.parent / "serving" / f"{self.city.id}.duckdb"
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`, or a ConfigError listing the known ones."""

@@ -109,6 +109,13 @@ def sql_models(root: Path | None = None) -> list[Model]:
     return models
 
 
+def unused_parameters(params: Iterable[str], models: Iterable[Model]) -> set[str]:
+    """The parameters offered to the build that none of `models` binds (leftovers to
+    remove: the Python steps read the configuration itself)."""
+    used = set().union(*(m.parameters for m in models))
+    return set(params) - used
+
+
 def python_models(steps: dict[str, Any]) -> list[Model]:
     """The Python steps as graph nodes (each must be declared with `python_step`)."""
     models = []

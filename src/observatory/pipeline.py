@@ -87,7 +87,6 @@ def ingest(
 
 def _model_params(cfg: Config) -> dict[str, object]:
     idx = cfg.index
-    gp = idx.goalposts
     return {
         "city_id": cfg.city.id,
         "city_tz": cfg.city.timezone,
@@ -95,17 +94,8 @@ def _model_params(cfg: Config) -> dict[str, object]:
         "min_respondents": idx.min_respondents,
         "homogeneity_threshold": idx.homogeneity_threshold,
         "z_level": float(norm.ppf(0.5 + idx.confidence / 2.0)),
-        "w_perception": float(idx.weights.get("perception", 0.0)),
-        "w_incidents": float(idx.weights.get("incidents", 0.0)),
-        "w_environment": float(idx.weights.get("environment", 0.0)),
         "incident_family": idx.incident_family
         or next((s.incident_family for s in cfg.sources if s.kind == "incidents"), None),
-        "lux_worst": gp["lux"][0],
-        "lux_best": gp["lux"][1],
-        "footfall_worst": gp["footfall"][0],
-        "footfall_best": gp["footfall"][1],
-        "noise_worst": gp["noise_db"][0],
-        "noise_best": gp["noise_db"][1],
     }
 
 
@@ -184,6 +174,17 @@ def _duckdb_cache_released(con: duckdb.DuckDBPyConnection, cfg: Config) -> Itera
         con.execute(f"set memory_limit = '{cfg.project.memory_limit}'")
 
 
+def _build_params(
+    cfg: Config, published_at: dt.datetime, order: tuple[graph.Model, ...]
+) -> dict[str, object]:
+    """What the SQL models bind; a parameter none of them binds is refused (a leftover)."""
+    params = {**_model_params(cfg), **mart_params(cfg.index), **_time_params(cfg, published_at)}
+    unused = graph.unused_parameters(params, order)
+    if unused:  # the Python steps read the configuration, not these
+        raise ValueError(f"parameters no SQL model binds: {', '.join(sorted(unused))}")
+    return params
+
+
 def _time_params(cfg: Config, now: dt.datetime) -> dict[str, object]:
     idx = cfg.index
     ref = idx.reference_period
@@ -215,9 +216,9 @@ def build(
     started = dt.datetime.now(dt.UTC)
     published_at = now or started
     build_id = build_id or published_at.strftime("%Y%m%dT%H%M%S%fZ")
-    params = {**_model_params(cfg), **mart_params(cfg.index), **_time_params(cfg, published_at)}
     built: list[str] = []
     order = graph.build_order()
+    params = _build_params(cfg, published_at, order)
     from observatory import progress  # noqa: PLC0415  (shown by the CLI: observatory.progress)
 
     try:

@@ -3,13 +3,22 @@
 Every mart becomes `<mart>.parquet` and `<mart>.csv`; the zones with their latest index
 become `zones_latest.geojson` (RFC 7946: WGS84 lon/lat, flat properties per band) for the
 map layers of BI tools (docs/dashboards.md).
+
+An export is all or nothing: its files are written into a new folder
+`<exports>.builds/<build_id>.<time>/`, with `_export.json` (the build and every file's
+SHA-256) written last, and the exports path is a symbolic link swapped to that folder in
+one rename. A reader of `<exports>/...` sees the whole previous export or the whole new
+one, never files of two builds side by side, whenever the export is killed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
+import os
+import shutil
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -24,6 +33,10 @@ from observatory.sql_util import literal
 from observatory.warehouse import connect, table_exists
 
 GEOJSON_NAME = "zones_latest.geojson"
+#: Written last into an export folder: its build and the SHA-256 of every file.
+MANIFEST_NAME = "_export.json"
+#: Export folders kept besides the current one (a reader may still be reading the last).
+_KEEP_PREVIOUS = 1
 #: Per-band columns of marts.zone_index_latest copied into the GeoJSON as `<column>_<band>`.
 _BAND_COLUMNS = (
     "n_respondents",
@@ -138,7 +151,12 @@ def export_geojson(
         if not table_exists(con, "marts", mart):
             raise FileNotFoundError(f"marts.{mart} is missing: run `observatory build` first")
     month = period or latest_published_period(con)
-    doc = {"type": "FeatureCollection", "features": _zone_features(con, month)}
+    doc = {
+        "type": "FeatureCollection",
+        # foreign members (RFC 7946, 6.1): the build, also for zones with no data
+        **_build_of(con),
+        "features": _zone_features(con, month),
+    }
     final = out_dir / GEOJSON_NAME
     tmp = out_dir / f".{GEOJSON_NAME}.tmp"
     tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
@@ -146,30 +164,141 @@ def export_geojson(
     return final
 
 
+def _build_of(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """The build the marts are from (the newest in marts.publication_log)."""
+    row = con.execute(
+        "select build_id, method_version, published_at from marts.publication_log "
+        "order by published_at desc, build_id desc limit 1"
+    ).fetchone()
+    if row is None:
+        raise FileNotFoundError("marts.publication_log is empty: run `observatory build` first")
+    return {"build_id": row[0], "method_version": row[1], "published_at": _plain(row[2])}
+
+
 def export(cfg: Config, target: Path | None = None, period: str | None = None) -> list[Path]:
     """Write every mart as `<mart>.parquet` and `<mart>.csv`, and the zones with their
     index of `period` (`YYYY-MM`; default: the latest month with published perception)
-    as `zones_latest.geojson`, under the exports folder.
+    as `zones_latest.geojson`, as one new export of the current build (module docstring).
 
-    Files are written to a temporary name and renamed, so a reader never sees half a file.
+    Args:
+        cfg: the project.
+        target: the exports path (default `project.exports`): a symbolic link to the
+            current export folder. A real folder there (an export from before this
+            layout) is moved aside into `<target>.builds/` first.
+        period: the GeoJSON's month.
+
+    Returns:
+        The files, under `target`.
     """
-    out_dir = target or cfg.resolve(cfg.project.exports)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    month = parse_period(period)
+    link = (target or cfg.resolve(cfg.project.exports)).absolute()
+    builds = link.with_name(f"{link.name}.builds")
+    builds.mkdir(parents=True, exist_ok=True)
     con = connect(cfg, read_only=True)
-    written: list[Path] = []
     marts = (*MART_MODELS, "publication_log")
-    with closing(con), progress.task("export", 2 * len(marts) + 1, "files") as bar:
+    with closing(con):
         for mart in marts:
             if not table_exists(con, "marts", mart):
                 raise FileNotFoundError(f"marts.{mart} is missing: run `observatory build` first")
+        build = _build_of(con)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        stage = builds / f".{build['build_id']}.{stamp}.{os.getpid()}.tmp"
+        stage.mkdir()
+        try:
+            names = _write_export(con, stage, marts, month)
+            _write_manifest(stage, build, names)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    folder = stage.with_name(f"{build['build_id']}.{stamp}")
+    os.rename(stage, folder)
+    _fsync_dir(builds)
+    previous = _swap_link(link, folder)
+    _prune(builds, keep={folder, previous})
+    return [link / name for name in names]
+
+
+def _write_export(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, marts: tuple[str, ...], month: dt.date | None
+) -> list[str]:
+    """Every mart as Parquet and CSV, and the GeoJSON, into `out_dir`; the file names."""
+    names: list[str] = []
+    with progress.task("export", 2 * len(marts) + 1, "files") as bar:
+        for mart in marts:
             for fmt, opts in (("parquet", "format parquet"), ("csv", "format csv, header")):
-                final = out_dir / f"{mart}.{fmt}"
-                tmp = out_dir / f".{mart}.{fmt}.tmp"
-                copy = f"copy marts.{mart} to {literal(str(tmp))} ({opts})"
+                name = f"{mart}.{fmt}"
+                copy = f"copy marts.{mart} to {literal(str(out_dir / name))} ({opts})"
                 (rows,) = con.execute(copy).fetchone()
-                tmp.replace(final)
-                written.append(final)
-                bar.advance(1, rows=rows, item=final.name)
-        written.append(export_geojson(con, out_dir, parse_period(period)))
+                names.append(name)
+                bar.advance(1, rows=rows, item=name)
+        names.append(export_geojson(con, out_dir, month).name)
         bar.advance(1, item=GEOJSON_NAME)
-    return written
+    return names
+
+
+def _write_manifest(folder: Path, build: dict[str, str | None], names: list[str]) -> None:
+    """`_export.json`: the build and each file's SHA-256; every file synced to disk first."""
+    digests = {}
+    for name in names:
+        with (folder / name).open("rb") as fh:
+            digests[name] = hashlib.file_digest(fh, "sha256").hexdigest()
+            os.fsync(fh.fileno())
+    manifest = {**build, "files": digests}
+    path = folder / MANIFEST_NAME
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_link(link: Path, folder: Path) -> Path | None:
+    """Point `link` at `folder` in one rename (a new link replacing the old one); the
+    folder it pointed at before, if any."""
+    previous = link.resolve() if link.is_symlink() else None
+    if link.is_dir() and not link.is_symlink():
+        # an export folder from before exports were swapped: move it aside, once
+        if any(link.iterdir()):
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            os.rename(link, folder.with_name(f"legacy.{stamp}"))
+        else:
+            link.rmdir()
+    new = link.with_name(f".{link.name}.{os.getpid()}.link.tmp")
+    new.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(folder, link.parent), new)
+    os.replace(new, link)
+    _fsync_dir(link.parent)
+    return previous
+
+
+def _prune(builds: Path, keep: set[Path | None]) -> None:
+    """Remove export folders but the current and the previous one (a reader may still be
+    in it), and what killed exports left (staging folders of processes that are gone)."""
+    for path in builds.iterdir():
+        staging = path.name.endswith(".tmp")
+        if (staging and not _alive(path)) or (not staging and path not in keep):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(staging: Path) -> bool:
+    """Whether the process that writes a staging folder (`.<...>.<pid>.tmp`) still runs."""
+    try:
+        pid = int(staging.name.rsplit(".", 2)[-2])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

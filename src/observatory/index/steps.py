@@ -374,7 +374,6 @@ def mart_params(cfg: IndexConfig) -> dict[str, object]:
     return {
         "trend_min_periods": cfg.trend_min_periods,
         "footfall_exposure": cfg.footfall_role == "exposure",
-        "fear_gap_min_points": cfg.fear_gap_min_points,
         "method_version": METHOD_VERSION,
     }
 
