@@ -203,13 +203,16 @@ def build(
     *,
     now: dt.datetime | None = None,
     build_id: str | None = None,
+    serve: bool = True,
 ) -> list[str]:
     """Rebuild staging, index and marts from the accepted rows, in one transaction.
 
     Every mart row is stamped with the build's `build_id`, `method_version` and
     `published_at`, and `marts.publication_log` records what the build published
     (`observatory.vintage`). `now` and `build_id` are given only to rebuild a past
-    publication exactly (`observatory reproduce`).
+    publication exactly (`observatory reproduce`, which passes `serve=False`: a rebuilt
+    past is not served). After the commit the marts are copied to the serving file BI
+    tools open (`observatory.serving`).
     """
     own = con is None
     con = con or connect(cfg)
@@ -251,13 +254,20 @@ def build(
                 [[build_id, step, seconds] for step, seconds in steps],
             )
             _record_build(con, build_id, started, "succeeded", None)
-        return built
     except Exception as exc:
         # The build rolled back (the marts are as they were): say so where analysts look.
         _record_build(con, build_id, started, "failed", str(exc).splitlines()[0][:500])
         if isinstance(exc, audits.AuditError):
             audits.record_failures(con, build_id, exc.failures)
+        if own:
+            con.close()
         raise
+    try:
+        if serve:  # the build is committed: a failure here leaves the previous serving copy
+            from observatory.serving import publish_serving  # noqa: PLC0415
+
+            publish_serving(cfg, con)
+        return built
     finally:
         if own:
             con.close()
