@@ -26,6 +26,7 @@ def con() -> duckdb.DuckDBPyConnection:
         con.execute(f"create schema {schema}")
     for kind, cols in _VALIDATED_COLUMNS.items():
         con.execute(f"create table validated.{kind} ({cols})")
+    con.execute(_OPS_DDL)  # staging leaves out held batches (ops.batch_holds)
     write_day_bands(con, TURIN, TimeBandsConfig(), dt.date(2025, 6, 1), dt.date(2025, 12, 31))
     # the configured sources (none here: every incident source is its own family)
     con.execute(

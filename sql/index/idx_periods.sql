@@ -6,6 +6,8 @@
 -- than $source_stale_months months older than the city's newest period has stopped
 -- delivering and holds nothing provisional (it is listed in data_quality). Provisional
 -- periods never enter the reference period, and exports and the report label them.
+-- A period touched by a held batch (write-audit-publish, ops.batch_holds) is provisional
+-- too, with the batch in `held_batches`; its rows are in no staging model until released.
 with cells as (
     select * from idx.idx_cells
 ),
@@ -18,15 +20,37 @@ late as (
     select * from ops.late_sources
 ),
 
+open_holds as (
+    select batch_id from ops.batch_holds where released_at is null
+),
+
+held_periods as (
+    -- the local months of the held batches' rows (small: only held batches are read)
+    select distinct batch_id, cast(date_trunc('month', timezone($city_tz, t)) as date) as period_start
+    from (
+        select batch_id, surveyed_at as t from validated.survey
+        where batch_id in (select batch_id from open_holds)
+        union all
+        select batch_id, occurred_at from validated.incidents
+        where batch_id in (select batch_id from open_holds)
+        union all
+        select batch_id, measured_at from validated.sensors
+        where batch_id in (select batch_id from open_holds)
+    )
+),
+
 delivered as (
     -- newest record per source, as a local month: min/max first, cheap on the largest feed
     select source_name, cast(date_trunc('month', timezone($city_tz, max(t))) as date) as last_period
     from (
-        select source_name, max(surveyed_at) as t from validated.survey group by source_name
+        select source_name, max(surveyed_at) as t from validated.survey
+        where batch_id not in (select batch_id from open_holds) group by source_name
         union all
-        select source_name, max(occurred_at) from validated.incidents group by source_name
+        select source_name, max(occurred_at) from validated.incidents
+        where batch_id not in (select batch_id from open_holds) group by source_name
         union all
-        select source_name, max(measured_at) from validated.sensors group by source_name
+        select source_name, max(measured_at) from validated.sensors
+        where batch_id not in (select batch_id from open_holds) group by source_name
     )
     group by source_name
 ),
@@ -66,6 +90,14 @@ awaited as (
     )
 ),
 
+held as (
+    select
+        period_start,
+        list(batch_id order by batch_id) as held_batches,
+    from held_periods
+    group by period_start
+),
+
 final as (
     select
         p.period_start,
@@ -73,9 +105,12 @@ final as (
             as awaiting_sources,
         p.period_start + interval 1 month > cast($as_of_local_date as date) as is_open,
         count(w.source_name) > 0
+        or any_value(h.held_batches) is not null
         or p.period_start + interval 1 month > cast($as_of_local_date as date) as is_provisional,
+        coalesce(any_value(h.held_batches), []::varchar[]) as held_batches,
     from periods as p
     left join awaited as w on w.period_start = p.period_start
+    left join held as h on h.period_start = p.period_start
     group by p.period_start
 )
 

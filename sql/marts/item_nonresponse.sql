@@ -8,13 +8,21 @@
 -- never tells a handful of people's answers.
 with answered as (
     select zone_id, item_id, surveyed_at, respondent_id, false as is_non_response
-    from validated.survey
+    from validated.survey as v
     where not coalesce(is_aggregate, false)
+        and not exists (  -- held batches are not published (ops.batch_holds)
+            select 1 from ops.batch_holds as h
+            where h.batch_id = v.batch_id and h.released_at is null
+        )
 ),
 
 not_answered as (
     select zone_id, item_id, surveyed_at, respondent_id, true as is_non_response
-    from validated.survey_non_response
+    from validated.survey_non_response as v
+    where not exists (
+        select 1 from ops.batch_holds as h
+        where h.batch_id = v.batch_id and h.released_at is null
+    )
 ),
 
 asked as (

@@ -3,7 +3,11 @@
 -- records whose source gives no time of day (timestamp.date_only, placeholder_times):
 -- they count in the source's totals and data quality, not in day or night cells.
 with incidents as (
-    select * from validated.incidents
+    select v.* from validated.incidents as v
+    where not exists (  -- a held batch is not published until released (ops.batch_holds)
+        select 1 from ops.batch_holds as h
+        where h.batch_id = v.batch_id and h.released_at is null
+    )
 ),
 
 day_bands as (

@@ -1,7 +1,11 @@
 -- One row per sensor reading, with the sensor's zone (fixed per sensor) and the band of the
 -- moment it was measured.
 with readings as (
-    select * from validated.sensors
+    select v.* from validated.sensors as v
+    where not exists (  -- a held batch is not published until released (ops.batch_holds)
+        select 1 from ops.batch_holds as h
+        where h.batch_id = v.batch_id and h.released_at is null
+    )
 ),
 
 day_bands as (

@@ -2,7 +2,11 @@
 -- The band comes from the question (an "after dark" item is night), not from the time the
 -- form was filled in.
 with responses as (
-    select * from validated.survey
+    select v.* from validated.survey as v
+    where not exists (  -- a held batch is not published until released (ops.batch_holds)
+        select 1 from ops.batch_holds as h
+        where h.batch_id = v.batch_id and h.released_at is null
+    )
 ),
 
 localised as (

@@ -503,9 +503,17 @@ def _check_config_json(config: Path | None, source: list[str] | None, sample: in
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command()
+batches_app = typer.Typer(
+    help="The latest batches; hold, release, supersede or retract one (docs/operations.md).",
+    invoke_without_command=True,
+)
+app.add_typer(batches_app, name="batches")
+
+
+@batches_app.callback()
 @_guard
 def batches(
+    ctx: typer.Context,
     config: ConfigOpt = None,
     source: Annotated[str | None, typer.Option(help="only this source")] = None,
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 50,
@@ -514,6 +522,8 @@ def batches(
     """The latest batches: what each landing file became (loaded, failed, superseded...)."""
     from observatory.status import batches as list_batches  # noqa: PLC0415
 
+    if ctx.invoked_subcommand is not None:
+        return
     rows = list_batches(_config(config), source, limit)
     if as_json:
         _json(rows)
@@ -526,6 +536,59 @@ def batches(
         typer.echo(f"  {when}  {b['status']:<10} {b['batch_id']}  {counts}")
         if b["error"]:
             typer.echo(f"      error: {b['error']}")
+
+
+@batches_app.command("held")
+@_guard
+def batches_held(
+    config: ConfigOpt = None,
+    include_released: Annotated[
+        bool, typer.Option("--all", help="also the holds already released")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Batches held back from publication (too much of them quarantined), and why."""
+    from observatory.ops.holds import held  # noqa: PLC0415
+
+    rows = held(_config(config), include_released=include_released)
+    if as_json:
+        _json(rows)
+        return
+    if not rows:
+        typer.echo("no batch is held")
+    for h in rows:
+        state = (
+            f"released {h['released_at']:%Y-%m-%d %H:%M} by {h['released_by']}"
+            if h["released_at"]
+            else f"held since {h['held_at']:%Y-%m-%d %H:%M}"
+        )
+        typer.echo(f"  {h['batch_id']}  {state}  periods {', '.join(h['periods']) or '-'}")
+        typer.echo(f"      {h['file_path']}: {h['reason']}")
+        if h["note"]:
+            typer.echo(f"      note: {h['note']}")
+
+
+@batches_app.command("release")
+@_guard
+def batches_release(
+    batch_id: Annotated[str, typer.Argument(help="the held batch (`observatory batches held`)")],
+    config: ConfigOpt = None,
+    note: Annotated[str | None, typer.Option(help="why it may be published")] = None,
+) -> None:
+    """Release a held batch: the next `observatory build` publishes its periods."""
+    from observatory.ops.holds import release  # noqa: PLC0415
+
+    done = release(_config(config), batch_id, note=note)
+    if done["already_released"]:
+        typer.echo(
+            f"{batch_id} was already released at {done['released_at']:%Y-%m-%d %H:%M} "
+            f"by {done['released_by']}"
+        )
+        return
+    typer.echo(
+        f"released {batch_id} ({done['source_name']}) by {done['released_by']}. "
+        "Run `observatory build` to publish its periods."
+    )
 
 
 @app.command("new-city")

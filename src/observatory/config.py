@@ -473,6 +473,10 @@ class SourceConfig(_Model):
     locations: LocationsSpec | None = None
     suite: str | None = None
     schedule: str = "@daily"
+    #: Write-audit-publish: a batch quarantining more than this share of its rows is loaded
+    #: but held, and the periods it touches are not published until it is released
+    #: (`observatory batches release`). Default: `[monitoring] hold_quarantine_share`.
+    max_quarantine_share: float | None = Field(default=None, ge=0, le=1)
 
     @field_validator("name")
     @classmethod
@@ -567,6 +571,9 @@ class MonitoringConfig(_Model):
     #: ...and only if the change is significant (zone_trends.is_change_significant, FDR
     #: controlled): a small zone's month-to-month noise can exceed any fixed number of points.
     index_shift_significant_only: bool = True
+    #: The quarantined share above which a batch is held (write-audit-publish), for every
+    #: source without its own `max_quarantine_share`; 1 never holds.
+    hold_quarantine_share: float = Field(default=0.2, ge=0, le=1)
     #: "log" only, or also POST to the URL of the Airflow connection `webhook_conn_id`.
     notifier: Literal["log", "webhook"] = "log"
     webhook_conn_id: str = "observatory_alerts"

@@ -28,6 +28,7 @@ import duckdb
 
 from observatory import progress
 from observatory.config import Config, SourceConfig, respondent_warning
+from observatory.ops import holds
 from observatory.sources import mapping
 from observatory.sources.crosswalk import write_sensor_aliases
 from observatory.sources.fetchers import get_fetcher
@@ -62,6 +63,8 @@ class BatchReport:
     rows_non_response: int = 0
     error: str | None = None
     seconds: float = 0.0
+    #: Why the batch is held (write-audit-publish, observatory.ops.holds), if it is.
+    held: str | None = None
 
 
 @dataclass
@@ -271,7 +274,9 @@ def ingest_file(
         rows_in_file = load_file(con, src.format, path, src.read, b)
         mapping.check_columns(src, columns_of(con, b), str(path))
         suite, outcomes = validate_batch(con, cfg, batch, zones, now)
-        _commit_batch(con, batch, rows_in_file, suite, outcomes)
+        _commit_batch(
+            con, batch, rows_in_file, suite, outcomes, hold_limit=holds.max_share(cfg, src)
+        )
     except (BatchError, duckdb.Error) as exc:
         report.status, report.error = "failed", str(exc).splitlines()[0]
         _record_failure(con, batch, report.error)
@@ -287,6 +292,7 @@ def ingest_file(
         report.status = "loaded"
         report.rows_read, report.rows_accepted, report.rows_quarantined = (int(x) for x in row[:3])
         report.rows_non_response = int(row[3])
+        report.held = holds.open_hold(con, batch.batch_id)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -300,10 +306,13 @@ def _commit_batch(
     *,
     append_raw: bool = True,
     also: Callable[[], None] | None = None,
+    hold_limit: float | None = None,
 ) -> None:
     """Append raw, accepted and quarantined rows and the bookkeeping, all or nothing.
 
     `also` runs inside the same transaction (the quarantine release marks its originals).
+    A batch quarantining more than `hold_limit` of its rows is held in that transaction too
+    (`observatory.ops.holds`).
     """
     src, path, digest, batch_id = batch.src, batch.path, batch.digest, batch.batch_id
     flagged, zoned, batch_table = batch.table("f"), batch.table("z"), batch.table("b")
@@ -421,6 +430,9 @@ def _commit_batch(
                 _modified_at(path),
                 non_response,
             ],
+        )
+        holds.hold_if_over(
+            con, batch_id=batch_id, src=src, read=read, quarantined=quarantined, limit=hold_limit
         )
 
 

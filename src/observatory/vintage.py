@@ -112,7 +112,9 @@ def log_publication(
     con.execute(
         "insert into ops.publication_batches select distinct ?, batch_id from ("
         "select batch_id from validated.survey union all select batch_id from validated.incidents"
-        " union all select batch_id from validated.sensors)",
+        " union all select batch_id from validated.sensors) as v where not exists ("
+        "select 1 from ops.batch_holds as h where h.batch_id = v.batch_id "  # held: not read
+        "and h.released_at is null)",
         [stamp.build_id],
     )
     n_batches, batches_hash = con.execute(
