@@ -281,12 +281,20 @@ def test_ingest_is_keyed_on_the_data_interval(
     )
     assert state == "success"
     end = "timestamptz '2025-03-31 22:00:00+00'"
+    # the raw layer is the archived landing files (raw.files), read as they came
+    archived = [
+        p
+        for (p,) in _query(
+            config, "select stored_path from raw.files where source_name = 'incidents_polizia'"
+        )
+    ]
+    files = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in archived) + "]"
     ((accepted_after, future, later_in_files),) = _query(
         config,
         f"""select
             (select count(*) from validated.incidents where occurred_at > {end}),
             (select count(*) from quarantine.incidents where reason like '%in the future%'),
-            (select count(*) from raw.incidents_polizia
+            (select count(*) from read_csv({files}, all_varchar = true, union_by_name = true)
              where try_cast(occurred_at as timestamptz) > {end})""",
     )
     assert accepted_after == 0

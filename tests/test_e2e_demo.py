@@ -92,7 +92,7 @@ def test_rerun_changes_no_counts(demo_copy: DemoCity) -> None:
             return {
                 t: con.execute(f"select count(*) from {t}").fetchall()[0][0]
                 for t in (
-                    "raw.survey_quartieri",
+                    "raw.files",
                     "validated.survey",
                     "validated.incidents",
                     "validated.sensors",

@@ -93,9 +93,7 @@ def test_missing_column_fails_the_batch_and_keeps_the_file(project) -> None:
     assert "a.csv" in report.error and "missing column(s) ['cat']" in report.error
     assert path.is_file()
     assert query(cfg, "select status, error like '%cat%' from ops.batches") == [("failed", True)]
-    assert query(
-        cfg, "select count(*) from information_schema.tables where table_schema = 'raw'"
-    ) == [(0,)]
+    assert query(cfg, "select count(*) from raw.files") == [(0,)]  # nothing archived
 
 
 def test_header_only_file_is_a_clear_batch_error(project) -> None:
@@ -132,7 +130,8 @@ def test_same_file_twice_adds_nothing_even_renamed(project) -> None:
     assert [r.status for r in pipeline.ingest(cfg, now=NOW)] == ["loaded"]
     _land(cfg, "copy_of_a.csv", text)
     assert [r.status for r in pipeline.ingest(cfg, now=NOW)] == ["skipped", "skipped"]
-    assert query(cfg, "select count(*) from raw.police") == [(1,)]
+    # one archived file (the raw layer), listed once
+    assert query(cfg, "select count(*) from raw.files where source_name = 'police'") == [(1,)]
 
 
 def test_record_seen_in_an_earlier_batch_is_quarantined(project) -> None:
@@ -160,19 +159,23 @@ def test_crash_inside_a_batch_leaves_no_partial_rows(project, monkeypatch) -> No
     real_append = ingest_module._append
     calls = []
 
-    def crash_on_second(con, target, sql):  # raw succeeds, validated crashes
+    def crash_on_first(con, target, sql):  # the manifest row is in, validated crashes
         calls.append(target)
-        if len(calls) == 2:
+        if len(calls) == 1:
             raise duckdb.IOException("disk full (injected)")
         real_append(con, target, sql)
 
-    monkeypatch.setattr(ingest_module, "_append", crash_on_second)
+    monkeypatch.setattr(ingest_module, "_append", crash_on_first)
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.status == "failed" and "disk full" in report.error
-    # raw.police was created inside the rolled-back transaction: it does not exist at all.
+    # validated.incidents was created inside the rolled-back transaction: it does not exist,
+    # and the archived file is not listed in raw.files.
     assert query(
-        cfg, "select count(*) from information_schema.tables where table_name = 'police'"
+        cfg,
+        "select count(*) from information_schema.tables where table_name = 'incidents' "
+        "and table_schema = 'validated'",
     ) == [(0,)]
+    assert query(cfg, "select count(*) from raw.files") == [(0,)]
     assert query(cfg, "select count(*) from ops.batches where status = 'loaded'") == [(0,)]
     monkeypatch.setattr(ingest_module, "_append", real_append)
     [report] = pipeline.ingest(cfg, now=NOW)

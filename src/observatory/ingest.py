@@ -2,13 +2,16 @@
 
 One file is one batch, identified by the source and the file's SHA-256, so re-ingesting
 the same bytes adds nothing. Each batch is read with DuckDB's readers into a work table,
-conformed by the source's compiled mapping, given its zone, validated by its GX suite,
-and then, in a single transaction, appended to `raw.<source>` (as read, with lineage),
-`validated.<kind>` (accepted rows) and `quarantine.<kind>` (rows with reasons), with its
-bookkeeping in `ops.*`. A survey row whose answer is a declared non-response code ("don't
-know") is its own outcome, kept in `validated.survey_non_response`. The invariant rows
-read = accepted + non-response + quarantined is checked inside that transaction; a failure
-anywhere leaves no partial batch.
+conformed by the source's compiled mapping, given its zone, validated by its GX suite
+(every expectation's metrics in one query: `gx_engine.validate_table_single_pass`), its
+file archived as it came under its hash (the raw layer: `observatory.archive`, listed in
+`raw.files`), and then, in a single transaction, appended to `validated.<kind>` (accepted
+rows, with their batch and row number in the file) and `quarantine.<kind>` (rows with
+reasons), with its bookkeeping in `ops.*` (`ops.batch_steps`: where its time went). A
+survey row whose answer is a declared non-response code ("don't know") is its own outcome,
+kept in `validated.survey_non_response`. The invariant rows read = accepted + non-response
++ quarantined is checked inside that transaction; a failure anywhere leaves no partial
+batch.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from pathlib import Path
 
 import duckdb
 
-from observatory import progress
+from observatory import archive, progress
 from observatory.config import Config, SourceConfig, respondent_warning
-from observatory.ops import holds
 from observatory.sources import mapping
 from observatory.sources.crosswalk import write_sensor_aliases
 from observatory.sources.fetchers import get_fetcher
@@ -63,8 +65,6 @@ class BatchReport:
     rows_non_response: int = 0
     error: str | None = None
     seconds: float = 0.0
-    #: Why the batch is held (write-audit-publish, observatory.ops.holds), if it is.
-    held: str | None = None
 
 
 @dataclass
@@ -88,6 +88,12 @@ class _Batch:
     digest: str
     started_at: dt.datetime
     label: str = ""
+    #: seconds per step of the batch (ops.batch_steps)
+    timings: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+
+    def timed(self, step: str, started: float) -> None:
+        """Add the seconds since `started` (a perf_counter reading) to `step`."""
+        self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - started
 
     @property
     def batch_id(self) -> str:
@@ -111,12 +117,15 @@ def file_hash(path: Path) -> str:
 def landing_files(cfg: Config, src: SourceConfig) -> list[Path]:
     """Files matching a source's glob, sorted (so batches load in a stable order)."""
     pattern = str(cfg.resolve(src.path))
-    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    return sorted(
+        Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()
+    )
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
     row = con.execute(
-        "select count(*) from ops.batches where batch_id = ? and status = 'loaded'", [batch_id]
+        "select count(*) from ops.batches where batch_id = ? and status = 'loaded'",
+        [batch_id],
     ).fetchall()[0]
     return bool(row and row[0])
 
@@ -129,10 +138,14 @@ def refresh_sensor_locations(
     assert loc is not None
     path = cfg.resolve(loc.path)
     if not path.is_file():
-        raise BatchError(f"{path}: sensor locations file not found (source '{src.name}')")
+        raise BatchError(
+            f"{path}: sensor locations file not found (source '{src.name}')"
+        )
     load_file(con, loc.format, path, loc.read, "work.sensor_locations_raw")
     present = columns_of(con, "work.sensor_locations_raw")
-    missing = [c for c in (loc.sensor_id, loc.latitude, loc.longitude) if c not in present]
+    missing = [
+        c for c in (loc.sensor_id, loc.latitude, loc.longitude) if c not in present
+    ]
     if missing:
         raise BatchError(f"{path}: missing column(s) {missing}; the file has {present}")
     q = mapping.quote_ident
@@ -161,7 +174,9 @@ def refresh_sensor_locations(
         """
     )
     with transaction(con):
-        con.execute("delete from ref.sensor_locations where source_name = ?", [src.name])
+        con.execute(
+            "delete from ref.sensor_locations where source_name = ?", [src.name]
+        )
         con.execute(
             f"""
             insert into ref.sensor_locations
@@ -184,7 +199,10 @@ def _append(con: duckdb.DuckDBPyConnection, target: str, select_sql: str) -> Non
     """Append rows by column name, creating the table on first use and widening it when a
     later file brings new columns."""
     schema, table = target.split(".")
-    described = [(name, typ) for name, typ, *_ in con.execute(f"describe {select_sql}").fetchall()]
+    described = [
+        (name, typ)
+        for name, typ, *_ in con.execute(f"describe {select_sql}").fetchall()
+    ]
     if not table_exists(con, schema, table):
         # Explicit DDL, not `create table ... as select ... limit 0`: in DuckDB 2.0.0 such a
         # table keeps the statistics of the empty select, and later string filters on it
@@ -194,7 +212,9 @@ def _append(con: duckdb.DuckDBPyConnection, target: str, select_sql: str) -> Non
     existing = set(columns_of(con, target))
     for name, typ in described:
         if name not in existing:
-            con.execute(f"alter table {target} add column {mapping.quote_ident(name)} {typ}")
+            con.execute(
+                f"alter table {target} add column {mapping.quote_ident(name)} {typ}"
+            )
     con.execute(f"insert into {target} by name {select_sql}")
 
 
@@ -216,6 +236,7 @@ def validate_batch(
     """
     src = batch.src
     b, c, z, f = (batch.table(p) for p in ("b", "c", "z", "f"))
+    step = time.perf_counter()
     conform = mapping.compile_conform(src, b, cfg.city.timezone, columns_of(con, b))
     if src.kind == "sensors":
         # Zones come from a join with the sensor locations: no need to materialise the
@@ -224,20 +245,28 @@ def validate_batch(
     else:
         con.execute(f"create or replace table {c} as {conform}")
         conform_with_zone(con, src, zones, c, z)
+    batch.timed("conform", step)
+    step = time.perf_counter()
     suite = load_suite(src, suite_parameters(src, zones.extent, now), cfg)
-    outcomes = gx_engine.validate_table(con, z, suite)
-    reasons = {i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])}
+    outcomes = gx_engine.validate_table_single_pass(con, z, suite)
+    batch.timed("validate", step)
+    reasons = {
+        i: e.get("meta", {}).get("reason", "")
+        for i, e in enumerate(suite["expectations"])
+    }
     checks, batch_failures = row_checks(outcomes, reasons)
     if batch_failures:
         names = ", ".join(o.expectation_type for o in batch_failures)
         raise BatchError(f"{batch.path}: the batch as a whole fails {names}")
     # Only the failing rows are written (with z's rowid): the accepted ones are read from z
     # at commit, so the largest batches are not copied once more just to carry empty flags.
+    step = time.perf_counter()
     con.execute(
         f"create or replace table {f} as select _zrow, _row_number, record_id, _failed, "
         f"_reasons from ({flag_sql(f'(select rowid as _zrow, * from {z})', checks)}) "
         "where len(_reasons) > 0"
     )
+    batch.timed("flag", step)
     return suite, outcomes
 
 
@@ -245,7 +274,12 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     """Remove a batch's work tables (they hold nothing that is not elsewhere)."""
     c = batch.table("c")
     drop_batch_table(con, batch.table("b"))
-    for table in (*(batch.table(p) for p in ("z", "f")), c, f"{c}_zones", f"{c}_lonlat"):
+    for table in (
+        *(batch.table(p) for p in ("z", "f")),
+        c,
+        f"{c}_zones",
+        f"{c}_lonlat",
+    ):
         con.execute(f"drop table if exists {table}")
     con.execute(f"drop table if exists {c}_ll")
     con.execute(f"drop table if exists {c}_ll_zones")
@@ -264,19 +298,21 @@ def ingest_file(
     started = time.perf_counter()
     if _unchanged_since_loaded(con, src, path):
         return BatchReport(src.name, str(path), "-", "skipped")
-    started_at = dt.datetime.now(dt.UTC)  # ops.batches times the batch from here: hashing too
+    started_at = dt.datetime.now(
+        dt.UTC
+    )  # ops.batches times the batch from here: hashing too
     batch = _Batch(src, path, file_hash(path), started_at)
     report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
     if _already_loaded(con, batch.batch_id):
         return report
     b = batch.table("b")
     try:
+        step = time.perf_counter()
         rows_in_file = load_file(con, src.format, path, src.read, b)
+        batch.timed("read", step)
         mapping.check_columns(src, columns_of(con, b), str(path))
         suite, outcomes = validate_batch(con, cfg, batch, zones, now)
-        _commit_batch(
-            con, batch, rows_in_file, suite, outcomes, hold_limit=holds.max_share(cfg, src)
-        )
+        _commit_batch(con, batch, rows_in_file, suite, outcomes)
     except (BatchError, duckdb.Error) as exc:
         report.status, report.error = "failed", str(exc).splitlines()[0]
         _record_failure(con, batch, report.error)
@@ -290,9 +326,10 @@ def ingest_file(
             [batch.batch_id],
         ).fetchall()[0]
         report.status = "loaded"
-        report.rows_read, report.rows_accepted, report.rows_quarantined = (int(x) for x in row[:3])
+        report.rows_read, report.rows_accepted, report.rows_quarantined = (
+            int(x) for x in row[:3]
+        )
         report.rows_non_response = int(row[3])
-        report.held = holds.open_hold(con, batch.batch_id)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -306,37 +343,51 @@ def _commit_batch(
     *,
     append_raw: bool = True,
     also: Callable[[], None] | None = None,
-    hold_limit: float | None = None,
 ) -> None:
-    """Append raw, accepted and quarantined rows and the bookkeeping, all or nothing.
+    """Archive the file (the raw layer), append accepted and quarantined rows and the
+    bookkeeping, all or nothing (an archived file whose batch rolls back stays unlisted in
+    `raw.files`, and is reused when the same bytes come again).
 
     `also` runs inside the same transaction (the quarantine release marks its originals).
-    A batch quarantining more than `hold_limit` of its rows is held in that transaction too
-    (`observatory.ops.holds`).
     """
     src, path, digest, batch_id = batch.src, batch.path, batch.digest, batch.batch_id
     flagged, zoned, batch_table = batch.table("f"), batch.table("z"), batch.table("b")
     started_at = batch.started_at
     lit = mapping.literal
     kind = src.kind
-    canon = ", ".join(mapping.quote_ident(col) for col in mapping.CONFORMED_COLUMNS[kind])
+    canon = ", ".join(
+        mapping.quote_ident(col) for col in mapping.CONFORMED_COLUMNS[kind]
+    )
     now = dt.datetime.now(dt.UTC)
     run_id = f"{batch_id}:{now.strftime('%Y%m%dT%H%M%S%f')}"
     failed = sum(1 for o in outcomes if not o.success)
     gx_result = data_docs.result_json(
-        suite, outcomes, run_id=run_id, batch_id=batch_id, source_name=src.name, validated_at=now
+        suite,
+        outcomes,
+        run_id=run_id,
+        batch_id=batch_id,
+        source_name=src.name,
+        validated_at=now,
     )
+    stored = None
+    if append_raw:
+        step = time.perf_counter()
+        stored = archive.store(archive.archive_root(con), src.name, path, digest)
+        batch.timed("archive", step)
+    step = time.perf_counter()
     with transaction(con):
         if also:
             also()
-        if append_raw:
-            _append(
+        if stored is not None:
+            archive.record(
                 con,
-                f"raw.{src.name}",
-                f"select {lit(batch_id)} as _batch_id, {lit(src.name)} as _source_name, "
-                f"{lit(str(path))} as _file_path, {lit(digest)} as _file_hash, "
-                f"cast({lit(now)} as timestamptz) as _ingested_at, * exclude (_row_hash) "
-                f"from {batch_table}",
+                source_name=src.name,
+                path=path,
+                digest=digest,
+                stored=stored,
+                rows=rows_in_file,
+                batch_id=batch_id,
+                archived_at=now,
             )
         passed = f"not exists (select 1 from {flagged} as f where f._zrow = z.rowid)"
         answered = " and not z.is_non_response" if kind == "survey" else ""
@@ -367,7 +418,15 @@ def _commit_batch(
         )
         con.execute(
             "insert into ops.validation_runs values (?, ?, ?, ?, ?, ?, ?, 'gx-sql-duckdb', ?, ?)",
-            [run_id, batch_id, src.name, suite["name"], failed == 0, len(outcomes), failed]
+            [
+                run_id,
+                batch_id,
+                src.name,
+                suite["name"],
+                failed == 0,
+                len(outcomes),
+                failed,
+            ]
             + [now, gx_result],
         )
         con.executemany(
@@ -408,7 +467,9 @@ def _commit_batch(
                 f"({non_response}) + quarantined ({quarantined}); batch rolled back"
             )
         con.execute("delete from ops.batches where batch_id = ?", [batch_id])
-        finished_at = dt.datetime.now(dt.UTC)  # after the appends: the batch's whole cost
+        finished_at = dt.datetime.now(
+            dt.UTC
+        )  # after the appends: the batch's whole cost
         con.execute(
             "insert into ops.batches (batch_id, source_name, source_kind, file_path, file_hash, "
             "file_bytes, status, rows_in_file, rows_read, rows_accepted, rows_quarantined, "
@@ -431,9 +492,14 @@ def _commit_batch(
                 non_response,
             ],
         )
-        holds.hold_if_over(
-            con, batch_id=batch_id, src=src, read=read, quarantined=quarantined, limit=hold_limit
-        )
+        batch.timed("append", step)
+        step = time.perf_counter()
+    batch.timed("commit", step)
+    con.execute("delete from ops.batch_steps where batch_id = ?", [batch_id])
+    con.executemany(
+        "insert into ops.batch_steps values (?, ?, ?)",
+        [[batch_id, name, seconds] for name, seconds in batch.timings.items()],
+    )
 
 
 def _raw_rows_sql(
@@ -445,7 +511,9 @@ def _raw_rows_sql(
     Survey respondents are people: a survey row keeps only the columns its mapping reads
     (and those its `keep_rows` filter names), so unmapped age, sex or free-text columns
     never reach the quarantine tables (docs/validation.md)."""
-    cols = [c for c in columns_of(con, batch_table) if c not in ("_row_number", "_row_hash")]
+    cols = [
+        c for c in columns_of(con, batch_table) if c not in ("_row_number", "_row_hash")
+    ]
     if src.kind == "survey":
         cols = [c for c in cols if c in _survey_columns_kept(src, cols)]
     fields = ", ".join(f"{mapping.literal(c)}: {mapping.quote_ident(c)}" for c in cols)
@@ -462,7 +530,9 @@ def _survey_columns_kept(src: SourceConfig, present: list[str]) -> set[str]:
         kept |= {c for c in present if c not in src.unpivot.exclude}
     if src.keep_rows:
         kept |= {
-            c for c in present if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", src.keep_rows.sql)
+            c
+            for c in present
+            if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", src.keep_rows.sql)
         }
     return kept
 
@@ -473,14 +543,21 @@ def _modified_at(path: Path) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
 
 
-def _unchanged_since_loaded(con: duckdb.DuckDBPyConnection, src: SourceConfig, path: Path) -> bool:
+def _unchanged_since_loaded(
+    con: duckdb.DuckDBPyConnection, src: SourceConfig, path: Path
+) -> bool:
     """A file already loaded from the same path, size and modification time is not re-read
     (not even hashed): incremental runs cost nothing for files seen before."""
     stat = path.stat()
     row = con.execute(
         "select count(*) from ops.batches where source_name = ? and file_path = ? "
         "and file_bytes = ? and file_modified_at = ? and status = 'loaded'",
-        [src.name, str(path), stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)],
+        [
+            src.name,
+            str(path),
+            stat.st_size,
+            dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
+        ],
     ).fetchall()[0]
     return bool(row[0])
 
@@ -535,7 +612,11 @@ def ingest_source(
         try:
             refresh_sensor_locations(con, cfg, src, zones)
         except BatchError as exc:
-            return [BatchReport(src.name, str(src.locations.path), "-", "failed", error=str(exc))]
+            return [
+                BatchReport(
+                    src.name, str(src.locations.path), "-", "failed", error=str(exc)
+                )
+            ]
     return _ingest_files(con, cfg, src, files, zones, now=now)
 
 

@@ -18,9 +18,11 @@ from typing import Any
 
 import duckdb
 
-from observatory.config import Config
+from observatory import archive
+from observatory.config import Config, SourceConfig
 from observatory.ingest import BatchReport, _Batch, _commit_batch, drop_work_tables, validate_batch
 from observatory.sources.mapping import quote_ident
+from observatory.sources.readers import drop_batch_table, load_file
 from observatory.warehouse import connect
 from observatory.zones import load_zones
 
@@ -109,27 +111,64 @@ def _select_release_set(
     return int(n), hashlib.sha256(str(digest).encode()).hexdigest()
 
 
-def _build_release_batch(con: duckdb.DuckDBPyConnection, target: str) -> None:
-    """Rebuild a raw batch from the released rows: one row per original file row."""
+def _build_release_batch(con: duckdb.DuckDBPyConnection, src: SourceConfig, target: str) -> None:
+    """Rebuild a raw batch from the released rows: one row per original file row.
+
+    The rows come from the archive (`raw.files`): each original batch's file is read again
+    with the source's reader and its released row numbers picked, so a row is re-processed
+    exactly as the file had it. Rows whose batch has no archived file (a release batch's
+    own re-quarantined rows, or a warehouse from before the archive) come from the copy of
+    the row kept in quarantine (`raw_row`)."""
+    parts, archived = [], set()
+    batches = [
+        r[0] for r in con.execute("select distinct batch_id from work.release_set").fetchall()
+    ]
+    for i, batch_id in enumerate(sorted(batches)):
+        path = archive.archived_path(con, batch_id)
+        if path is None:
+            continue
+        work = f"work.release_file_{i}"
+        load_file(con, src.format, path, src.read, work)
+        con.execute(
+            f"create or replace table {work}_rows as select ? as _orig_batch_id, "
+            f"_row_number as _orig_row_number, * exclude (_row_number, _row_hash) from {work} "
+            "where _row_number in (select row_number from work.release_set where batch_id = ?)",
+            [batch_id, batch_id],
+        )
+        drop_batch_table(con, work)
+        parts.append(f"select * from {work}_rows")
+        archived.add(batch_id)
     keys = [
         r[0]
         for r in con.execute(
-            "select distinct unnest(json_keys(raw_row)) as k from work.release_set order by k"
+            "select distinct unnest(json_keys(raw_row)) as k from work.release_set "
+            "where not list_contains(?, batch_id) order by k",
+            [sorted(archived)],
         ).fetchall()
     ]
-    cols = ", ".join(f"_raw ->> {_lit(k)} as {quote_ident(k)}" for k in keys)
-    con.execute(
-        """
-        create or replace table work.release_rows as
-        select row_number() over (order by batch_id, row_number) as _row_number,
-               batch_id as _orig_batch_id, row_number as _orig_row_number, raw_row as _raw
-        from (select distinct batch_id, row_number, raw_row from work.release_set)
-        """
+    cols = ", ".join(f"raw_row ->> {_lit(k)} as {quote_ident(k)}" for k in keys)
+    parts.append(
+        "select distinct batch_id as _orig_batch_id, row_number as _orig_row_number"
+        f"{', ' + cols if cols else ''} from work.release_set "
+        f"where not list_contains({_list_literal(sorted(archived))}, batch_id)"
     )
     con.execute(
-        f"create or replace table {target} as select _row_number, hash(_raw) as _row_hash, {cols} "
-        "from work.release_rows"
+        "create or replace table work.release_rows as "
+        "select row_number() over (order by _orig_batch_id, _orig_row_number) as _row_number, * "
+        f"from ({' union all by name '.join(parts)})"
     )
+    for i in range(len(parts) - 1):
+        con.execute(f"drop table if exists work.release_file_{i}_rows")
+    con.execute(
+        f"create or replace table {target} as select _row_number, "
+        "hash(row(*columns(* exclude (_row_number, _orig_batch_id, _orig_row_number)))) "
+        "as _row_hash, "
+        "* exclude (_orig_batch_id, _orig_row_number) from work.release_rows"
+    )
+
+
+def _list_literal(values: list[str]) -> str:
+    return "[" + ", ".join(_lit(v) for v in values) + "]::varchar[]"
 
 
 def _lit(value: str) -> str:
@@ -159,7 +198,7 @@ def release(
             return BatchReport(src.name, "quarantine", "-", "skipped")
         batch = _Batch(src, Path("quarantine-release"), digest, now, label="release-")
         try:
-            _build_release_batch(con, batch.table("b"))
+            _build_release_batch(con, src, batch.table("b"))
             suite, outcomes = validate_batch(con, cfg, batch, zones, now)
             _keep_released_records(con, batch)
             (rows,) = con.execute("select count(*) from work.release_rows").fetchall()[0]

@@ -73,23 +73,32 @@ create table if not exists ops.late_sources (
     declared_at timestamptz not null,
     reason varchar
 );
--- write-audit-publish: a batch over its quarantine limit is held until released
--- (observatory.ops.holds); rows are never deleted: the record of every hold and release
-create table if not exists ops.batch_holds (
-    batch_id varchar not null,
-    source_name varchar not null,
-    held_at timestamptz not null,
-    reason varchar not null,
-    quarantined_share double not null,
-    max_share double not null,
-    released_at timestamptz,
-    released_by varchar,
-    note varchar
-);
 create table if not exists ops.build_steps (
     build_id varchar not null,
     step varchar not null,
     seconds double not null
+);
+-- where each batch's time went: read, conform, validate, flag, archive, append, commit
+create table if not exists ops.batch_steps (
+    batch_id varchar not null,
+    step varchar not null,
+    seconds double not null
+);
+-- the raw layer: each landing file archived under its SHA-256 (observatory.archive)
+create table if not exists raw.files (
+    source_name varchar not null,
+    original_path varchar not null,
+    sha256 varchar not null,
+    file_bytes bigint not null,
+    stored_path varchar not null,
+    stored_bytes bigint not null,
+    compression varchar,
+    rows bigint,
+    batch_id varchar not null,
+    archived_at timestamptz not null,
+    erased_rows bigint not null default 0,
+    previous_sha256 varchar,
+    note varchar
 );
 """
 

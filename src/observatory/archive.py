@@ -1,0 +1,285 @@
+"""The raw layer: every landing file archived as it came, under its SHA-256, with a manifest.
+
+A batch's raw rows are the file itself. At commit its bytes are stored once, immutably, as
+`<warehouse folder>/archive/<source>/<sha256><suffix>[.zst|.gz]` (compressed when that
+saves space: zstd when the `zstd` program is installed, gzip otherwise; Parquet and
+already-compressed files are kept as they are), written to a temporary name, synced and
+renamed, so a crash leaves either the whole file or none. `raw.files` (created with the
+warehouse's bookkeeping tables) lists every archived file (source, original path, hash,
+sizes, rows, batch, when), written in the batch's own transaction: a file archived for a
+batch that then rolled back is unlisted, and the same bytes arriving again reuse it.
+
+DuckDB reads the archived files directly (it decompresses `.zst` and `.gz` itself), with the
+source's own reader, so the rows and row numbers it gives are the batch's: the quarantine
+release re-reads its rows from here, and `validated` rows point back with `batch_id` and
+`row_number`. `erase_rows` rewrites an archived file without given rows (a respondent's
+erasure), under its new hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from observatory.sql_util import literal, quote_ident
+
+#: Suffixes of files that compressing again would not shrink.
+_COMPRESSED = (".parquet", ".gz", ".zst", ".zip", ".bz2", ".xz")
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    """One file in the archive."""
+
+    stored_path: Path
+    stored_bytes: int
+    compression: str | None
+
+
+def archive_root(con: duckdb.DuckDBPyConnection) -> Path:
+    """`<warehouse folder>/archive` for the warehouse `con` is connected to.
+
+    Raises:
+        ValueError: `con` is an in-memory database (it has no folder to archive into).
+    """
+    (path,) = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()[0]
+    if not path:
+        raise ValueError("the raw archive needs a warehouse file, not an in-memory database")
+    return Path(path).resolve().parent / "archive"
+
+
+def _fsync_replace(tmp: Path, dest: Path) -> None:
+    with tmp.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, dest)
+
+
+def _compress(source: Path, tmp_dir: Path) -> tuple[Path, str]:
+    """Compress `source` into a temporary file in `tmp_dir`; return it and the method."""
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".incoming-")
+    os.close(fd)
+    tmp = Path(name)
+    zstd = shutil.which("zstd")
+    if zstd:
+        subprocess.run([zstd, "-q", "-1", "-f", str(source), "-o", str(tmp)], check=True)
+        return tmp, "zstd"
+    with source.open("rb") as src, gzip.open(tmp, "wb", compresslevel=1) as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    return tmp, "gzip"
+
+
+def store(root: Path, source_name: str, path: Path, digest: str) -> ArchivedFile:
+    """Archive `path` (whose SHA-256 is `digest`) under `root`; reuse it if already there."""
+    folder = root / source_name
+    folder.mkdir(parents=True, exist_ok=True)
+    base = f"{digest}{''.join(path.suffixes[-1:]).lower()}"
+    for compression, suffix in (("zstd", ".zst"), ("gzip", ".gz"), (None, "")):
+        existing = folder / f"{base}{suffix}"
+        if existing.is_file():
+            return ArchivedFile(existing, existing.stat().st_size, compression)
+    size = path.stat().st_size
+    if not base.endswith(_COMPRESSED):
+        tmp, method = _compress(path, folder)
+        if tmp.stat().st_size < size:
+            dest = folder / f"{base}{'.zst' if method == 'zstd' else '.gz'}"
+            _fsync_replace(tmp, dest)
+            return ArchivedFile(dest, dest.stat().st_size, method)
+        tmp.unlink()
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-")
+    os.close(fd)
+    shutil.copyfile(path, name)
+    dest = folder / base
+    _fsync_replace(Path(name), dest)
+    return ArchivedFile(dest, size, None)
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_name: str,
+    path: Path,
+    digest: str,
+    stored: ArchivedFile,
+    rows: int,
+    batch_id: str,
+    archived_at: dt.datetime,
+) -> None:
+    """Add the manifest row of one archived batch file (inside the batch's transaction)."""
+    con.execute("delete from raw.files where batch_id = ?", [batch_id])
+    con.execute(
+        "insert into raw.files (source_name, original_path, sha256, file_bytes, stored_path, "
+        "stored_bytes, compression, rows, batch_id, archived_at) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            source_name,
+            str(path),
+            digest,
+            path.stat().st_size,
+            str(stored.stored_path),
+            stored.stored_bytes,
+            stored.compression,
+            rows,
+            batch_id,
+            archived_at,
+        ],
+    )
+
+
+def archived_path(con: duckdb.DuckDBPyConnection, batch_id: str) -> Path | None:
+    """The archived file of a batch, if the manifest has one and it is on disk."""
+    rows = con.execute(
+        "select stored_path from raw.files where batch_id = ?", [batch_id]
+    ).fetchall()
+    if not rows or not Path(rows[0][0]).is_file():
+        return None
+    return Path(rows[0][0])
+
+
+def erase_rows(
+    con: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    row_numbers: list[int],
+    read_options: dict | None = None,
+    *,
+    note: str = "erasure",
+) -> str | None:
+    """Rewrite a batch's archived file without the given rows; return its new SHA-256.
+
+    For an erasure request (a respondent's rows removed from raw, quarantine and
+    validated): the file is re-read with the source's reader options, every field of the
+    erased rows is emptied, and it is written again in the same format (CSV keeps the
+    header and the delimiter; an emptied CSV row is a blank row, which the CSV reader
+    counts but never reads as a record, so every other row keeps its row number and the
+    lineage of `validated` rows stays true). The new file is stored under its new hash,
+    `raw.files` is updated (new hash and sizes, `previous_sha256`, `erased_rows`, `note`)
+    and the old file is removed once the update is committed. Rows other than the erased
+    ones keep their values as read, not their exact bytes (quoting may differ).
+
+    Runs its own transaction unless the caller has one open (then it joins it, and the
+    old file is removed at once: the caller's transaction owns the outcome).
+
+    Returns:
+        The new SHA-256, or None when the batch has no archived file (nothing to rewrite).
+    """
+    from observatory.sources.readers import _READERS, drop_batch_table  # noqa: PLC0415
+
+    old = archived_path(con, batch_id)
+    if old is None or not row_numbers:
+        return None
+    ((source_name, prev_sha, fmt_hint, erased_before),) = con.execute(
+        "select source_name, sha256, original_path, erased_rows from raw.files where batch_id = ?",
+        [batch_id],
+    ).fetchall()
+    fmt = _format_of(old)
+    work = f"work.erase_{prev_sha[:16]}"
+    con.execute("create schema if not exists work")
+    _READERS[fmt](con, old, dict(read_options or {}), work)
+    try:
+        cols = [
+            r[0]
+            for r in con.execute(f"describe {work}").fetchall()
+            if r[0] not in ("_row_number", "_row_hash")
+        ]
+        numbers = ", ".join(str(int(n)) for n in sorted(set(row_numbers)))
+        fields = ", ".join(
+            f"case when _row_number in ({numbers}) then null else {quote_ident(c)} end "
+            f"as {quote_ident(c)}"
+            for c in cols
+        )
+        # outside the source's folder, where a file named by its hash would count as stored
+        fd, name = tempfile.mkstemp(dir=old.parent.parent, prefix=".erasing-", suffix=f".{fmt}")
+        os.close(fd)
+        plain = Path(name)
+        options = _copy_options(fmt, read_options or {})
+        con.execute(
+            f"copy (select {fields} from {work} order by _row_number) "
+            f"to {literal(str(plain))} ({options})"
+        )
+    finally:
+        drop_batch_table(con, work)
+    digest = _sha256(plain)
+    suffix = "".join(Path(str(fmt_hint)).suffixes[-1:]).lower() or f".{fmt}"
+    plain_bytes = plain.stat().st_size
+    named = plain.with_name(f"{digest}{suffix}")
+    os.replace(plain, named)
+    try:
+        stored = store(old.parent.parent, source_name, named, digest)
+    finally:
+        named.unlink(missing_ok=True)
+    own = not _in_transaction(con)
+    if own:
+        con.execute("begin transaction")
+    try:
+        con.execute(
+            "update raw.files set sha256 = ?, file_bytes = ?, stored_path = ?, stored_bytes = ?, "
+            "compression = ?, previous_sha256 = ?, erased_rows = ?, note = ? "
+            "where batch_id = ?",
+            [
+                digest,
+                plain_bytes,
+                str(stored.stored_path),
+                stored.stored_bytes,
+                stored.compression,
+                prev_sha,
+                int(erased_before or 0) + len(set(row_numbers)),
+                note,
+                batch_id,
+            ],
+        )
+        if own:
+            con.execute("commit")
+    except Exception:
+        if own:
+            con.execute("rollback")
+        raise
+    if stored.stored_path != old:
+        old.unlink(missing_ok=True)
+    return digest
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower().removesuffix(".zst").removesuffix(".gz")
+    for fmt in ("parquet", "json", "csv"):
+        if name.endswith(f".{fmt}") or (fmt == "json" and name.endswith(".ndjson")):
+            return fmt
+    return "csv"
+
+
+def _copy_options(fmt: str, read_options: dict) -> str:
+    if fmt == "parquet":
+        return "format parquet"
+    if fmt == "json":
+        return "format json"
+    delim = read_options.get("delim") or read_options.get("sep") or read_options.get("delimiter")
+    parts = ["format csv", "header true"]
+    if delim:
+        parts.append(f"delimiter {literal(str(delim))}")
+    return ", ".join(parts)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        con.execute("begin transaction")
+    except duckdb.TransactionException:
+        return True
+    con.execute("rollback")
+    return False
