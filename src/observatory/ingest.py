@@ -31,6 +31,7 @@ import duckdb
 
 from observatory import archive, progress
 from observatory.config import Config, SourceConfig, respondent_warning
+from observatory.ops import holds
 from observatory.sources import mapping
 from observatory.sources.crosswalk import write_sensor_aliases
 from observatory.sources.fetchers import get_fetcher
@@ -65,6 +66,8 @@ class BatchReport:
     rows_non_response: int = 0
     error: str | None = None
     seconds: float = 0.0
+    #: Why the batch is held (write-audit-publish, observatory.ops.holds), if it is.
+    held: str | None = None
 
 
 @dataclass
@@ -117,15 +120,12 @@ def file_hash(path: Path) -> str:
 def landing_files(cfg: Config, src: SourceConfig) -> list[Path]:
     """Files matching a source's glob, sorted (so batches load in a stable order)."""
     pattern = str(cfg.resolve(src.path))
-    return sorted(
-        Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()
-    )
+    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
     row = con.execute(
-        "select count(*) from ops.batches where batch_id = ? and status = 'loaded'",
-        [batch_id],
+        "select count(*) from ops.batches where batch_id = ? and status = 'loaded'", [batch_id]
     ).fetchall()[0]
     return bool(row and row[0])
 
@@ -138,14 +138,10 @@ def refresh_sensor_locations(
     assert loc is not None
     path = cfg.resolve(loc.path)
     if not path.is_file():
-        raise BatchError(
-            f"{path}: sensor locations file not found (source '{src.name}')"
-        )
+        raise BatchError(f"{path}: sensor locations file not found (source '{src.name}')")
     load_file(con, loc.format, path, loc.read, "work.sensor_locations_raw")
     present = columns_of(con, "work.sensor_locations_raw")
-    missing = [
-        c for c in (loc.sensor_id, loc.latitude, loc.longitude) if c not in present
-    ]
+    missing = [c for c in (loc.sensor_id, loc.latitude, loc.longitude) if c not in present]
     if missing:
         raise BatchError(f"{path}: missing column(s) {missing}; the file has {present}")
     q = mapping.quote_ident
@@ -174,9 +170,7 @@ def refresh_sensor_locations(
         """
     )
     with transaction(con):
-        con.execute(
-            "delete from ref.sensor_locations where source_name = ?", [src.name]
-        )
+        con.execute("delete from ref.sensor_locations where source_name = ?", [src.name])
         con.execute(
             f"""
             insert into ref.sensor_locations
@@ -199,10 +193,7 @@ def _append(con: duckdb.DuckDBPyConnection, target: str, select_sql: str) -> Non
     """Append rows by column name, creating the table on first use and widening it when a
     later file brings new columns."""
     schema, table = target.split(".")
-    described = [
-        (name, typ)
-        for name, typ, *_ in con.execute(f"describe {select_sql}").fetchall()
-    ]
+    described = [(name, typ) for name, typ, *_ in con.execute(f"describe {select_sql}").fetchall()]
     if not table_exists(con, schema, table):
         # Explicit DDL, not `create table ... as select ... limit 0`: in DuckDB 2.0.0 such a
         # table keeps the statistics of the empty select, and later string filters on it
@@ -212,9 +203,7 @@ def _append(con: duckdb.DuckDBPyConnection, target: str, select_sql: str) -> Non
     existing = set(columns_of(con, target))
     for name, typ in described:
         if name not in existing:
-            con.execute(
-                f"alter table {target} add column {mapping.quote_ident(name)} {typ}"
-            )
+            con.execute(f"alter table {target} add column {mapping.quote_ident(name)} {typ}")
     con.execute(f"insert into {target} by name {select_sql}")
 
 
@@ -250,10 +239,7 @@ def validate_batch(
     suite = load_suite(src, suite_parameters(src, zones.extent, now), cfg)
     outcomes = gx_engine.validate_table_single_pass(con, z, suite)
     batch.timed("validate", step)
-    reasons = {
-        i: e.get("meta", {}).get("reason", "")
-        for i, e in enumerate(suite["expectations"])
-    }
+    reasons = {i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])}
     checks, batch_failures = row_checks(outcomes, reasons)
     if batch_failures:
         names = ", ".join(o.expectation_type for o in batch_failures)
@@ -274,12 +260,7 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     """Remove a batch's work tables (they hold nothing that is not elsewhere)."""
     c = batch.table("c")
     drop_batch_table(con, batch.table("b"))
-    for table in (
-        *(batch.table(p) for p in ("z", "f")),
-        c,
-        f"{c}_zones",
-        f"{c}_lonlat",
-    ):
+    for table in (*(batch.table(p) for p in ("z", "f")), c, f"{c}_zones", f"{c}_lonlat"):
         con.execute(f"drop table if exists {table}")
     con.execute(f"drop table if exists {c}_ll")
     con.execute(f"drop table if exists {c}_ll_zones")
@@ -298,9 +279,7 @@ def ingest_file(
     started = time.perf_counter()
     if _unchanged_since_loaded(con, src, path):
         return BatchReport(src.name, str(path), "-", "skipped")
-    started_at = dt.datetime.now(
-        dt.UTC
-    )  # ops.batches times the batch from here: hashing too
+    started_at = dt.datetime.now(dt.UTC)  # ops.batches times the batch from here: hashing too
     batch = _Batch(src, path, file_hash(path), started_at)
     report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
     if _already_loaded(con, batch.batch_id):
@@ -312,7 +291,9 @@ def ingest_file(
         batch.timed("read", step)
         mapping.check_columns(src, columns_of(con, b), str(path))
         suite, outcomes = validate_batch(con, cfg, batch, zones, now)
-        _commit_batch(con, batch, rows_in_file, suite, outcomes)
+        _commit_batch(
+            con, batch, rows_in_file, suite, outcomes, hold_limit=holds.max_share(cfg, src)
+        )
     except (BatchError, duckdb.Error) as exc:
         report.status, report.error = "failed", str(exc).splitlines()[0]
         _record_failure(con, batch, report.error)
@@ -326,10 +307,9 @@ def ingest_file(
             [batch.batch_id],
         ).fetchall()[0]
         report.status = "loaded"
-        report.rows_read, report.rows_accepted, report.rows_quarantined = (
-            int(x) for x in row[:3]
-        )
+        report.rows_read, report.rows_accepted, report.rows_quarantined = (int(x) for x in row[:3])
         report.rows_non_response = int(row[3])
+        report.held = holds.open_hold(con, batch.batch_id)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -343,31 +323,27 @@ def _commit_batch(
     *,
     append_raw: bool = True,
     also: Callable[[], None] | None = None,
+    hold_limit: float | None = None,
 ) -> None:
     """Archive the file (the raw layer), append accepted and quarantined rows and the
     bookkeeping, all or nothing (an archived file whose batch rolls back stays unlisted in
     `raw.files`, and is reused when the same bytes come again).
 
     `also` runs inside the same transaction (the quarantine release marks its originals).
+    A batch quarantining more than `hold_limit` of its rows is held in that transaction too
+    (`observatory.ops.holds`).
     """
     src, path, digest, batch_id = batch.src, batch.path, batch.digest, batch.batch_id
     flagged, zoned, batch_table = batch.table("f"), batch.table("z"), batch.table("b")
     started_at = batch.started_at
     lit = mapping.literal
     kind = src.kind
-    canon = ", ".join(
-        mapping.quote_ident(col) for col in mapping.CONFORMED_COLUMNS[kind]
-    )
+    canon = ", ".join(mapping.quote_ident(col) for col in mapping.CONFORMED_COLUMNS[kind])
     now = dt.datetime.now(dt.UTC)
     run_id = f"{batch_id}:{now.strftime('%Y%m%dT%H%M%S%f')}"
     failed = sum(1 for o in outcomes if not o.success)
     gx_result = data_docs.result_json(
-        suite,
-        outcomes,
-        run_id=run_id,
-        batch_id=batch_id,
-        source_name=src.name,
-        validated_at=now,
+        suite, outcomes, run_id=run_id, batch_id=batch_id, source_name=src.name, validated_at=now
     )
     stored = None
     if append_raw:
@@ -418,15 +394,7 @@ def _commit_batch(
         )
         con.execute(
             "insert into ops.validation_runs values (?, ?, ?, ?, ?, ?, ?, 'gx-sql-duckdb', ?, ?)",
-            [
-                run_id,
-                batch_id,
-                src.name,
-                suite["name"],
-                failed == 0,
-                len(outcomes),
-                failed,
-            ]
+            [run_id, batch_id, src.name, suite["name"], failed == 0, len(outcomes), failed]
             + [now, gx_result],
         )
         con.executemany(
@@ -467,9 +435,7 @@ def _commit_batch(
                 f"({non_response}) + quarantined ({quarantined}); batch rolled back"
             )
         con.execute("delete from ops.batches where batch_id = ?", [batch_id])
-        finished_at = dt.datetime.now(
-            dt.UTC
-        )  # after the appends: the batch's whole cost
+        finished_at = dt.datetime.now(dt.UTC)  # after the appends: the batch's whole cost
         con.execute(
             "insert into ops.batches (batch_id, source_name, source_kind, file_path, file_hash, "
             "file_bytes, status, rows_in_file, rows_read, rows_accepted, rows_quarantined, "
@@ -492,6 +458,9 @@ def _commit_batch(
                 non_response,
             ],
         )
+        holds.hold_if_over(
+            con, batch_id=batch_id, src=src, read=read, quarantined=quarantined, limit=hold_limit
+        )
         batch.timed("append", step)
         step = time.perf_counter()
     batch.timed("commit", step)
@@ -511,9 +480,7 @@ def _raw_rows_sql(
     Survey respondents are people: a survey row keeps only the columns its mapping reads
     (and those its `keep_rows` filter names), so unmapped age, sex or free-text columns
     never reach the quarantine tables (docs/validation.md)."""
-    cols = [
-        c for c in columns_of(con, batch_table) if c not in ("_row_number", "_row_hash")
-    ]
+    cols = [c for c in columns_of(con, batch_table) if c not in ("_row_number", "_row_hash")]
     if src.kind == "survey":
         cols = [c for c in cols if c in _survey_columns_kept(src, cols)]
     fields = ", ".join(f"{mapping.literal(c)}: {mapping.quote_ident(c)}" for c in cols)
@@ -530,9 +497,7 @@ def _survey_columns_kept(src: SourceConfig, present: list[str]) -> set[str]:
         kept |= {c for c in present if c not in src.unpivot.exclude}
     if src.keep_rows:
         kept |= {
-            c
-            for c in present
-            if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", src.keep_rows.sql)
+            c for c in present if re.search(rf"(?<![\w]){re.escape(c)}(?![\w])", src.keep_rows.sql)
         }
     return kept
 
@@ -543,21 +508,14 @@ def _modified_at(path: Path) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
 
 
-def _unchanged_since_loaded(
-    con: duckdb.DuckDBPyConnection, src: SourceConfig, path: Path
-) -> bool:
+def _unchanged_since_loaded(con: duckdb.DuckDBPyConnection, src: SourceConfig, path: Path) -> bool:
     """A file already loaded from the same path, size and modification time is not re-read
     (not even hashed): incremental runs cost nothing for files seen before."""
     stat = path.stat()
     row = con.execute(
         "select count(*) from ops.batches where source_name = ? and file_path = ? "
         "and file_bytes = ? and file_modified_at = ? and status = 'loaded'",
-        [
-            src.name,
-            str(path),
-            stat.st_size,
-            dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
-        ],
+        [src.name, str(path), stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)],
     ).fetchall()[0]
     return bool(row[0])
 
@@ -612,11 +570,7 @@ def ingest_source(
         try:
             refresh_sensor_locations(con, cfg, src, zones)
         except BatchError as exc:
-            return [
-                BatchReport(
-                    src.name, str(src.locations.path), "-", "failed", error=str(exc)
-                )
-            ]
+            return [BatchReport(src.name, str(src.locations.path), "-", "failed", error=str(exc))]
     return _ingest_files(con, cfg, src, files, zones, now=now)
 
 

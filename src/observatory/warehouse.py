@@ -73,6 +73,19 @@ create table if not exists ops.late_sources (
     declared_at timestamptz not null,
     reason varchar
 );
+-- write-audit-publish: a batch over its quarantine limit is held until released
+-- (observatory.ops.holds); rows are never deleted: the record of every hold and release
+create table if not exists ops.batch_holds (
+    batch_id varchar not null,
+    source_name varchar not null,
+    held_at timestamptz not null,
+    reason varchar not null,
+    quarantined_share double not null,
+    max_share double not null,
+    released_at timestamptz,
+    released_by varchar,
+    note varchar
+);
 create table if not exists ops.build_steps (
     build_id varchar not null,
     step varchar not null,
