@@ -74,9 +74,13 @@ def _report_batches(batches: list[BatchReport]) -> int:
             f"  loaded  {b.source:<22} {Path(b.file).name:<32} read {b.rows_read:>9,}  "
             f"accepted {b.rows_accepted:>9,}  quarantined {b.rows_quarantined:>6,}"
             + (f"  no answer {b.rows_non_response:>6,}" if b.rows_non_response else "")
+            + (f"  blank rows {b.rows_blank:,}" if b.rows_blank else "")
         )
     if skipped:
         typer.echo(f"  {len(skipped)} file(s) already ingested: nothing added for them")
+    for b in batches:
+        if b.status == "waiting":  # not complete yet (docs/operations.md, "Landing files")
+            typer.echo(f"  waiting {b.source:<22} {b.error}")
     for b in failed:
         typer.echo(f"  FAILED  {b.source:<22} {b.error}", err=True)
     return 1 if failed else 0

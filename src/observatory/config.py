@@ -31,8 +31,19 @@ CANONICAL_FIELDS: dict[str, tuple[str, ...]] = source_contracts.mappable_fields(
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = source_contracts.required_fields()
 #: Reader options a source may pass to DuckDB's readers (anything else is refused).
 READER_OPTIONS = {
-    "csv": {"delim", "header", "encoding", "skip", "quote", "escape", "null_padding", "comment"},
-    "json": {"format", "records"},
+    "csv": {
+        "delim",
+        "header",
+        "encoding",
+        "skip",
+        "quote",
+        "escape",
+        "null_padding",
+        "comment",
+        "compression",
+        "max_line_size",
+    },
+    "json": {"format", "records", "compression"},
     "parquet": set(),
 }
 
@@ -291,6 +302,17 @@ class TimestampSpec(_Model):
     #: Incidents: local times that stand for "time unknown" (e.g. "00:00" written for a
     #: missing time); records at exactly these times get band 'unknown'.
     placeholder_times: list[time] = Field(default_factory=list)
+    #: A local time that occurs twice when clocks go back (02:30 on the fall-back night):
+    #: "earliest" (the first, summer-time one), "latest", "infer" (by file order: the
+    #: second row with the same local time, per sensor and metric, or per record id, is
+    #: the later one; pandas' `ambiguous="infer"`) or "quarantine" (with the reason).
+    #: Default: "infer" for sensors, whose readings repeat that hour; "earliest" for the
+    #: others (docs/operations.md, "Landing files").
+    dst_ambiguous: Literal["earliest", "latest", "infer", "quarantine"] | None = None
+    #: A local time that never occurs when clocks go forward (02:30 on the spring-forward
+    #: night): "quarantine" (the default: the row gets a reason saying so) or
+    #: "shift_forward" (read as the same time after the change: 02:30 -> 03:30).
+    dst_nonexistent: Literal["quarantine", "shift_forward"] = "quarantine"
 
     @field_validator("format")
     @classmethod
@@ -473,6 +495,18 @@ class SourceConfig(_Model):
     locations: LocationsSpec | None = None
     suite: str | None = None
     schedule: str = "@daily"
+    #: When a landing file is complete: "settle" (its size and modification time have not
+    #: changed for `settle_seconds`, and did not change while it was read) or "marker"
+    #: (a marker file says so; see `marker`). A file not yet complete is "waiting": not
+    #: loaded, not failed, looked at again on the next run (docs/operations.md).
+    completion: Literal["settle", "marker"] = "settle"
+    #: "settle": how long a file must be left unchanged before it is read. 0 reads any file
+    #: that does not change while it is read; set e.g. 30 where files are copied in slowly.
+    settle_seconds: float = Field(default=0.0, ge=0)
+    #: "marker": the file beside a landing file that says it is complete, `{name}` being
+    #: the landing file's name (e.g. "{name}.done"), or one marker for the folder
+    #: ("_SUCCESS", Spark's and Hadoop's). A file changed after its marker is waiting.
+    marker: str = "_SUCCESS"
     #: Write-audit-publish: a batch quarantining more than this share of its rows is loaded
     #: but held, and the periods it touches are not published until it is released
     #: (`observatory batches release`). Default: `[monitoring] hold_quarantine_share`.

@@ -17,7 +17,6 @@ batch.
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import hashlib
 import json
 import logging
@@ -32,10 +31,16 @@ import duckdb
 from observatory import archive, progress
 from observatory.config import Config, SourceConfig, respondent_warning
 from observatory.ops import holds
-from observatory.sources import mapping
+from observatory.sources import landing, mapping
 from observatory.sources.crosswalk import write_sensor_aliases
 from observatory.sources.fetchers import get_fetcher
-from observatory.sources.readers import BatchError, drop_batch_table, load_file
+from observatory.sources.readers import (
+    BatchError,
+    blank_rows,
+    drop_batch_table,
+    duckdb_message,
+    load_file,
+)
 from observatory.sources.zoning import conform_with_zone
 from observatory.validation import data_docs, gx_engine
 from observatory.validation.quarantine import flag_sql, row_checks
@@ -59,11 +64,13 @@ class BatchReport:
     source: str
     file: str
     batch_id: str
-    status: str  # loaded | skipped | failed
+    status: str  # loaded | skipped | failed | waiting (not complete yet: see sources.landing)
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
     rows_non_response: int = 0
+    #: rows of only delimiters or spaces: read and counted, not records (ops.batches)
+    rows_blank: int = 0
     error: str | None = None
     seconds: float = 0.0
     #: Why the batch is held (write-audit-publish, observatory.ops.holds), if it is.
@@ -118,9 +125,9 @@ def file_hash(path: Path) -> str:
 
 
 def landing_files(cfg: Config, src: SourceConfig) -> list[Path]:
-    """Files matching a source's glob, sorted (so batches load in a stable order)."""
-    pattern = str(cfg.resolve(src.path))
-    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    """Files matching a source's glob, sorted (so batches load in a stable order), without
+    the source's marker files (`observatory.sources.landing`)."""
+    return landing.landing_files(cfg, src)
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
@@ -279,6 +286,11 @@ def ingest_file(
     started = time.perf_counter()
     if _unchanged_since_loaded(con, src, path):
         return BatchReport(src.name, str(path), "-", "skipped")
+    waiting = landing.waiting_reason(src, path)
+    if waiting:  # not complete yet: neither loaded nor failed, looked at again next run
+        log.info("file waiting: %s", waiting)
+        return BatchReport(src.name, str(path), "-", "waiting", error=waiting)
+    before = landing.FileState.of(path)
     started_at = dt.datetime.now(dt.UTC)  # ops.batches times the batch from here: hashing too
     batch = _Batch(src, path, file_hash(path), started_at)
     report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
@@ -289,18 +301,31 @@ def ingest_file(
         step = time.perf_counter()
         rows_in_file = load_file(con, src.format, path, src.read, b)
         batch.timed("read", step)
+        landing.check_unchanged(path, before)  # a file still being copied is not read
+        report.rows_blank = blank_rows(con, b)
         mapping.check_columns(src, columns_of(con, b), str(path))
         suite, outcomes = validate_batch(con, cfg, batch, zones, now)
         _commit_batch(
-            con, batch, rows_in_file, suite, outcomes, hold_limit=holds.max_share(cfg, src)
+            con,
+            batch,
+            rows_in_file,
+            suite,
+            outcomes,
+            hold_limit=holds.max_share(cfg, src),
+            rows_blank=report.rows_blank,
         )
+    except landing.FileStillChanging as exc:
+        report.status, report.error = "waiting", str(exc)
+        log.info("file waiting: %s", report.error)
     except (BatchError, duckdb.Error) as exc:
-        report.status, report.error = "failed", str(exc).splitlines()[0]
+        # the whole cause, not only DuckDB's first line ("CSV Error on Line: 2")
+        error = str(exc) if isinstance(exc, BatchError) else duckdb_message(exc)
+        report.status, report.error = "failed", error
         _record_failure(con, batch, report.error)
         log.error("batch failed: %s", report.error)
     finally:
         drop_work_tables(con, batch)
-    if report.status != "failed":
+    if report.status not in ("failed", "waiting"):
         row = con.execute(
             "select rows_read, rows_accepted, rows_quarantined, coalesce(rows_non_response, 0) "
             "from ops.batches where batch_id = ?",
@@ -324,6 +349,7 @@ def _commit_batch(
     append_raw: bool = True,
     also: Callable[[], None] | None = None,
     hold_limit: float | None = None,
+    rows_blank: int = 0,
 ) -> None:
     """Archive the file (the raw layer), append accepted and quarantined rows and the
     bookkeeping, all or nothing (an archived file whose batch rolls back stays unlisted in
@@ -439,8 +465,8 @@ def _commit_batch(
         con.execute(
             "insert into ops.batches (batch_id, source_name, source_kind, file_path, file_hash, "
             "file_bytes, status, rows_in_file, rows_read, rows_accepted, rows_quarantined, "
-            "error, started_at, finished_at, file_modified_at, rows_non_response) values "
-            "(?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, null, ?, ?, ?, ?)",
+            "error, started_at, finished_at, file_modified_at, rows_non_response, rows_blank) "
+            "values (?, ?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, null, ?, ?, ?, ?, ?)",
             [
                 batch_id,
                 src.name,
@@ -456,6 +482,7 @@ def _commit_batch(
                 finished_at,
                 _modified_at(path),
                 non_response,
+                rows_blank,
             ],
         )
         holds.hold_if_over(

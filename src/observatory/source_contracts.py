@@ -33,7 +33,7 @@ from observatory.resources import repo_dir
 KINDS = ("survey", "incidents", "sensors")
 ROLES = ("lineage", "mapped", "derived", "zoned")
 #: Columns the conform step adds for the batch checks only (never stored in validated).
-CHECK_COLUMNS = ("in_scope", "copy_number", "prior_batch_id", "is_non_response")
+CHECK_COLUMNS = ("in_scope", "copy_number", "prior_batch_id", "is_non_response", "dst_issue")
 #: The checks every kind's suite starts with (type, column): batch structure, not content.
 BATCH_CHECKS = (
     ("expect_table_row_count_to_be_between", None),

@@ -47,6 +47,8 @@ create table if not exists ops.validation_runs (
 alter table ops.validation_runs add column if not exists result_json json;
 -- item non-response ("don't know"): its own outcome, rows read = accepted + it + quarantined
 alter table ops.batches add column if not exists rows_non_response bigint;
+-- rows of only delimiters or spaces: read and counted, not records (sources.readers)
+alter table ops.batches add column if not exists rows_blank bigint;
 create table if not exists ops.validation_results (
     run_id varchar not null,
     batch_id varchar not null,

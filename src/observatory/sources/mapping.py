@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from observatory import source_contracts
 from observatory.config import CANONICAL_FIELDS, SourceConfig
+from observatory.sources import dst
 from observatory.sources.readers import BatchError
 from observatory.sql_util import literal, quote_ident
 
@@ -160,58 +161,148 @@ def _number(src: SourceConfig, field: str) -> str:
     return f"coalesce(case lower({text}) {whens} end, try_cast({text} as double))"
 
 
-def _keyword_timestamp(src: SourceConfig, field: str, text: str, tz: str) -> str | None:
-    """A timestamp written as a spreadsheet number, or joined from columns one of which
-    may be at its missing code; None for the other cases."""
+def _has_offset_format(src: SourceConfig) -> bool:
+    fmt = src.timestamp.format or ""
+    return "%z" in fmt or "%Z" in fmt
+
+
+def _keyword_naive(src: SourceConfig, field: str, text: str) -> str | None:
+    """The clock time (naive) of a timestamp written as a spreadsheet number, as yyyymmdd,
+    or joined from columns one of which may be at its missing code; None otherwise."""
     spec = src.timestamp
     if spec.format == "spreadsheet_serial":
         micros = f"cast(round(try_cast({text} as double) * 86400000000.0) as bigint)"
-        return f"timezone({tz}, {_SERIAL_EPOCH} + to_microseconds({micros}))"
+        return f"({_SERIAL_EPOCH} + to_microseconds({micros}))"
     if spec.format == "yyyymmdd":
         # 20171107, '20171107.0' or a spreadsheet's float export '2.0171107E7'
         number = f"try_cast({text} as double)"
         digits = f"cast(cast({number} as bigint) as varchar)"
         whole = f"{number} = floor({number})"
-        return f"timezone({tz}, case when {whole} then try_strptime({digits}, '%Y%m%d') end)"
+        return f"(case when {whole} then try_strptime({digits}, '%Y%m%d') end)"
     if spec.format and _partial_expr(src, field) is not None:
         # a later column left out at its missing code: parse what is left with the
         # format's first pieces (one space-separated piece per column)
         pieces = spec.format.split(" ")
         tries = [" ".join(pieces[:n]) for n in range(len(pieces), 0, -1)]
-        parsed = ", ".join(f"try_strptime({text}, {literal(f)})" for f in tries)
-        if "%z" in spec.format or "%Z" in spec.format:
-            return f"coalesce({parsed})"
-        return f"timezone({tz}, coalesce({parsed}))"
+        return f"coalesce({', '.join(f'try_strptime({text}, {literal(f)})' for f in tries)})"
     return None
 
 
-def _timestamp(src: SourceConfig, field: str, city_tz: str) -> str:
-    """A timestamp field parsed to TIMESTAMPTZ (stored in UTC)."""
+def local_timestamp(src: SourceConfig, field: str) -> str | None:
+    """SQL: a timestamp field's clock time as written (a naive TIMESTAMP, read in the
+    source's zone), NULL on rows that give their own offset; None when every row does (a
+    `%z` format). Daylight-saving changes are checked on it (`sources.dst`)."""
     text = _clean(src, field)
     spec = src.timestamp
-    tz = literal(spec.timezone or city_tz)
-    special = _keyword_timestamp(src, field, text, tz)
-    if special is not None:
-        return special
+    if _has_offset_format(src):
+        return None
+    keyword = _keyword_naive(src, field, text)
+    if keyword is not None:
+        return keyword
     if spec.stamped_utc_is_local:
         # The file says 'Z' but the clock on it is local time: drop the offset, re-localise.
-        naive = f"try_cast(regexp_replace({text}, {literal(_TS_OFFSET)}, '') as timestamp)"
         if spec.format:
-            naive = (
+            return (
                 f"try_strptime(regexp_replace({text}, {literal(_TS_OFFSET)}, ''), "
                 f"{literal(spec.format)})"
             )
-        return f"timezone({tz}, {naive})"
-    if spec.format and ("%z" in spec.format or "%Z" in spec.format):
-        return f"try_strptime({text}, {literal(spec.format)})"
+        return f"try_cast(regexp_replace({text}, {literal(_TS_OFFSET)}, '') as timestamp)"
     if spec.format:
-        return f"timezone({tz}, try_strptime({text}, {literal(spec.format)}))"
+        return f"try_strptime({text}, {literal(spec.format)})"
+    # No format: ISO 8601; a row with an explicit offset is not a local time.
+    return (
+        f"(case when not regexp_matches({text}, {literal(_TS_OFFSET)}) "
+        f"then try_cast({text} as timestamp) end)"
+    )
+
+
+def _zone_of(src: SourceConfig, city_tz: str) -> str:
+    return src.timestamp.timezone or city_tz
+
+
+def _timestamp(src: SourceConfig, field: str, city_tz: str) -> str:
+    """A timestamp field parsed to TIMESTAMPTZ (stored in UTC); a local time at a
+    daylight-saving change is read by the source's policy (`sources.dst`)."""
+    text = _clean(src, field)
+    spec = src.timestamp
+    zone = _zone_of(src, city_tz)
+    fold = quote_ident(dst.FOLD_COLUMN) if _infers_folds(src, field) else None
+    if _has_offset_format(src):
+        keyword = _keyword_naive(src, field, text)
+        return keyword if keyword is not None else f"try_strptime({text}, {literal(spec.format)})"
+    naive = local_timestamp(src, field)
+    assert naive is not None
+    if spec.format or spec.stamped_utc_is_local:
+        return dst.localise(src, naive, zone, fold=fold)
     # No format: ISO 8601; an explicit offset wins over the declared zone.
+    local = dst.localise(src, f"try_cast({text} as timestamp)", zone, fold=fold)
     return (
         f"(case when regexp_matches({text}, {literal(_TS_OFFSET)}) "
-        f"then try_cast({text} as timestamptz) "
-        f"else timezone({tz}, try_cast({text} as timestamp)) end)"
+        f"then try_cast({text} as timestamptz) else {local} end)"
     )
+
+
+#: The timestamp field of each kind, and the fields whose rows make one series (for
+#: `dst_ambiguous = "infer"`: the second row of a series at a repeated local time is the
+#: later hour).
+_TIME_FIELD = {"survey": "surveyed_at", "incidents": "occurred_at", "sensors": "measured_at"}
+_SERIES_FIELDS = {
+    "survey": ("response_id", "item_id"),
+    "incidents": ("incident_id",),
+    "sensors": ("sensor_id", "metric"),
+}
+
+
+def _date_only(src: SourceConfig) -> bool:
+    return src.timestamp.date_only or src.timestamp.format == "yyyymmdd"
+
+
+def _infers_folds(src: SourceConfig, field: str) -> bool:
+    return (
+        field == _TIME_FIELD[src.kind]
+        and dst.ambiguous_policy(src) == "infer"
+        and not _date_only(src)
+        and local_timestamp(src, field) is not None
+    )
+
+
+def _series_keys(src: SourceConfig) -> list[str]:
+    """The cleaned columns that tell one series from another (and, with the row number,
+    one conformed row from another: an unpivoted name is always among them)."""
+    fields = list(_SERIES_FIELDS[src.kind])
+    if src.unpivot:
+        fields.append(src.unpivot.name_field)
+    return [
+        quote_ident(f + _TEXT) for f in dict.fromkeys(fields) if _source_expr(src, f) is not None
+    ]
+
+
+def _folds_cte(src: SourceConfig, city_tz: str) -> tuple[str, str]:
+    """The CTE numbering rows at a repeated local time within their series, in file order,
+    and the join that brings its number into `typed` (both empty when not inferring)."""
+    field = _TIME_FIELD[src.kind]
+    if not _infers_folds(src, field):
+        return "", ""
+    naive = local_timestamp(src, field)
+    assert naive is not None
+    keys = _series_keys(src)
+    partition = ", ".join([*keys, naive])
+    cte = (
+        f"folds as (\n    select _row_number, {''.join(k + ', ' for k in keys)}"
+        f"row_number() over (partition by {partition} order by _row_number) "
+        f"as {quote_ident(dst.FOLD_COLUMN)}\n"
+        f"    from cleaned where {dst.ambiguous_rows(naive, _zone_of(src, city_tz))}\n),\n"
+    )
+    join = f" left join folds using ({', '.join(['_row_number', *keys])})"
+    return cte, join
+
+
+def _dst_issue(src: SourceConfig, city_tz: str) -> str:
+    """SQL: why a row's local time is quarantined at a daylight-saving change, or NULL."""
+    if _date_only(src):
+        return "cast(null as varchar)"
+    naive = local_timestamp(src, _TIME_FIELD[src.kind])
+    return dst.issue(src, naive, _zone_of(src, city_tz))
 
 
 def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
@@ -402,14 +493,16 @@ def compile_conform(
         extras += [f"{quote_ident(_group_text(n))}" for n in sorted(src.groups)]
     if src.coordinates:
         extras += [f"try_cast({_clean(src, c)} as double) as {c}" for c in ("coord_x", "coord_y")]
+    extras.append(f"{_dst_issue(src, city_tz)} as {dst.ISSUE_COLUMN}")
     typed = ",\n    ".join(
         [f"{exprs[c]} as {quote_ident(c)}" for c in CONFORMED_COLUMNS[src.kind]] + extras
     )
+    folds, folds_join = _folds_cte(src, city_tz)
     sql = (
         f"with cleaned as (\n    select\n        {_cleaned_select(src)}\n"
-        f"    from {base} as batch_rows\n),\n"
+        f"    from {base} as batch_rows\n),\n{folds}"
         f"typed as (\n    select\n    _row_number,\n    _row_hash,\n    {typed}\n"
-        "    from cleaned\n)\n"
+        f"    from cleaned{folds_join}\n)\n"
     )
     return sql + "select * from typed"
 
@@ -419,7 +512,17 @@ def check_columns(src: SourceConfig, present: list[str], file: str) -> None:
     missing = [c for c in referenced_columns(src) if c not in present]
     if missing:
         shown = ", ".join(present[:30])
+        data = [c for c in present if c not in ("_row_number", "_row_hash")]
+        one_column = len(data) == 1 and any(ch in data[0] for ch in ",;\t|")
+        hint = (
+            " The reader found a single column: rows with more or fewer fields than the "
+            "header (or an unclosed quote) hid the delimiter; fix those rows, or set "
+            '`read = { delim = ";" }` if the file uses another delimiter.'
+            if one_column
+            else ""
+        )
         raise BatchError(
             f"{file}: missing column(s) {missing} that source '{src.name}' maps; "
-            f"the file has: {shown}. Fix the file or the mapping in the config, then re-ingest."
+            f"the file has: {shown}. Fix the file or the mapping in the config, then "
+            f"re-ingest.{hint}"
         )
