@@ -595,6 +595,66 @@ def batches_release(
     )
 
 
+@batches_app.command("supersede")
+@_guard
+def batches_supersede(
+    batch_id: Annotated[str, typer.Argument(help="the loaded batch a corrected file replaces")],
+    file: Annotated[
+        Path | None, typer.Option("--file", help="the corrected file (default: the batch's path)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Replace a batch with its corrected file: the old rows are withdrawn, the file loaded
+    as a new batch that supersedes it."""
+    from observatory.corrections import supersede  # noqa: PLC0415
+
+    with _shown():
+        old, new = supersede(_config(config), batch_id, file)
+    typer.echo(
+        f"{batch_id} superseded by {new.batch_id}: {old.rows_validated:,} row(s) withdrawn, "
+        f"{new.rows_accepted:,} accepted, {new.rows_quarantined:,} quarantined. "
+        "Run `observatory build` to update the marts."
+    )
+
+
+@batches_app.command("retract")
+@_guard
+def batches_retract(
+    batch_id: Annotated[str, typer.Argument(help="the loaded batch to withdraw")],
+    reason: Annotated[str, typer.Option(help="why (kept in ops.batches)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Withdraw a batch: its rows leave validated, its quarantine is closed."""
+    from observatory.corrections import retract  # noqa: PLC0415
+
+    w = retract(_config(config), batch_id, reason)
+    typer.echo(
+        f"{batch_id} retracted: {w.rows_validated + w.rows_non_response:,} row(s) withdrawn, "
+        f"{w.quarantine_closed:,} quarantine row(s) closed. "
+        "Run `observatory build` to update the marts."
+    )
+
+
+@app.command()
+@_guard
+def erase(
+    source: Annotated[str, typer.Option(help="the source holding the person's rows")],
+    respondent: Annotated[str | None, typer.Option(help="the respondent id")] = None,
+    record: Annotated[str | None, typer.Option(help="or one record id")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Erase a respondent's rows from raw, quarantine and validated, then rebuild."""
+    from observatory.corrections import erase as run_erase  # noqa: PLC0415
+
+    with _shown():
+        done = run_erase(_config(config), source, respondent=respondent, record=record)
+    typer.echo(
+        f"erased {done.rows_validated:,} validated, {done.rows_quarantined:,} quarantined and "
+        f"{done.rows_raw:,} raw row(s) in {done.batches} batch(es) of {done.source}; "
+        "logged in ops.erasures (counts and a hash only); marts rebuilt"
+    )
+
+
 @app.command("new-city")
 @_guard
 def new_city_cmd(

@@ -511,6 +511,13 @@ class SourceConfig(_Model):
     #: but held, and the periods it touches are not published until it is released
     #: (`observatory batches release`). Default: `[monitoring] hold_quarantine_share`.
     max_quarantine_share: float | None = Field(default=None, ge=0, le=1)
+    #: The source's files only ever grow (a log, a feed appended to): a file already
+    #: loaded that grew is read from its first new row on, as a new batch.
+    append_only: bool = False
+    #: A loaded file that comes back under the same name with other content: "report"
+    #: fails the batch with "changed file: run observatory batches supersede"; "replace"
+    #: supersedes the old batch with it (docs/operations.md, "Correcting a file").
+    corrections: Literal["report", "replace"] = "report"
 
     @field_validator("name")
     @classmethod

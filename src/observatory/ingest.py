@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from observatory import archive, progress
+from observatory import archive, corrections, progress
 from observatory.config import Config, SourceConfig, respondent_warning
 from observatory.ops import holds
 from observatory.sources import landing, mapping
@@ -130,9 +130,13 @@ def landing_files(cfg: Config, src: SourceConfig) -> list[Path]:
     return landing.landing_files(cfg, src)
 
 
+#: Batches whose bytes are not read again: loaded, or withdrawn (observatory.corrections).
+_SEEN = "('loaded', 'retracted', 'superseded')"
+
+
 def _already_loaded(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
     row = con.execute(
-        "select count(*) from ops.batches where batch_id = ? and status = 'loaded'", [batch_id]
+        f"select count(*) from ops.batches where batch_id = ? and status in {_SEEN}", [batch_id]
     ).fetchall()[0]
     return bool(row and row[0])
 
@@ -296,11 +300,22 @@ def ingest_file(
     report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
     if _already_loaded(con, batch.batch_id):
         return report
+    changed = corrections.changed_file(con, src, path, batch.digest)
+    if changed and changed.action == "replace":  # the source's corrections = "replace"
+        return corrections.supersede_with(con, cfg, changed.previous, path, zones, now=now)[1]
+    if changed and changed.action == "report":  # never quarantined as duplicates of itself
+        report.status, report.error = "failed", changed.message
+        _record_failure(con, batch, changed.message)
+        log.error("batch failed: %s", changed.message)
+        return report
     b = batch.table("b")
     try:
         step = time.perf_counter()
         rows_in_file = load_file(con, src.format, path, src.read, b)
         batch.timed("read", step)
+        # an append-only file that grew: only its new rows (`rows_through` marks the end)
+        through, skipped = corrections.skip_loaded_rows(con, b, changed.offset if changed else 0)
+        rows_in_file -= skipped
         landing.check_unchanged(path, before)  # a file still being copied is not read
         report.rows_blank = blank_rows(con, b)
         mapping.check_columns(src, columns_of(con, b), str(path))
@@ -314,6 +329,7 @@ def ingest_file(
             hold_limit=holds.max_share(cfg, src),
             rows_blank=report.rows_blank,
         )
+        corrections.record_rows_through(con, batch.batch_id, through)
     except landing.FileStillChanging as exc:
         report.status, report.error = "waiting", str(exc)
         log.info("file waiting: %s", report.error)
@@ -541,7 +557,7 @@ def _unchanged_since_loaded(con: duckdb.DuckDBPyConnection, src: SourceConfig, p
     stat = path.stat()
     row = con.execute(
         "select count(*) from ops.batches where source_name = ? and file_path = ? "
-        "and file_bytes = ? and file_modified_at = ? and status = 'loaded'",
+        f"and file_bytes = ? and file_modified_at = ? and status in {_SEEN}",
         [src.name, str(path), stat.st_size, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)],
     ).fetchall()[0]
     return bool(row[0])

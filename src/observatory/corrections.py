@@ -1,0 +1,478 @@
+"""Corrections: supersede a batch with its corrected file, retract a batch, erase a person.
+
+A batch is never edited. It is *withdrawn*: its accepted (and non-response) rows leave
+`validated`, its open quarantine rows are closed, and `ops.batches` says why and when
+(`status` 'superseded' or 'retracted', `withdrawn_at`, `withdraw_reason`). A supersede
+loads the corrected file as a new batch that names the old one (`supersedes`), and the old
+one names it (`superseded_by`). The raw rows of a withdrawn batch stay, for lineage.
+
+A corrected file dropped into landing under the name of a loaded one (other bytes) is not
+quarantined as duplicates of itself: the source's `corrections` says whether it supersedes
+the old batch ("replace") or fails loudly with the command to run ("report"). A source
+declared `append_only` reads a grown file from its first new row on.
+
+An erasure removes a person's rows from raw, quarantine and validated, and logs only how
+many rows and a hash of the key, never the key. Raw-layer access is `erase_raw_rows`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from observatory.config import Config, SourceConfig
+from observatory.sources.readers import BatchError
+from observatory.sql_util import quote_ident
+from observatory.warehouse import connect, table_exists, transaction
+
+_LINEAGE_DDL = """
+alter table ops.batches add column if not exists supersedes varchar;
+alter table ops.batches add column if not exists superseded_by varchar;
+alter table ops.batches add column if not exists withdrawn_at timestamptz;
+alter table ops.batches add column if not exists withdraw_reason varchar;
+alter table ops.batches add column if not exists rows_through bigint;
+create table if not exists ops.erasures (
+    erased_at timestamptz not null,
+    source_name varchar not null,
+    key_kind varchar not null,
+    key_sha256 varchar not null,
+    batches bigint not null,
+    rows_raw bigint not null,
+    rows_validated bigint not null,
+    rows_quarantined bigint not null
+);
+"""
+
+
+class CorrectionError(BatchError):
+    """A supersede, retraction or erasure that cannot be done as asked."""
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The lineage columns of ops.batches and the erasure log."""
+    con.execute(_LINEAGE_DDL)
+
+
+@dataclass
+class Withdrawal:
+    """What withdrawing one batch removed."""
+
+    batch_id: str
+    status: str
+    rows_validated: int = 0
+    rows_non_response: int = 0
+    quarantine_closed: int = 0
+    superseded_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """A landing file whose path was loaded before with other bytes, and what to do."""
+
+    previous: str  # the loaded batch of that path
+    action: str  # append | replace | report
+    offset: int = 0  # append: rows already loaded from the file
+    message: str = ""
+
+
+def _batch(con: duckdb.DuckDBPyConnection, batch_id: str) -> tuple[str, str, str, str]:
+    rows = con.execute(
+        "select source_name, source_kind, file_path, status from ops.batches where batch_id = ?",
+        [batch_id],
+    ).fetchall()
+    if not rows:
+        raise CorrectionError(f"no batch {batch_id!r}: see `observatory batches`")
+    return rows[0]
+
+
+def _withdraw(
+    con: duckdb.DuckDBPyConnection, kind: str, batch_id: str, now: dt.datetime, closed_by: str
+) -> Withdrawal:
+    """Remove a batch's rows from validated and close its open quarantine (in the caller's
+    transaction)."""
+    w = Withdrawal(batch_id, "")
+    tables = [("validated", kind)] + (
+        [("validated", "survey_non_response")] if kind == "survey" else []
+    )
+    for schema, table in tables:
+        if table_exists(con, schema, table):
+            (n,) = con.execute(
+                f"delete from {schema}.{table} where batch_id = ?", [batch_id]
+            ).fetchone()
+            if table == kind:
+                w.rows_validated = int(n)
+            else:
+                w.rows_non_response = int(n)
+    (w.quarantine_closed,) = con.execute(
+        f"update quarantine.{kind} set released_at = ?, released_batch_id = ? "
+        "where batch_id = ? and released_at is null",
+        [now, closed_by, batch_id],
+    ).fetchone()
+    return w
+
+
+def retract(cfg: Config, batch_id: str, reason: str, now: dt.datetime | None = None) -> Withdrawal:
+    """Withdraw a loaded batch: its rows leave validated, its quarantine is closed, and
+    ops.batches marks it 'retracted' with the reason. Rebuild to update the marts."""
+    now = now or dt.datetime.now(dt.UTC)
+    with connect(cfg) as con:
+        ensure_tables(con)
+        _, kind, _, status = _batch(con, batch_id)
+        if status != "loaded":
+            raise CorrectionError(f"batch {batch_id} is {status}: only a loaded batch is retracted")
+        with transaction(con):
+            w = _withdraw(con, kind, batch_id, now, f"retracted:{batch_id}")
+            con.execute(
+                "update ops.batches set status = 'retracted', withdrawn_at = ?, "
+                "withdraw_reason = ? where batch_id = ?",
+                [now, reason, batch_id],
+            )
+    w.status = "retracted"
+    return w
+
+
+def supersede(
+    cfg: Config, batch_id: str, file: Path | None = None, now: dt.datetime | None = None
+) -> tuple[Withdrawal, object]:
+    """Replace a loaded batch with its corrected file (default: the file at the batch's
+    own path), loaded as a new batch that `supersedes` it.
+
+    Returns:
+        The old batch's withdrawal and the new batch's BatchReport.
+    """
+    from observatory.zones import load_zones  # noqa: PLC0415
+
+    now = now or dt.datetime.now(dt.UTC)
+    with connect(cfg) as con:
+        ensure_tables(con)
+        return supersede_with(con, cfg, batch_id, file, load_zones(cfg), now=now)
+
+
+def _stash(batch_id: str, table: str) -> str:
+    return f"work.superseding_{hashlib.sha256(batch_id.encode()).hexdigest()[:12]}_{table}"
+
+
+def supersede_with(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    batch_id: str,
+    file: Path | None,
+    zones: object,
+    *,
+    now: dt.datetime,
+) -> tuple[Withdrawal, object]:
+    """`supersede` on an open connection (ingest calls it for `corrections = "replace"`).
+
+    The old rows are set aside (status 'superseding') while the new file is validated, so
+    that its records are not quarantined as already ingested; if the new file fails, they
+    are put back and the old batch stays loaded. A crash in between leaves 'superseding',
+    and the next supersede of that batch puts them back first.
+    """
+    from observatory.ingest import file_hash, ingest_file  # noqa: PLC0415
+
+    ensure_tables(con)
+    source_name, kind, file_path, status = _batch(con, batch_id)
+    if status == "superseding":
+        _restore(con, kind, batch_id)
+    elif status != "loaded":
+        raise CorrectionError(f"batch {batch_id} is {status}: only a loaded batch is superseded")
+    src = cfg.source(source_name)
+    path = Path(file) if file else Path(file_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the corrected file is not there")
+    if f"{src.name}:{file_hash(path)[:16]}" == batch_id:
+        raise CorrectionError(f"{path} has the same bytes as batch {batch_id}: nothing to correct")
+    tables = [kind] + (["survey_non_response"] if kind == "survey" else [])
+    with transaction(con):
+        for table in tables:
+            if table_exists(con, "validated", table):
+                con.execute(
+                    f"create or replace table {_stash(batch_id, table)} as "
+                    f"select * from validated.{table} where batch_id = ?",
+                    [batch_id],
+                )
+        w = _withdraw(con, kind, batch_id, now, f"superseding:{batch_id}")
+        con.execute("update ops.batches set status = 'superseding' where batch_id = ?", [batch_id])
+    report = ingest_file(con, cfg, src, path, zones, now=now)  # type: ignore[arg-type]
+    if report.status != "loaded" and report.batch_id in ("-", batch_id):
+        _restore(con, kind, batch_id)
+        raise CorrectionError(
+            f"{path}: the corrected file was not loaded ({report.status}"
+            f"{': ' + report.error if report.error else ''}); batch {batch_id} stays loaded"
+        )
+    if report.status == "failed":
+        _restore(con, kind, batch_id)
+        raise CorrectionError(
+            f"{path}: the corrected file failed ({report.error}); batch {batch_id} stays loaded"
+        )
+    new = report.batch_id
+    with transaction(con):
+        con.execute(
+            f"update quarantine.{kind} set released_batch_id = ? where released_batch_id = ?",
+            [new, f"superseding:{batch_id}"],
+        )
+        con.execute(
+            "update ops.batches set status = 'superseded', superseded_by = ?, withdrawn_at = ?, "
+            "withdraw_reason = ? where batch_id = ?",
+            [new, now, f"superseded by {path.name} ({new})", batch_id],
+        )
+        con.execute("update ops.batches set supersedes = ? where batch_id = ?", [batch_id, new])
+    for table in tables:
+        con.execute(f"drop table if exists {_stash(batch_id, table)}")
+    w.status, w.superseded_by = "superseded", new
+    return w, report
+
+
+def _restore(con: duckdb.DuckDBPyConnection, kind: str, batch_id: str) -> None:
+    """Put a superseding batch's rows back (its corrected file did not load)."""
+    with transaction(con):
+        for table in [kind] + (["survey_non_response"] if kind == "survey" else []):
+            stash = _stash(batch_id, table)
+            schema, name = stash.split(".")
+            if table_exists(con, schema, name):
+                con.execute(f"delete from validated.{table} where batch_id = ?", [batch_id])
+                con.execute(f"insert into validated.{table} by name select * from {stash}")
+        con.execute(
+            f"update quarantine.{kind} set released_at = null, released_batch_id = null "
+            "where released_batch_id = ?",
+            [f"superseding:{batch_id}"],
+        )
+        con.execute("update ops.batches set status = 'loaded' where batch_id = ?", [batch_id])
+    for table in [kind] + (["survey_non_response"] if kind == "survey" else []):
+        con.execute(f"drop table if exists {_stash(batch_id, table)}")
+
+
+def changed_file(
+    con: duckdb.DuckDBPyConnection, src: SourceConfig, path: Path, digest: str
+) -> ChangedFile | None:
+    """Whether `path` was loaded before with other bytes, and what the source says to do.
+
+    An append-only source's file that still begins with the bytes last loaded is read from
+    its first new row on; otherwise `corrections` decides ("replace" or "report").
+    """
+    ensure_tables(con)
+    rows = con.execute(
+        "select batch_id, file_hash, file_bytes, coalesce(rows_through, rows_in_file) "
+        "from ops.batches where source_name = ? and file_path = ? and status = 'loaded' "
+        "and file_hash <> ? order by started_at desc limit 1",
+        [src.name, str(path), digest],
+    ).fetchall()
+    if not rows:
+        return None
+    previous, old_hash, old_bytes, through = rows[0]
+    if src.append_only and old_bytes and _begins_with(path, int(old_bytes), old_hash):
+        return ChangedFile(previous, "append", offset=int(through or 0))
+    if src.corrections == "replace":
+        return ChangedFile(previous, "replace")
+    return ChangedFile(
+        previous,
+        "report",
+        message=(
+            f"changed file: {path} was loaded as batch {previous} and now has other content; "
+            f"if it is a correction, run `observatory batches supersede {previous}` (or set "
+            f'corrections = "replace" on source {src.name!r}; for a file that only grows, '
+            "append_only = true)"
+        ),
+    )
+
+
+def _begins_with(path: Path, size: int, sha256: str) -> bool:
+    """Whether the file's first `size` bytes hash to `sha256` (it grew, unchanged before)."""
+    if path.stat().st_size <= size:
+        return False
+    digest, left = hashlib.sha256(), size
+    with path.open("rb") as fh:
+        while left:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                return False
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest() == sha256
+
+
+def skip_loaded_rows(
+    con: duckdb.DuckDBPyConnection, table: str, offset: int
+) -> tuple[int | None, int]:
+    """Drop the rows an earlier batch of a grown append-only file already loaded (file
+    rows up to `offset`); return the file's last row number and how many were dropped."""
+    (through,) = con.execute(f"select max(_row_number) from {table}").fetchone()
+    if not offset:
+        return through, 0
+    (dropped,) = con.execute(
+        f"select count(*) from {table} where _row_number <= ?", [offset]
+    ).fetchone()
+    # the reader may have made a view (over `<table>__file`): keep the new rows as a table
+    # of the same name, which the batch's clean-up drops like any reader's table
+    kept = f"{table}__new_rows"
+    con.execute(
+        f"create or replace table {kept} as select * from {table} where _row_number > ?",
+        [offset],
+    )
+    schema, name = table.split(".")
+    is_view = con.execute(
+        "select count(*) from duckdb_views() where schema_name = ? and view_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+    con.execute(f"drop {'view' if is_view else 'table'} {table}")
+    con.execute(f"alter table {kept} rename to {name}")
+    return through, int(dropped)
+
+
+def record_rows_through(con: duckdb.DuckDBPyConnection, batch_id: str, through: int | None) -> None:
+    """The last file row a batch covers (an append-only file's next batch starts after it)."""
+    ensure_tables(con)
+    con.execute("update ops.batches set rows_through = ? where batch_id = ?", [through, batch_id])
+
+
+@dataclass
+class Erasure:
+    """What an erasure removed (counts only: the log keeps no personal data)."""
+
+    source: str
+    batches: int
+    rows_raw: int
+    rows_validated: int
+    rows_quarantined: int
+
+
+def _respondent_column(src: SourceConfig) -> str:
+    column = src.columns.get("respondent_id")
+    if not isinstance(column, str):
+        raise CorrectionError(
+            f"source {src.name!r} maps no single respondent_id column: erase by --record"
+        )
+    return column
+
+
+def _rows_of(
+    con: duckdb.DuckDBPyConnection, src: SourceConfig, respondent: str | None, record: str | None
+) -> list[tuple[str, int]]:
+    """(batch_id, file row) of every row that holds the person's data."""
+    kind = src.kind
+    key, value = ("respondent_id", respondent) if respondent else ("record_id", record)
+    parts, params = [], []
+    tables = [kind] + (["survey_non_response"] if kind == "survey" else [])
+    for table in tables:
+        if table_exists(con, "validated", table):
+            parts.append(
+                f"select batch_id, row_number from validated.{table} "
+                f"where source_name = ? and {key} = ?"
+            )
+            params += [src.name, value]
+    if respondent:
+        q_where = "json_extract_string(raw_row, ?) = ?"
+        q_params = ["$." + quote_ident(_respondent_column(src)), respondent]
+    else:
+        q_where, q_params = "record_id = ?", [record]
+    parts.append(
+        f"select batch_id, row_number from quarantine.{kind} where source_name = ? and {q_where}"
+    )
+    params += [src.name, *q_params]
+    return con.execute(
+        f"select distinct batch_id, row_number from ({' union all '.join(parts)}) order by all",
+        params,
+    ).fetchall()
+
+
+def erase_raw_rows(con: duckdb.DuckDBPyConnection, src: SourceConfig, keys: str) -> int:
+    """Remove file rows (`keys`: a table of batch_id, row_number) from the raw layer, the
+    one place that knows how raw is kept: rows of `raw.<source>` where that is a table,
+    and the rows of archived files where raw is the files themselves (`raw.files`)."""
+    if table_exists(con, "raw", src.name):
+        (n,) = con.execute(
+            f"delete from raw.{quote_ident(src.name)} as r where exists (select 1 from {keys} "
+            "as k where k.batch_id = r._batch_id and k.row_number = r._row_number)"
+        ).fetchone()
+        return int(n)
+    if not table_exists(con, "raw", "files"):
+        return 0
+    from observatory import archive  # noqa: PLC0415  (raw as archived files)
+
+    removed = 0
+    rows = con.execute(f"select batch_id, list(row_number) from {keys} group by 1").fetchall()
+    for batch_id, numbers in rows:
+        if archive.erase_rows(con, batch_id, list(numbers), src.read, note="erasure"):
+            removed += len(numbers)
+    return removed
+
+
+def erase(
+    cfg: Config,
+    source: str,
+    *,
+    respondent: str | None = None,
+    record: str | None = None,
+    now: dt.datetime | None = None,
+    rebuild: bool = True,
+) -> Erasure:
+    """Remove a respondent's (or one record's) rows from raw, quarantine and validated,
+    log the erasure without the key (its SHA-256 and the counts), and rebuild the marts.
+
+    Raises:
+        CorrectionError: neither or both of respondent and record, or no such rows.
+    """
+    if (respondent is None) == (record is None):
+        raise CorrectionError("erase: give either --respondent or --record")
+    src = cfg.source(source)
+    now = now or dt.datetime.now(dt.UTC)
+    with connect(cfg) as con:
+        ensure_tables(con)
+        rows = _rows_of(con, src, respondent, record)
+        if not rows:
+            raise CorrectionError(
+                f"source {source!r} holds no row of that {'respondent' if respondent else 'record'}"
+            )
+        keys = "work.erase_keys"
+        con.execute(f"create or replace table {keys} (batch_id varchar, row_number bigint)")
+        con.executemany(f"insert into {keys} values (?, ?)", rows)
+        matches = (
+            f"exists (select 1 from {keys} as k where k.batch_id = t.batch_id "
+            "and k.row_number = t.row_number)"
+        )
+        # raw first, in its own step (an archived file is rewritten and renamed, which no
+        # transaction rolls back); a crash after it leaves validated rows that a second
+        # erase finds and removes (erasing raw rows twice is harmless)
+        raw = erase_raw_rows(con, src, keys)
+        with transaction(con):
+            validated = 0
+            for table in [src.kind] + (["survey_non_response"] if src.kind == "survey" else []):
+                if table_exists(con, "validated", table):
+                    (n,) = con.execute(
+                        f"delete from validated.{table} as t where source_name = ? and {matches}",
+                        [source],
+                    ).fetchone()
+                    validated += int(n)
+            (quarantined,) = con.execute(
+                f"delete from quarantine.{src.kind} as t where source_name = ? and {matches}",
+                [source],
+            ).fetchone()
+            key = respondent if respondent is not None else record
+            result = Erasure(source, len({b for b, _ in rows}), raw, validated, int(quarantined))
+            con.execute(
+                "insert into ops.erasures values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    now,
+                    source,
+                    "respondent" if respondent else "record",
+                    hashlib.sha256(str(key).encode()).hexdigest(),
+                    result.batches,
+                    result.rows_raw,
+                    result.rows_validated,
+                    result.rows_quarantined,
+                ],
+            )
+        con.execute(f"drop table {keys}")
+        if rebuild:
+            import inspect  # noqa: PLC0415
+
+            from observatory.pipeline import build  # noqa: PLC0415
+
+            # every month again, frozen ones too: the person was in months long closed
+            full = {"full": True} if "full" in inspect.signature(build).parameters else {}
+            build(cfg, con=con, **full)
+    return result

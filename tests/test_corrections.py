@@ -1,0 +1,226 @@
+"""Correcting upstream files (issue 17, item 6): a changed file is reported, not quarantined
+as duplicates of itself; supersede and retract withdraw a batch with full lineage; an
+append-only file is read from its first new row; an erasure removes a person's rows from
+raw, quarantine and validated, and logs no personal data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from observatory import corrections, pipeline
+from observatory.cli import app
+from observatory.config import Config, load_config
+from tests.conftest import DemoCity
+from tests.support import city_toml, police_source, query, write_zones
+
+NOW = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+HEADER = "id,ts,lat,lon,cat\n"
+ROWS = [
+    "1,2025-06-01T10:00:00Z,45.05,7.62,theft\n",
+    "2,2025-06-01T11:00:00Z,45.05,7.62,theft\n",
+    "3,2025-06-01T12:00:00Z,45.05,7.67,theft\n",
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    def make(extra: str = "") -> Config:
+        (tmp_path / "landing").mkdir(exist_ok=True)
+        write_zones(tmp_path, [("A", "A", 7.6, 45.0, 0.05), ("B", "B", 7.65, 45.0, 0.05)], 1000)
+        (tmp_path / "observatory.toml").write_text(
+            city_toml() + police_source(extra, "theft = 1.0\nrobbery = 2.0"), encoding="utf-8"
+        )
+        return load_config(tmp_path / "observatory.toml")
+
+    return make
+
+
+def _land(cfg: Config, text: str, name: str = "a.csv") -> Path:
+    path = cfg.base_dir / "landing" / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _validated(cfg: Config) -> list[tuple]:
+    return query(cfg, "select incident_id, category, batch_id from validated.incidents order by 1")
+
+
+def _status(cfg: Config, batch_id: str) -> tuple:
+    return query(
+        cfg,
+        "select status, supersedes, superseded_by, withdraw_reason is not null "
+        "from ops.batches where batch_id = ?",
+        [batch_id],
+    )[0]
+
+
+def test_a_corrected_file_is_reported_then_superseded_with_lineage(project) -> None:
+    cfg = project()
+    _land(cfg, HEADER + "".join(ROWS))
+    [first] = pipeline.ingest(cfg, now=NOW)
+    # upstream corrects row 2's category and deletes row 3, under the same name
+    _land(cfg, HEADER + ROWS[0] + ROWS[1].replace("theft", "robbery"))
+    [changed] = pipeline.ingest(cfg, now=NOW)
+    assert changed.status == "failed"
+    assert (
+        "changed file" in changed.error and f"batches supersede {first.batch_id}" in changed.error
+    )
+    # not quarantined as duplicates of itself (it used to be: 'already ingested')
+    assert query(cfg, "select count(*) from quarantine.incidents") == [(0,)]
+    assert [r[:2] for r in _validated(cfg)] == [("1", "theft"), ("2", "theft"), ("3", "theft")]
+
+    result = CliRunner().invoke(
+        app, ["batches", "supersede", first.batch_id, "-c", str(cfg.base_dir / "observatory.toml")]
+    )
+    assert result.exit_code == 0, result.output
+    new = changed.batch_id
+    assert f"superseded by {new}" in result.output
+    # the correction is in, the deleted row is retracted, and nothing is quarantined
+    assert _validated(cfg) == [("1", "theft", new), ("2", "robbery", new)]
+    assert query(cfg, "select count(*) from quarantine.incidents") == [(0,)]
+    assert _status(cfg, first.batch_id) == ("superseded", None, new, True)
+    assert _status(cfg, new) == ("loaded", first.batch_id, None, False)
+    # re-running is safe: neither file is read again
+    assert [r.status for r in pipeline.ingest(cfg, now=NOW)] == ["skipped"]
+    _land(cfg, HEADER + "".join(ROWS), name="old_copy.csv")  # the old bytes, come back
+    assert {r.status for r in pipeline.ingest(cfg, now=NOW)} == {"skipped"}
+    assert len(_validated(cfg)) == 2
+
+
+def test_corrections_replace_supersedes_on_ingest(project) -> None:
+    cfg = project('corrections = "replace"')
+    _land(cfg, HEADER + "".join(ROWS))
+    [first] = pipeline.ingest(cfg, now=NOW)
+    _land(cfg, HEADER + ROWS[0] + ROWS[1].replace("theft", "robbery"))
+    [second] = pipeline.ingest(cfg, now=NOW)
+    assert (second.status, second.rows_accepted, second.rows_quarantined) == ("loaded", 2, 0)
+    assert [r[:2] for r in _validated(cfg)] == [("1", "theft"), ("2", "robbery")]
+    assert _status(cfg, first.batch_id)[:3] == ("superseded", None, second.batch_id)
+
+
+def test_a_correction_that_fails_leaves_the_old_batch_loaded(project) -> None:
+    cfg = project()
+    _land(cfg, HEADER + "".join(ROWS))
+    [first] = pipeline.ingest(cfg, now=NOW)
+    before = _validated(cfg)
+    broken = _land(cfg, "id,when\n1,2025-06-01\n", name="fixed.csv")
+    with pytest.raises(corrections.CorrectionError, match="stays loaded"):
+        corrections.supersede(cfg, first.batch_id, broken)
+    assert _validated(cfg) == before
+    assert _status(cfg, first.batch_id)[0] == "loaded"
+
+
+def test_retract_withdraws_a_batch_and_closes_its_quarantine(project) -> None:
+    cfg = project()
+    _land(cfg, HEADER + "".join(ROWS) + "4,2025-06-01T12:00:00Z,45.05,7.62,alien\n")
+    [batch] = pipeline.ingest(cfg, now=NOW)
+    assert (batch.rows_accepted, batch.rows_quarantined) == (3, 1)
+    w = corrections.retract(cfg, batch.batch_id, "the police withdrew the file")
+    assert (w.rows_validated, w.quarantine_closed) == (3, 1)
+    assert _validated(cfg) == []
+    assert query(cfg, "select count(*) from quarantine.incidents where released_at is null") == [
+        (0,)
+    ]
+    assert query(
+        cfg, "select status, withdraw_reason from ops.batches where batch_id = ?", [batch.batch_id]
+    ) == [("retracted", "the police withdrew the file")]
+    # the retracted file is still in landing: it is not loaded again
+    assert [r.status for r in pipeline.ingest(cfg, now=NOW)] == ["skipped"]
+    with pytest.raises(corrections.CorrectionError, match="is retracted"):
+        corrections.retract(cfg, batch.batch_id, "twice")
+
+
+@pytest.mark.parametrize("append_only", [True, False])
+def test_an_append_only_file_is_read_from_its_first_new_row(project, append_only) -> None:
+    cfg = project("append_only = true" if append_only else "")
+    path = _land(cfg, HEADER + "".join(ROWS))
+    pipeline.ingest(cfg, now=NOW)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(
+            "4,2025-06-02T10:00:00Z,45.05,7.62,theft\n5,2025-06-02T11:00:00Z,45.05,7.67,theft\n"
+        )
+    [grown] = pipeline.ingest(cfg, now=NOW)
+    (quarantined,) = query(cfg, "select count(*) from quarantine.incidents")[0]
+    assert quarantined == 0  # never the earlier rows as "already ingested" (60% here)
+    if append_only:
+        assert (grown.status, grown.rows_read, grown.rows_accepted) == ("loaded", 2, 2)
+        assert [r[0] for r in _validated(cfg)] == ["1", "2", "3", "4", "5"]
+        rows = query(cfg, "select row_number from validated.incidents where incident_id = '5'")
+        assert rows == [(5,)]  # lineage: the row's place in the file
+        # and it grows again
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("6,2025-06-03T10:00:00Z,45.05,7.62,theft\n")
+        [again] = pipeline.ingest(cfg, now=NOW)
+        assert (again.rows_read, again.rows_accepted) == (1, 1)
+    else:  # an ordinary source: a changed file, reported
+        assert grown.status == "failed" and "append_only = true" in grown.error
+
+
+def test_erase_a_respondent_from_raw_quarantine_and_validated(demo_copy: DemoCity) -> None:
+    cfg = demo_copy.cfg
+    src = next(s for s in cfg.sources if s.kind == "survey")
+    column = src.columns["respondent_id"]
+    people = "select count(distinct respondent_id) from validated.survey"
+    # someone with accepted answers and a quarantined row, if the demo has one
+    person, n_rows = query(
+        cfg,
+        "select respondent_id, count(*) from validated.survey as v where source_name = ? "
+        "group by 1 order by exists (select 1 from quarantine.survey as q "
+        "where json_extract_string(q.raw_row, ?) = v.respondent_id) desc, 2 desc, 1 limit 1",
+        [src.name, "$." + column],
+    )[0]
+    (before,) = query(cfg, people)[0]
+    (built_before,) = query(cfg, "select count(distinct build_id) from marts.publication_log")[0]
+
+    done = corrections.erase(cfg, src.name, respondent=person)
+    assert done.rows_validated == n_rows and done.rows_raw >= 1
+    assert query(
+        cfg, "select count(*) from validated.survey where respondent_id = ?", [person]
+    ) == [(0,)]
+    assert query(
+        cfg,
+        "select count(*) from quarantine.survey where json_extract_string(raw_row, ?) = ?",
+        ["$." + column, person],
+    ) == [(0,)]
+    raw_table = query(
+        cfg,
+        "select count(*) from information_schema.tables where table_schema = 'raw' "
+        "and table_name = ?",
+        [src.name],
+    ) == [(1,)]
+    if raw_table:
+        sql = f'select count(*) from raw.{src.name} where "{column}" = ?'
+        assert query(cfg, sql, [person]) == [(0,)]
+    archived = (
+        query(
+            cfg,
+            "select f.stored_path from raw.files as f where f.source_name = ? and exists ("
+            "select 1 from information_schema.tables where table_schema = 'raw' "
+            "and table_name = 'files')",
+            [src.name],
+        )
+        if not raw_table
+        else []
+    )
+    for (stored,) in archived:  # raw as archived files: the person's rows are emptied
+        with duckdb.connect() as con:
+            (n,) = con.execute(
+                f'select count(*) from read_csv(?, all_varchar = true, delim = ?) where "{column}" = ?',
+                [stored, src.read.get("delim", ","), person],
+            ).fetchone()
+        assert n == 0, stored
+    log = query(cfg, "select * from ops.erasures")
+    assert len(log) == 1 and log[0][6] == n_rows
+    assert not any(person in str(v) for v in log[0])  # counts and a hash, not the id
+    assert query(cfg, people) == [(before - 1,)]
+    # and the marts were rebuilt without them
+    assert query(cfg, "select count(distinct build_id) from marts.publication_log") == [
+        (built_before + 1,)
+    ]
+    with pytest.raises(corrections.CorrectionError, match="no row"):
+        corrections.erase(cfg, src.name, respondent=person)
