@@ -227,7 +227,12 @@ def _write_export(
         for mart in marts:
             for fmt, opts in (("parquet", "format parquet"), ("csv", "format csv, header")):
                 name = f"{mart}.{fmt}"
-                copy = f"copy marts.{mart} to {literal(str(out_dir / name))} ({opts})"
+                # rows in a fixed order: two builds of the same data give the same bytes
+                # (but for the build's stamp), whatever order the build's threads left
+                copy = (
+                    f"copy (select * from marts.{mart} order by all) "
+                    f"to {literal(str(out_dir / name))} ({opts})"
+                )
                 (rows,) = con.execute(copy).fetchone()
                 names.append(name)
                 bar.advance(1, rows=rows, item=name)
