@@ -420,9 +420,6 @@ def validate_table_single_pass(
         One outcome per expectation, in suite order.
     """
     import duckdb  # noqa: PLC0415
-    from great_expectations.core.expectation_validation_result import (  # noqa: PLC0415
-        ExpectationValidationResult,
-    )
     from great_expectations.expectations.expectation_configuration import (  # noqa: PLC0415
         ExpectationConfiguration,
     )
@@ -431,7 +428,12 @@ def validate_table_single_pass(
     columns = [r[0] for r in con.execute(f"select * from {qualified} limit 0").description]
     expectations = suite.get("expectations", [])
     mine: dict[int, Any] = {}  # suite position -> GX expectation computed here
-    inner, outer = ["rowid as _rowid", "*"], ["count(*) as _rows"]
+    inner, outer = ["rowid as _rowid"], ["count(*) as _rows"]
+    # Only the columns the expectations name go through the select: a uniqueness window
+    # would otherwise carry every column of the batch (a legacy string condition names
+    # columns this cannot see, so then every column goes).
+    used: set[str] = set()
+    every_column = False
     with _quiet_gx():
         for i, exp in enumerate(expectations):
             kwargs = exp.get("kwargs", {})
@@ -440,6 +442,8 @@ def validate_table_single_pass(
             if exp["type"] in _SINGLE_PASS_MAP:
                 if not needs <= set(columns):
                     continue
+                used |= needs
+                every_column |= isinstance(kwargs.get("row_condition"), str)
                 item_inner, item_outer = _metric_sql(i, exp)
                 inner += item_inner
                 outer += item_outer
@@ -449,6 +453,7 @@ def validate_table_single_pass(
                 type=exp["type"], kwargs=kwargs, meta=exp.get("meta") or None
             )
             mine[i] = config.to_domain_obj()
+        inner[1:1] = ["*"] if every_column else [quote_ident(c) for c in columns if c in used]
         try:
             row = con.execute(
                 f"select {', '.join(outer)} from (select {', '.join(inner)} from {qualified})"
@@ -460,31 +465,7 @@ def validate_table_single_pass(
         metrics_row = dict(zip(names, row.fetchall()[0], strict=True))
         if metrics_row["_rows"] == 0:
             return validate_table(con, table, suite)
-        results: dict[int, ExpectationOutcome] = {}
-        runtime = {"result_format": RESULT_FORMAT}
-        for i, expectation in mine.items():
-            exp = expectations[i]
-            metrics: dict[str, Any] = {
-                "table.row_count": metrics_row["_rows"],
-                "table.columns": columns,
-            }
-            if exp["type"] in _SINGLE_PASS_MAP:
-                name = _SINGLE_PASS_MAP[exp["type"]]
-                metrics["table.row_count"] = metrics_row[f"_e{i}_rows"]
-                metrics["column_values.nonnull.unexpected_count"] = metrics_row[f"_e{i}_nulls"]
-                metrics[f"{name}.unexpected_count"] = metrics_row[f"_e{i}_unexpected"]
-                values = list(metrics_row[f"_e{i}_values"] or [])
-                if exp["type"] == "expect_column_values_to_not_be_null":
-                    # min_by skips NULL values, which are the unexpected ones here
-                    values = [None] * min(metrics_row[f"_e{i}_unexpected"], _PARTIAL)
-                metrics[f"{name}.unexpected_values"] = values
-            verdict = expectation._validate(metrics, runtime_configuration=runtime)
-            evr = ExpectationValidationResult(
-                success=bool(verdict["success"]),
-                expectation_config=expectation.configuration,
-                result=verdict.get("result") or {},
-            )
-            results[i] = _outcome(evr)
+        results = _verdicts(mine, expectations, metrics_row, columns)
     rest = [i for i in range(len(expectations)) if i not in results]
     if rest:
         others = validate_table(
@@ -492,3 +473,39 @@ def validate_table_single_pass(
         )
         results.update(zip(rest, others, strict=True))
     return [results[i] for i in range(len(expectations))]
+
+
+def _verdicts(
+    mine: dict[int, Any], expectations: list[dict], metrics_row: dict, columns: list[str]
+) -> dict[int, ExpectationOutcome]:
+    """Each expectation's GX `_validate` on the metrics computed for it, as outcomes."""
+    from great_expectations.core.expectation_validation_result import (  # noqa: PLC0415
+        ExpectationValidationResult,
+    )
+
+    results: dict[int, ExpectationOutcome] = {}
+    runtime = {"result_format": RESULT_FORMAT}
+    for i, expectation in mine.items():
+        exp = expectations[i]
+        metrics: dict[str, Any] = {
+            "table.row_count": metrics_row["_rows"],
+            "table.columns": columns,
+        }
+        if exp["type"] in _SINGLE_PASS_MAP:
+            name = _SINGLE_PASS_MAP[exp["type"]]
+            metrics["table.row_count"] = metrics_row[f"_e{i}_rows"]
+            metrics["column_values.nonnull.unexpected_count"] = metrics_row[f"_e{i}_nulls"]
+            metrics[f"{name}.unexpected_count"] = metrics_row[f"_e{i}_unexpected"]
+            values = list(metrics_row[f"_e{i}_values"] or [])
+            if exp["type"] == "expect_column_values_to_not_be_null":
+                # min_by skips NULL values, which are the unexpected ones here
+                values = [None] * min(metrics_row[f"_e{i}_unexpected"], _PARTIAL)
+            metrics[f"{name}.unexpected_values"] = values
+        verdict = expectation._validate(metrics, runtime_configuration=runtime)
+        evr = ExpectationValidationResult(
+            success=bool(verdict["success"]),
+            expectation_config=expectation.configuration,
+            result=verdict.get("result") or {},
+        )
+        results[i] = _outcome(evr)
+    return results
