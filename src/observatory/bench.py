@@ -154,9 +154,25 @@ def _profile(root: Path) -> dict[str, object]:
             "select step, round(seconds, 2) from ops.build_steps "
             "where build_id = (select max(build_id) from ops.build_steps) order by seconds desc"
         ).fetchall()
+        # ingest on its own: first batch started to last finished (imports of GX, zones and
+        # sensor locations included, the build not), and each step's seconds per batch
+        (ingest_seconds,) = con.execute(
+            "select round(epoch(max(finished_at)) - epoch(min(started_at)), 2) "
+            "from ops.batches where status = 'loaded'"
+        ).fetchall()[0]
+        per_batch = con.execute(
+            "select b.source_name, s.step, round(avg(s.seconds), 3) "
+            "from ops.batch_steps as s join ops.batches as b using (batch_id) "
+            "where b.status = 'loaded' group by all order by 1, min(s.rowid)"
+        ).fetchall()
     finally:
         con.close()
+    breakdown: dict[str, dict[str, float]] = {}
+    for source, step, seconds in per_batch:
+        breakdown.setdefault(source, {})[step] = seconds
     return {
+        "ingest_seconds": ingest_seconds,
+        "per_batch_steps": breakdown,
         "ingest": [
             {"source": s, "batches": n, "rows": int(r), "seconds": sec} for s, n, r, sec in ingest
         ],
@@ -222,6 +238,8 @@ def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, 
         "incremental_seconds": round(by["c_incremental_one_day"].seconds, 2),
         "peak_rss_mb_pipeline": round(max(b.peak_rss_mb, by["c_incremental_one_day"].peak_rss_mb)),
         "profile_b": profile,
+        "ingest_seconds": profile["ingest_seconds"],
+        "ratio_ingest_over_a": round(float(profile["ingest_seconds"] or 0) / a.seconds, 2),
     }
     if not keep:
         for root in (full, half):
