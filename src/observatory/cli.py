@@ -732,11 +732,18 @@ def bench(
         for s in profile["build_steps"][:5]  # type: ignore[index]
     )
     typer.echo(f"  build {build_total:.2f} s; largest steps: {top}")
+    for source, steps in profile.get("per_batch_steps", {}).items():  # type: ignore[union-attr]
+        shown = ", ".join(f"{step} {sec:.2f}" for step, sec in steps.items())
+        typer.echo(f"  per batch of {source}: {shown} s (ops.batch_steps)")
     ingest_total = sum(p["seconds"] for p in profile["ingest"])  # type: ignore[index]
     b_seconds = next(p["seconds"] for p in figures["phases"] if p["name"] == "b_pipeline_full")  # type: ignore[union-attr]
     typer.echo(
         f"  other {b_seconds - ingest_total - build_total:.2f} s (interpreter and imports, "
         "batch commits, zones, sensor locations, work tables, build commit, closing)"
+    )
+    typer.echo(
+        f"ingest only = {figures['ingest_seconds']} s, {figures['ratio_ingest_over_a']}x the "
+        "floor (target <= 3)"
     )
     typer.echo(
         f"b/a = {figures['ratio_b_over_a']} (target <= 2.0)   d/b = {figures['ratio_d_over_b']} "
