@@ -83,7 +83,9 @@ def test_data_quality_reconciles_and_names_the_top_reason(con: duckdb.DuckDBPyCo
         con.execute(_QUARANTINE_DDL.format(kind=kind))
     con.execute(
         """
-        insert into ops.batches values
+        insert into ops.batches (batch_id, source_name, source_kind, file_path, file_hash,
+            file_bytes, status, rows_in_file, rows_read, rows_accepted, rows_quarantined, error,
+            started_at, finished_at, file_modified_at, rows_non_response) values
         ('p:1', 'p', 'incidents', 'a.csv', 'h1', 10, 'loaded', 5, 5, 3, 2, null, now(), now(), null,
          0),
         ('p:2', 'p', 'incidents', 'b.csv', 'h2', 10, 'failed', null, null, null, null,
