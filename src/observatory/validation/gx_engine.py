@@ -372,26 +372,62 @@ def _condition_columns(condition: Any) -> set[str]:
     return {condition["column"]["name"]}
 
 
-def _metric_sql(i: int, exp: dict) -> tuple[list[str], list[str]]:
-    """Inner select items and outer aggregates of one map expectation (`_e<i>_*` columns)."""
+def _metric_sql(i: int, exp: dict, table: str) -> tuple[list[str], list[str]]:
+    """Inner select items and outer aggregates of one map expectation (`_e<i>_*` columns).
+
+    Plain `count_if`s (a FILTER clause per aggregate costs far more on a wide select). A
+    uniqueness expectation counts its repeated values with a group-by of its own, a scalar
+    subquery of the same statement, instead of a window over the batch."""
     kwargs = exp["kwargs"]
     col = quote_ident(kwargs["column"])
     condition = _condition_sql(kwargs["row_condition"]) if kwargs.get("row_condition") else None
-    failure = row_failure_sql(exp["type"], kwargs)
-    inner = [f"coalesce({failure}, false) as _e{i}_bad"]
+    inner, outer = [], []
     if condition:
         inner.append(f"coalesce({condition}, false) as _e{i}_in")
-        domain = f"_e{i}_in"
+        outer += [
+            f"count_if(_e{i}_in) as _e{i}_rows",
+            f"count_if(_e{i}_in and {col} is null) as _e{i}_nulls",
+        ]
     else:
-        domain = "true"
-    outer = [
-        f"count(*) filter (where {domain}) as _e{i}_rows",
-        f"count(*) filter (where {domain} and {col} is null) as _e{i}_nulls",
-        f"count(*) filter (where _e{i}_bad) as _e{i}_unexpected",
-        # The first failing values in table order, as GX's SQL path samples them.
-        f"min_by({col}, _rowid, {_PARTIAL}) filter (where _e{i}_bad) as _e{i}_values",
-    ]
+        outer += [f"count(*) as _e{i}_rows", f"count(*) - count({col}) as _e{i}_nulls"]
+    if exp["type"] == "expect_column_values_to_be_unique":
+        where = f"({condition}) and {col} is not null" if condition else f"{col} is not null"
+        outer.append(
+            f"(select coalesce(sum(n), 0) from (select count(*) as n from {table} where {where} "
+            f"group by {col} having count(*) > 1)) as _e{i}_unexpected"
+        )
+    else:
+        inner.append(f"coalesce({row_failure_sql(exp['type'], kwargs)}, false) as _e{i}_bad")
+        outer.append(f"count_if(_e{i}_bad) as _e{i}_unexpected")
     return inner, outer
+
+
+def _unexpected_values(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns_sql: str,
+    failing: dict[int, dict],
+) -> dict[int, list]:
+    """The first unexpected values (in table order, as GX's SQL path samples them) of the
+    expectations that failed, in one query over the rows failing any of them."""
+    if not failing:
+        return {}
+    bad = {
+        i: f"coalesce({row_failure_sql(e['type'], e['kwargs'])}, false)" for i, e in failing.items()
+    }
+    inner = ", ".join(f"{expr} as _e{i}_bad" for i, expr in bad.items())
+    samples = ", ".join(
+        f"min_by({quote_ident(e['kwargs']['column'])}, _rowid, {_PARTIAL}) "
+        f"filter (where _e{i}_bad) as _e{i}_values"
+        for i, e in failing.items()
+    )
+    any_bad = " or ".join(f"_e{i}_bad" for i in failing)
+    sql = (
+        f"select {samples} from (select rowid as _rowid, {columns_sql}, {inner} from {table}) "
+        f"where {any_bad}"
+    )
+    (row,) = con.execute(sql).fetchall()
+    return {i: list(v or []) for i, v in zip(failing, row, strict=True)}
 
 
 def validate_table_single_pass(
@@ -402,14 +438,16 @@ def validate_table_single_pass(
     GX's SQL path runs a query or two per expectation (and GX's own Python for each); on a
     batch of a million rows that costs more than reading it. Here the metrics GX would ask
     the database for (`table.row_count` and the null count in the expectation's domain,
-    `<map metric>.unexpected_count` and its first unexpected values, `table.columns`) are
-    computed for every column and table-level expectation in one aggregate select, and each
-    expectation's own GX `_validate` turns them into its result (GX's success rule with
-    `mostly`, GX's result format), wrapped in GX's ExpectationValidationResult and flattened
-    as `validate_table` does. The row predicates are `row_failure_sql`'s, the ones that flag
-    quarantined rows. An expectation this path does not know, or one naming a column the
-    table lacks (GX reports the error), runs through `validate_table` (GX's SQL path), as
-    does an empty table. tests/test_gx_engine.py checks that the paths agree.
+    `<map metric>.unexpected_count`, `table.columns`) are computed for every column and
+    table-level expectation in one aggregate select, and each expectation's own GX
+    `_validate` turns them into its result (GX's success rule with `mostly`, GX's result
+    format), wrapped in GX's ExpectationValidationResult and flattened as `validate_table`
+    does. The first unexpected values of the expectations that failed come from a second
+    query over the failing rows only (none when nothing failed). The row predicates are
+    `row_failure_sql`'s, the ones that flag quarantined rows. An expectation this path does
+    not know, or one naming a column the table lacks (GX reports the error), runs through
+    `validate_table` (GX's SQL path), as does an empty table. tests/test_gx_engine.py
+    checks that the paths agree.
 
     Args:
         con: An open DuckDB connection; it is left open.
@@ -428,10 +466,9 @@ def validate_table_single_pass(
     columns = [r[0] for r in con.execute(f"select * from {qualified} limit 0").description]
     expectations = suite.get("expectations", [])
     mine: dict[int, Any] = {}  # suite position -> GX expectation computed here
-    inner, outer = ["rowid as _rowid"], ["count(*) as _rows"]
-    # Only the columns the expectations name go through the select: a uniqueness window
-    # would otherwise carry every column of the batch (a legacy string condition names
-    # columns this cannot see, so then every column goes).
+    inner, outer = [], ["count(*) as _rows"]
+    # Only the columns the expectations name go through the select (a legacy string
+    # condition names columns this cannot see, so then every column goes).
     used: set[str] = set()
     every_column = False
     with _quiet_gx():
@@ -444,7 +481,7 @@ def validate_table_single_pass(
                     continue
                 used |= needs
                 every_column |= isinstance(kwargs.get("row_condition"), str)
-                item_inner, item_outer = _metric_sql(i, exp)
+                item_inner, item_outer = _metric_sql(i, exp, qualified)
                 inner += item_inner
                 outer += item_outer
             elif exp["type"] not in _SINGLE_PASS_TABLE:
@@ -453,19 +490,32 @@ def validate_table_single_pass(
                 type=exp["type"], kwargs=kwargs, meta=exp.get("meta") or None
             )
             mine[i] = config.to_domain_obj()
-        inner[1:1] = ["*"] if every_column else [quote_ident(c) for c in columns if c in used]
+        columns_sql = (
+            "*" if every_column else ", ".join(quote_ident(c) for c in columns if c in used)
+        ) or "1 as _none"
+        sql = (
+            f"select {', '.join(outer)} from "
+            f"(select {', '.join([columns_sql, *inner])} from {qualified})"
+        )
+        log.debug("single-pass metrics: %s", sql)
         try:
-            row = con.execute(
-                f"select {', '.join(outer)} from (select {', '.join(inner)} from {qualified})"
-            )
+            row = con.execute(sql)
+            names = [d[0] for d in row.description]
+            metrics_row = dict(zip(names, row.fetchall()[0], strict=True))
+            if metrics_row["_rows"] == 0:
+                return validate_table(con, table, suite)
+            failing = {
+                i: expectations[i]
+                for i in mine
+                if expectations[i]["type"] in _SINGLE_PASS_MAP
+                and expectations[i]["type"] != "expect_column_values_to_not_be_null"
+                and metrics_row[f"_e{i}_unexpected"]
+            }
+            values = _unexpected_values(con, qualified, columns_sql, failing)
         except duckdb.Error as exc:  # e.g. a legacy row condition naming a missing column
             log.warning("single-pass metrics failed (%s); validating with GX's SQL path", exc)
             return validate_table(con, table, suite)
-        names = [d[0] for d in row.description]
-        metrics_row = dict(zip(names, row.fetchall()[0], strict=True))
-        if metrics_row["_rows"] == 0:
-            return validate_table(con, table, suite)
-        results = _verdicts(mine, expectations, metrics_row, columns)
+        results = _verdicts(mine, expectations, metrics_row, values, columns)
     rest = [i for i in range(len(expectations)) if i not in results]
     if rest:
         others = validate_table(
@@ -476,7 +526,11 @@ def validate_table_single_pass(
 
 
 def _verdicts(
-    mine: dict[int, Any], expectations: list[dict], metrics_row: dict, columns: list[str]
+    mine: dict[int, Any],
+    expectations: list[dict],
+    metrics_row: dict,
+    unexpected_values: dict[int, list],
+    columns: list[str],
 ) -> dict[int, ExpectationOutcome]:
     """Each expectation's GX `_validate` on the metrics computed for it, as outcomes."""
     from great_expectations.core.expectation_validation_result import (  # noqa: PLC0415
@@ -496,9 +550,9 @@ def _verdicts(
             metrics["table.row_count"] = metrics_row[f"_e{i}_rows"]
             metrics["column_values.nonnull.unexpected_count"] = metrics_row[f"_e{i}_nulls"]
             metrics[f"{name}.unexpected_count"] = metrics_row[f"_e{i}_unexpected"]
-            values = list(metrics_row[f"_e{i}_values"] or [])
+            values = unexpected_values.get(i, [])
             if exp["type"] == "expect_column_values_to_not_be_null":
-                # min_by skips NULL values, which are the unexpected ones here
+                # the unexpected values are NULLs (which min_by would skip)
                 values = [None] * min(metrics_row[f"_e{i}_unexpected"], _PARTIAL)
             metrics[f"{name}.unexpected_values"] = values
         verdict = expectation._validate(metrics, runtime_configuration=runtime)
