@@ -193,26 +193,40 @@ def ingest(
 
 @app.command()
 @_guard
-def build(config: ConfigOpt = None) -> None:
-    """Rebuild staging, index and marts from the accepted rows."""
+def build(
+    config: ConfigOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="republish every month, frozen ones too")
+    ] = False,
+) -> None:
+    """Rebuild staging, index and marts from the accepted rows (incremental: closed months
+    nobody touched keep their published rows; docs/build-graph.md)."""
     from observatory.pipeline import build as run_build  # noqa: PLC0415
 
     cfg = _config(config)
     with _shown():
-        built = run_build(cfg)
+        built = run_build(cfg, full=full)
     typer.echo(f"built {len(built)} models into {cfg.warehouse_path}")
 
 
 @app.command()
 @_guard
-def run(config: ConfigOpt = None) -> None:
+def run(
+    config: ConfigOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="build even with nothing new, every month")
+    ] = False,
+) -> None:
     """Ingest every source, then build: the whole pipeline."""
     from observatory.pipeline import run as run_all  # noqa: PLC0415
 
     cfg = _config(config)
     with _shown():
-        report = run_all(cfg)
+        report = run_all(cfg, full=full)
     code = _report_batches(report.batches)
+    if report.unchanged_since:
+        typer.echo(f"nothing new: build {report.unchanged_since} stands (--full rebuilds)")
+        raise typer.Exit(code)
     typer.echo(
         f"built {len(report.built)} models into {cfg.warehouse_path} in {report.seconds:.1f} s"
     )

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import duckdb
-from scipy.stats import norm
 
-from observatory import audits, graph, source_contracts, vintage
+from observatory import audits, graph, increment, source_contracts, vintage
 from observatory.config import Config
 from observatory.contracts import load_contracts
-from observatory.index import mart_params
 from observatory.ingest import BatchReport, ingest_source
 from observatory.interventions import write_register
 from observatory.sql_util import run_model
@@ -55,6 +53,8 @@ class RunReport:
     batches: list[BatchReport] = field(default_factory=list)
     built: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: the build whose publication still holds when nothing new came in (no build ran)
+    unchanged_since: str | None = None
 
     @property
     def failed(self) -> list[BatchReport]:
@@ -86,6 +86,8 @@ def ingest(
 
 
 def _model_params(cfg: Config) -> dict[str, object]:
+    from scipy.stats import norm  # noqa: PLC0415 (scipy.stats: 0.9 s, only for a build)
+
     idx = cfg.index
     return {
         "city_id": cfg.city.id,
@@ -178,6 +180,9 @@ def _build_params(
     cfg: Config, published_at: dt.datetime, order: tuple[graph.Model, ...]
 ) -> dict[str, object]:
     """What the SQL models bind; a parameter none of them binds is refused (a leftover)."""
+    # the index package imports numpy, scipy and scikit-learn: only a build needs them
+    from observatory.index import mart_params  # noqa: PLC0415
+
     params = {**_model_params(cfg), **mart_params(cfg.index), **_time_params(cfg, published_at)}
     unused = graph.unused_parameters(params, order)
     if unused:  # the Python steps read the configuration, not these
@@ -204,6 +209,7 @@ def build(
     now: dt.datetime | None = None,
     build_id: str | None = None,
     serve: bool = True,
+    full: bool = False,
 ) -> list[str]:
     """Rebuild staging, index and marts from the accepted rows, in one transaction.
 
@@ -213,6 +219,9 @@ def build(
     publication exactly (`observatory reproduce`, which passes `serve=False`: a rebuilt
     past is not served). After the commit the marts are copied to the serving file BI
     tools open (`observatory.serving`).
+
+    The build is incremental (`observatory.increment`): months closed and untouched since
+    the previous publication keep their published rows; `full=True` republishes every month.
     """
     own = con is None
     con = con or connect(cfg)
@@ -240,14 +249,21 @@ def build(
             done("ref.day_bands")
             stamp = vintage.Stamp(build_id, str(params["method_version"]), published_at)
             marts = _run_graph(
-                con, cfg, order=order, params=params, stamp=stamp, built=built, done=done
+                con,
+                cfg,
+                order=order,
+                params=params,
+                stamp=stamp,
+                built=built,
+                done=done,
+                plan=(plan := _plan(con, cfg, stamp, full)),
             )
             # nothing is published unless every mart passes its audits (docs/build-graph.md)
             failures = audits.run_audits(con, load_contracts(), tuple(marts))
             if failures:
                 raise audits.AuditError(failures)
             done("marts.audits")
-            vintage.log_publication(con, cfg, stamp, tuple(marts))
+            _log_publication(con, cfg, stamp, tuple(marts), plan)
             done("marts.publication_log")
             con.executemany(
                 "insert into ops.build_steps values (?, ?, ?)",
@@ -273,6 +289,31 @@ def build(
             con.close()
 
 
+def _log_publication(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    stamp: vintage.Stamp,
+    marts: tuple[str, ...],
+    plan: increment.Plan,
+) -> None:
+    """marts.publication_log, and what the next build's plan starts from."""
+    vintage.log_publication(con, cfg, stamp, marts)
+    increment.record(con, stamp.build_id, plan)
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection, cfg: Config, stamp: vintage.Stamp, full: bool
+) -> increment.Plan:
+    return increment.plan(
+        con,
+        settings_hash=increment.settings_hash(cfg),
+        method_version=stamp.method_version,
+        tz=cfg.city.timezone,
+        fear_gap_months=cfg.index.fear_gap_months,
+        full=full,
+    )
+
+
 def _write_reference_tables(con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
     """The tables the graph reads besides the accepted rows: day bands, sources, register."""
     _ensure_validated_tables(con)
@@ -296,9 +337,14 @@ def _run_graph(
     stamp: vintage.Stamp,
     built: list[str],
     done: Callable[[str], None],
+    plan: increment.Plan,
 ) -> list[str]:
-    """Every model of the graph in order; the marts built (stamped), in that order."""
+    """Every model of the graph in order; the marts built (stamped), in that order.
+
+    The index layer runs over every month; a period-grained mart then keeps the published
+    rows of the months the plan freezes (`observatory.increment`)."""
     marts: list[str] = []
+    frozen: tuple[dt.date, ...] | None = None
     for model in order:
         if model.kind == "python":
             with _duckdb_cache_released(con, cfg):
@@ -315,8 +361,16 @@ def _run_graph(
             built.append(f"index.{model.key}")
             done(built[-1])
         else:
+            if frozen is None:  # the index layer is done: idx_periods says what is open
+                frozen = increment.settle(con, plan)
+                log.info(
+                    "build %s: %s; %d month(s) frozen", stamp.build_id, plan.reason, len(frozen)
+                )
+            kept = increment.snapshot(con, model.key, frozen)
             run_model(con, "marts", model.key, params)
             vintage.stamp_mart(con, model.key, stamp)
+            if kept:
+                increment.restore(con, model.key, frozen, load_contracts()[model.key].grain)
             marts.append(model.key)
             built.append(f"marts.{model.key}")
             done(built[-1])
@@ -343,13 +397,31 @@ def _record_build(
     )
 
 
-def run(cfg: Config, now: dt.datetime | None = None) -> RunReport:
-    """Ingest every source, then build: the whole pipeline for one city."""
+def run(cfg: Config, now: dt.datetime | None = None, *, full: bool = False) -> RunReport:
+    """Ingest every source, then build: the whole pipeline for one city.
+
+    When nothing came in since the last publication (same batches, settings and method,
+    no late declaration, same calendar month) the build is skipped: it would publish the
+    same figures (`increment.nothing_new`). `full=True` always builds, every month."""
     started = time.perf_counter()
     con = connect(cfg)
     try:
         report = RunReport(batches=ingest(cfg, now=now, con=con))
-        report.built = build(cfg, con=con)
+        same = None
+        if not full:
+            from observatory.index.steps import METHOD_VERSION  # noqa: PLC0415
+
+            same = increment.nothing_new(
+                con,
+                settings_hash=increment.settings_hash(cfg),
+                method_version=METHOD_VERSION,
+                tz=cfg.city.timezone,
+            )
+        if same:
+            log.info("nothing new since build %s: its publication stands", same)
+            report.unchanged_since = same
+        else:
+            report.built = build(cfg, con=con, full=full)
     finally:
         con.close()
     report.seconds = time.perf_counter() - started

@@ -219,7 +219,7 @@ def reproduce(cfg: Config, build_id: str, workdir: Path | None = None) -> Reprod
             _roll_back_to(con, build_id, published_at)
         finally:
             con.close()
-        pipeline.build(past, now=published_at, build_id=build_id, serve=False)
+        pipeline.build(past, now=published_at, build_id=build_id, serve=False, full=True)
         with duckdb.connect(str(copy), read_only=True) as con:
             matches = {
                 mart: content_hash(con, f"marts.{mart}") == logged_hash

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-from rapidfuzz import fuzz, process, utils
 
 from observatory.config import Config, ConfigError, SourceConfig
 
@@ -101,6 +100,8 @@ def write_sensor_aliases(con: duckdb.DuckDBPyConnection, src: SourceConfig) -> N
 
 def _plain(text: str) -> str:
     """Lowercase, no accents or punctuation: how names are compared for suggestions."""
+    from rapidfuzz import utils  # noqa: PLC0415 (only when a name is unmatched)
+
     decomposed = unicodedata.normalize("NFKD", text)
     return utils.default_process("".join(c for c in decomposed if not unicodedata.combining(c)))
 
@@ -113,6 +114,8 @@ def closest(name: str, candidates: dict[str, str], limit: int = 3) -> list[tuple
         candidates: label shown (a zone name or sensor id) -> the id an alias points to.
         limit: how many to return.
     """
+    from rapidfuzz import fuzz, process  # noqa: PLC0415 (only when a name is unmatched)
+
     labels = list(candidates)
     found = process.extract(
         name, labels, scorer=fuzz.WRatio, processor=_plain, limit=limit, score_cutoff=MIN_SCORE

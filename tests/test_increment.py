@@ -1,0 +1,158 @@
+"""The incremental build (issue 18, item 3): closed months nobody touched keep their
+published rows, a batch that touches an old month republishes it, `--full` republishes
+every month, and a run with nothing new builds nothing.
+
+The small demo city (6 months) is ingested through the real path in deliveries, as in
+tests/test_vintage.py, with the incident reference period declared (January) so that it
+does not move between builds (docs/methodology.md section 13).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from observatory import increment, pipeline
+from observatory.config import load_config
+from observatory.demo.generator import generate
+from observatory.vintage import STAMP_COLUMNS
+from observatory.warehouse import connect
+
+#: Period-grained marts (a `period_start` column): the ones an increment can freeze.
+PERIOD_MARTS = ("zone_index", "city_summary", "fear_gap", "day_night_gap", "zone_trends")
+FOLDERS = ("survey", "incidents", "sensors/readings")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("increment_demo")
+    generate(root, scale="small")
+    return root
+
+
+def _city(generated: Path, tmp_path: Path, held: list[str]):  # noqa: ANN202
+    """A copy of the city with the landing files named in `held` moved aside."""
+    root = tmp_path / "city"
+    shutil.copytree(generated, root)
+    aside = root / "held"
+    for pattern in held:
+        for f in (root / "landing").glob(pattern):
+            target = aside / f.relative_to(root / "landing")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(f, target)
+    overrides = {
+        "index": {
+            "uncertainty_draws": 100,  # these tests compare builds, not intervals
+            "reference_period": {"start": "2025-01-01", "end": "2025-01-31"},
+        }
+    }
+    return root, load_config(root / "observatory.toml", overrides), aside
+
+
+def _deliver(root: Path, aside: Path, pattern: str = "**/*.csv") -> None:
+    for f in aside.glob(pattern):
+        shutil.move(f, root / "landing" / f.relative_to(aside))
+
+
+def _rows(cfg, mart: str, months: list[dt.date], stamps: bool = True) -> pd.DataFrame:  # noqa: ANN001
+    with connect(cfg, read_only=True) as con:
+        frame = con.execute(
+            f"select * from marts.{mart} where period_start in (select unnest(?)) order by all",
+            [months],
+        ).df()
+    return frame if stamps else frame.drop(columns=list(STAMP_COLUMNS))
+
+
+def _frozen(cfg) -> list[dt.date]:  # noqa: ANN001
+    with connect(cfg, read_only=True) as con:
+        return [
+            r[0]
+            for r in con.execute(
+                "select period_start from ops.build_periods where is_frozen and build_id = "
+                "(select max(build_id) from ops.build_periods) order by 1"
+            ).fetchall()
+        ]
+
+
+def test_frozen_months_keep_their_published_rows_and_full_matches_incremental(
+    generated: Path, tmp_path: Path
+) -> None:
+    root, cfg, aside = _city(generated, tmp_path, ["**/*_2025_05.csv", "**/*_2025_06.csv"])
+    pipeline.run(cfg)
+    closed = [dt.date(2025, m, 1) for m in (1, 2, 3, 4)]
+    before = {m: _rows(cfg, m, closed) for m in PERIOD_MARTS}
+    assert len(before["zone_index"]) > 100
+
+    _deliver(root, aside)  # May and June arrive
+    pipeline.run(cfg)
+    assert _frozen(cfg) == closed
+    for mart in PERIOD_MARTS:  # byte for byte, stamps included: their vintage is build 1
+        pd.testing.assert_frame_equal(before[mart], _rows(cfg, mart, closed), obj=mart)
+    incremental = {m: _rows(cfg, m, closed + [dt.date(2025, 5, 1)], False) for m in PERIOD_MARTS}
+
+    # a full build over the same data: the same marts, except what pools months
+    # (section 13: intervals, trends), which a frozen month keeps as published
+    pipeline.build(cfg, full=True)
+    assert _frozen(cfg) == []
+    full = {m: _rows(cfg, m, closed + [dt.date(2025, 5, 1)], False) for m in PERIOD_MARTS}
+    may = dt.date(2025, 5, 1)
+    for mart in PERIOD_MARTS:  # recomputed months: identical
+        recomputed = incremental[mart][incremental[mart]["period_start"] == pd.Timestamp(may)]
+        assert len(recomputed) > 0, mart
+        pd.testing.assert_frame_equal(
+            recomputed.reset_index(drop=True),
+            full[mart][full[mart]["period_start"] == pd.Timestamp(may)].reset_index(drop=True),
+            obj=mart,
+        )
+    points = ["zone_id", "time_band", "period_start", "incident_count", "perception_raw"]
+    points += ["perception_shrunk", "index_value", "n_respondents"]
+    pd.testing.assert_frame_equal(incremental["zone_index"][points], full["zone_index"][points])
+    # and the freezing did something: the pooled intervals of a closed month moved
+    moved = incremental["zone_index"]["index_ci_low"] != full["zone_index"]["index_ci_low"]
+    assert moved.any()
+
+
+def test_a_batch_touching_a_closed_month_republishes_it(generated: Path, tmp_path: Path) -> None:
+    # February's incidents come late, after March-June's: February is closed without them
+    root, cfg, aside = _city(generated, tmp_path, ["incidents/*_2025_02.csv"])
+    pipeline.run(cfg)
+    feb, jan = dt.date(2025, 2, 1), dt.date(2025, 1, 1)
+    before = _rows(cfg, "zone_index", [jan, feb])
+    assert len(before[before["period_start"] == pd.Timestamp(feb)]) == 40
+    assert before["incident_count"][before["period_start"] == pd.Timestamp(feb)].sum() == 0
+
+    _deliver(root, aside)
+    pipeline.run(cfg)
+    after = _rows(cfg, "zone_index", [jan, feb])
+    # January is frozen as published; February and the fear_gap_months (3) after it, whose
+    # change and fear gap read it, are recomputed with February's incidents; June is not
+    assert _frozen(cfg) == [jan, dt.date(2025, 6, 1)]
+    january = [f[f["period_start"] == pd.Timestamp(jan)] for f in (before, after)]
+    assert len(january[0]) == 40
+    pd.testing.assert_frame_equal(*january)
+    feb_rows = after[after["period_start"] == pd.Timestamp(feb)]
+    assert feb_rows["incident_count"].sum() > 0
+    assert feb_rows["build_id"].nunique() == 1
+    assert feb_rows["build_id"].iloc[0] != before["build_id"].iloc[0]
+
+
+def test_a_run_with_nothing_new_builds_nothing(generated: Path, tmp_path: Path) -> None:
+    _, cfg, _ = _city(generated, tmp_path, [])
+    first = pipeline.run(cfg)
+    assert first.built and first.unchanged_since is None
+    again = pipeline.run(cfg)
+    assert again.built == []
+    assert again.batches and not any(b.rows_accepted for b in again.batches)  # all seen
+    with connect(cfg, read_only=True) as con:
+        (latest,) = con.execute("select max(build_id) from marts.publication_log").fetchone()
+    assert again.unchanged_since == latest
+    # a changed setting is something new: the same data is built again
+    changed = cfg.model_copy(
+        update={"index": cfg.index.model_copy(update={"uncertainty_draws": 101})}
+    )
+    assert increment.settings_hash(changed) != increment.settings_hash(cfg)
+    assert pipeline.run(changed).built
