@@ -142,3 +142,50 @@ def test_archived_at_is_the_batch_time(project) -> None:  # noqa: F811
     pipeline.ingest(cfg, now=NOW)
     [(at,)] = query(cfg, "select archived_at from raw.files")
     assert before <= at <= dt.datetime.now(dt.UTC)
+
+
+def test_backfill_archives_an_older_warehouse(project) -> None:  # noqa: F811
+    """A warehouse from before the archive: raw rows in raw.police, no raw.files rows."""
+    cfg = project()
+    kept = _land(cfg, "a.csv", ROWS)
+    gone = _land(
+        cfg,
+        "b.csv",
+        HEADER + "9,2025-06-05T10:00:00Z,45.05,7.62,theft\n,,,,\n" + GOOD.replace("1,", "10,", 1),
+    )
+    reports = pipeline.ingest(cfg, now=NOW)
+    with duckdb.connect(str(cfg.warehouse_path)) as con:
+        # what the old ingest wrote: every row as read, with lineage columns
+        for report, path in zip(reports, (kept, gone), strict=True):
+            load_file(con, "csv", path, {}, "work.old")
+            made = "insert into raw.police" if path is gone else "create table raw.police as"
+            con.execute(
+                f"{made} select ? as _batch_id, 'police' as _source_name, ? as _file_path, "
+                "'' as _file_hash, now() as _ingested_at, * exclude (_row_hash) from work.old",
+                [report.batch_id, str(path)],
+            )
+            drop_batch_table(con, "work.old")
+        for (stored,) in con.execute("select stored_path from raw.files").fetchall():
+            Path(stored).unlink()
+        con.execute("delete from raw.files")
+        gone.unlink()
+        done = archive.backfill(con, drop_old_tables=True)
+        assert (done.from_landing, done.from_table) == (
+            [reports[0].batch_id],
+            [reports[1].batch_id],
+        )
+        assert done.dropped_tables == ["raw.police"]
+        # the exported file reads back with the rows and row numbers validated points to
+        exported = archive.archived_path(con, reports[1].batch_id)
+        assert exported is not None and exported.name.endswith(".from-raw-table.csv.zst")
+        load_file(con, "csv", exported, {}, "work.back")
+        rows = con.execute("select _row_number, id from work.back order by 1").fetchall()
+        drop_batch_table(con, "work.back")
+        assert rows == [(1, "9"), (3, "10")]  # row 2 was a blank row of the file
+        lineage = con.execute(
+            "select row_number from validated.incidents where batch_id = ? order by 1",
+            [reports[1].batch_id],
+        ).fetchall()
+        assert lineage == [(1,), (3,)]
+        # again: nothing left to do
+        assert archive.backfill(con) == archive.Backfill([], [], [])

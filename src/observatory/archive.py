@@ -283,3 +283,125 @@ def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
         return True
     con.execute("rollback")
     return False
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """What `backfill` did: batches archived from their landing file, exported from an old
+    `raw.<source>` table, and old tables dropped."""
+
+    from_landing: list[str]
+    from_table: list[str]
+    dropped_tables: list[str]
+
+
+def backfill(con: duckdb.DuckDBPyConnection, *, drop_old_tables: bool = False) -> Backfill:
+    """Give every loaded file batch of an older warehouse its archived file and manifest row.
+
+    Warehouses from before the archive kept raw rows in `raw.<source>` tables. For each
+    loaded batch without a `raw.files` row: its landing file, when it is still there with
+    the batch's SHA-256, is archived as it is (exact bytes); otherwise its rows are written
+    from `raw.<source>` as CSV (every column as read, in row order, a blank row where the
+    file had a row the reader set aside, so row numbers stay those of `validated`), named
+    and listed under the batch's original hash, with a note saying the bytes are the
+    table's, not the file's. With `drop_old_tables`, a `raw.<source>` table is dropped once
+    every batch it holds has its archived file. Safe to run again: done batches are skipped.
+    """
+    root = archive_root(con)
+    todo = con.execute(
+        "select b.batch_id, b.source_name, b.file_path, b.file_hash, b.rows_in_file, "
+        "coalesce(b.file_bytes, 0) "
+        "from ops.batches as b where b.status = 'loaded' and b.batch_id not like '%:release-%' "
+        "and not exists (select 1 from raw.files as f where f.batch_id = b.batch_id) "
+        "order by b.started_at"
+    ).fetchall()
+    tables = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = 'raw' and table_name <> 'files'"
+        ).fetchall()
+    }
+    landed, exported = [], []
+    now = dt.datetime.now(dt.UTC)
+    for batch in todo:
+        batch_id, source_name, file_path, digest, rows, _ = batch
+        path = Path(file_path)
+        if path.is_file() and _sha256(path) == digest:
+            stored = store(root, source_name, path, digest)
+            con.execute("begin transaction")
+            record(
+                con,
+                source_name=source_name,
+                path=path,
+                digest=digest,
+                stored=stored,
+                rows=rows,
+                batch_id=batch_id,
+                archived_at=now,
+            )
+            con.execute("commit")
+            landed.append(batch_id)
+        elif source_name in tables:
+            _export_raw_table(con, root, batch, now)
+            exported.append(batch_id)
+    dropped = []
+    if drop_old_tables:
+        for table in sorted(tables):
+            (left,) = con.execute(
+                f"select count(*) from (select distinct _batch_id from raw.{quote_ident(table)}) "
+                "as r where not exists "
+                "(select 1 from raw.files as f where f.batch_id = r._batch_id)"
+            ).fetchall()[0]
+            if left == 0:
+                con.execute(f"drop table raw.{quote_ident(table)}")
+                dropped.append(f"raw.{table}")
+    return Backfill(landed, exported, dropped)
+
+
+def _export_raw_table(
+    con: duckdb.DuckDBPyConnection, root: Path, batch: tuple, now: dt.datetime
+) -> None:
+    """Write one batch's rows of `raw.<source>` as a CSV file in the archive and list it."""
+    batch_id, source_name, file_path, digest, rows, file_bytes = batch
+    table = f"raw.{quote_ident(source_name)}"
+    lineage = ("_batch_id", "_source_name", "_file_path", "_file_hash", "_ingested_at")
+    cols = [
+        r[0]
+        for r in con.execute(f"describe {table}").fetchall()
+        if r[0] not in (*lineage, "_row_number")
+    ]
+    fields = ", ".join(f"r.{quote_ident(c)}" for c in cols)
+    folder = root / source_name
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{digest}.from-raw-table.csv.zst"
+    fd, name = tempfile.mkstemp(dir=root, prefix=".exporting-", suffix=".csv.zst")
+    os.close(fd)
+    con.execute(
+        f"copy (select {fields} from (select unnest(range(1, (select max(_row_number) + 1 "
+        f"from {table} where _batch_id = {literal(batch_id)}))) as n) as g "
+        f"left join (select * from {table} where _batch_id = {literal(batch_id)}) as r "
+        f"on r._row_number = g.n order by g.n) to {literal(name)} "
+        "(format csv, header true, compression zstd)"
+    )
+    _fsync_replace(Path(name), dest)
+    con.execute("begin transaction")
+    con.execute(
+        "insert into raw.files (source_name, original_path, sha256, file_bytes, stored_path, "
+        "stored_bytes, compression, rows, batch_id, archived_at, note) "
+        "values (?, ?, ?, ?, ?, ?, 'zstd', ?, ?, ?, ?)",
+        [
+            source_name,
+            file_path,
+            digest,
+            file_bytes,
+            str(dest),
+            dest.stat().st_size,
+            rows,
+            batch_id,
+            now,
+            f"exported from raw.{source_name} (the landing file was gone): the rows as read, "
+            "not the file's bytes",
+        ],
+    )
+    con.execute("commit")
