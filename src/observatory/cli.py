@@ -326,6 +326,27 @@ def publications(config: ConfigOpt = None) -> None:
         typer.echo(f"{build_id}  published {published_at:%Y-%m-%d %H:%M:%S %Z}  latest {latest}")
 
 
+@app.command("raw-backfill")
+@_guard
+def raw_backfill(
+    drop_old_tables: Annotated[
+        bool, typer.Option(help="drop each raw.<source> table once all its batches are archived")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Archive the files of an older warehouse's batches (raw as files: raw.files)."""
+    from observatory.archive import backfill  # noqa: PLC0415
+    from observatory.warehouse import connect  # noqa: PLC0415
+
+    with connect(_config(config)) as con:
+        done = backfill(con, drop_old_tables=drop_old_tables)
+    typer.echo(
+        f"archived {len(done.from_landing)} batch file(s) from landing and "
+        f"{len(done.from_table)} from raw.<source> tables (the rows as read); "
+        f"dropped: {', '.join(done.dropped_tables) or 'no table'}"
+    )
+
+
 @app.command()
 @_guard
 def lineage(
