@@ -95,6 +95,8 @@ _SIMPLE = {
     dt.date: dt.date(2024, 1, 1),
     dt.time: dt.time(7, 0),
 }
+#: Fields whose value is checked beyond its type (a CRS must resolve): a valid example.
+_FIELD_EXAMPLES = {"crs": "EPSG:3435"}
 
 
 def _example(annotation: Any) -> Any:
@@ -103,7 +105,7 @@ def _example(annotation: Any) -> Any:
     origin, args = get_origin(annotation), get_args(annotation)
     if _is_model(annotation):
         return {
-            name: _example(f.annotation)
+            name: _FIELD_EXAMPLES.get(name, _example(f.annotation))
             for name, f in annotation.model_fields.items()
             if f.is_required()
         }

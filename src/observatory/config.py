@@ -21,6 +21,14 @@ from observatory import source_contracts
 from observatory.config_errors import closest, format_validation_error
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: An expectation suite's name: the stem of a JSON file in an expectations folder.
+SUITE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+#: DuckDB's memory limit: a number and a unit (`400MB`, `1.5GiB`); nothing else reaches it.
+MEMORY_LIMIT = re.compile(r"^(\d{1,9}(?:\.\d{1,6})?)\s?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.I)
+_MEMORY_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_MEMORY_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+#: DuckDB needs some memory to work at all; below this a run fails with "Out of Memory".
+MIN_MEMORY_BYTES = 64 * 2**20
 
 SourceKind = Literal["survey", "incidents", "sensors"]
 
@@ -59,7 +67,69 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every number of the file is finite (a NaN label or an infinite
+    # goalpost is refused where it is written, not when the SQL built from it fails).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def check_memory_limit(value: str) -> str:
+    """`value` if it is a DuckDB memory limit of at least `MIN_MEMORY_BYTES` (a number and
+    a unit such as `400MB` or `1.5GiB`), else a ValueError saying what to write."""
+    match = MEMORY_LIMIT.match(value.strip())
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a memory size: write a number and a unit, e.g. '400MB' or "
+            "'1.5GiB' (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+        )
+    size = float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()]
+    if size < MIN_MEMORY_BYTES:
+        raise ValueError(f"{value!r} is too little memory for DuckDB: give at least 64MB")
+    return value.strip()
+
+
+def _check_scalar_options(read: dict[str, Any]) -> dict[str, Any]:
+    """Reader options are rendered as SQL literals: only strings, whole numbers, true/false."""
+    bad = sorted(
+        k
+        for k, v in read.items()
+        if not isinstance(v, str | bool | int) or (isinstance(v, str) and "\0" in v)
+    )
+    if bad:
+        raise ValueError(
+            f"read: options {bad}: each reader option is a string, a whole number or true/false"
+        )
+    return read
+
+
+def check_sql_expression(sql: str, key: str) -> str:
+    """`sql` if it is one DuckDB expression (no statement, comment or subquery), so it can
+    sit inside the query it is pasted into and do nothing else; else a ValueError."""
+    import sqlglot  # noqa: PLC0415 - only sources with keep_rows need it
+    from sqlglot import exp  # noqa: PLC0415
+
+    problem = None
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in sql):
+            problem = "it holds a control character"
+        elif any(t.comments for t in tokens):
+            problem = "it holds a comment"
+        elif any(t.token_type == sqlglot.TokenType.SEMICOLON for t in tokens):
+            problem = "it holds more than one statement (';')"
+        else:
+            tree = sqlglot.parse_one(sql, read="duckdb")
+            if isinstance(tree, exp.Query | exp.Command | exp.DDL | exp.DML) or tree.find(
+                exp.Query, exp.Subquery
+            ):
+                problem = "it is (or holds) a query, not a condition on the row"
+    except sqlglot.errors.SqlglotError as exc:
+        problem = f"it does not parse ({str(exc).splitlines()[0]})"
+    if problem:
+        raise ValueError(
+            f"{key}: {sql!r} must be one boolean expression over the file's columns "
+            f"(e.g. \"tipo = 'furto'\"): {problem}"
+        )
+    return sql
 
 
 def _identifier(value: str) -> str:
@@ -314,6 +384,11 @@ class TimestampSpec(_Model):
     #: "shift_forward" (read as the same time after the change: 02:30 -> 03:30).
     dst_nonexistent: Literal["quarantine", "shift_forward"] = "quarantine"
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str | None) -> str | None:
+        return None if value is None else CityConfig._check_tz(value)
+
     @field_validator("format")
     @classmethod
     def _known_keyword(cls, value: str | None) -> str | None:
@@ -378,6 +453,17 @@ class LocationsSpec(_Model):
     #: (e.g. "Flinders St" = "Flinders Street"), compared per `match`.
     aliases: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _check_read(self) -> LocationsSpec:
+        bad_opts = sorted(set(self.read) - READER_OPTIONS[self.format])
+        if bad_opts:
+            raise ValueError(
+                f"read: options {bad_opts} are not supported for {self.format}; "
+                f"allowed: {sorted(READER_OPTIONS[self.format])}"
+            )
+        _check_scalar_options(self.read)
+        return self
+
 
 class GroupSpec(_Model):
     """A respondent characteristic (gender, age band, disability, resident or visitor...)
@@ -408,6 +494,25 @@ class CoordinatesSpec(_Model):
     crs: str
     x: str
     y: str
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str) -> str:
+        from pyproj import CRS, Transformer  # noqa: PLC0415 - only sources with a CRS need it
+        from pyproj.exceptions import ProjError  # noqa: PLC0415
+
+        try:
+            crs = CRS.from_user_input(value)
+            Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+            horizontal = crs.is_projected or crs.is_geographic
+        except (ProjError, ValueError, TypeError):
+            horizontal = False
+        if not horizontal:  # unknown, or e.g. a height system (EPSG:5703): no x, y
+            raise ValueError(
+                f"{value!r} is not a coordinate reference system of x, y positions that "
+                "pyproj converts to lon/lat (e.g. 'EPSG:3435', 'EPSG:32633')"
+            )
+        return value
 
 
 class FetchSpec(_Model):
@@ -491,7 +596,9 @@ class SourceConfig(_Model):
     #: are pooled into one rate; different families are separate indicators, never pooled
     #: (default: the source's own name, so two sources are pooled only when told so).
     family: str | None = None
-    metrics: list[str] = Field(default_factory=lambda: ["lux", "footfall", "noise_db"])
+    metrics: list[str] = Field(
+        default_factory=lambda: ["lux", "footfall", "noise_db"], min_length=1
+    )
     locations: LocationsSpec | None = None
     suite: str | None = None
     schedule: str = "@daily"
@@ -523,6 +630,41 @@ class SourceConfig(_Model):
     @classmethod
     def _check_name(cls, value: str) -> str:
         return _identifier(value)
+
+    @field_validator("suite")
+    @classmethod
+    def _check_suite(cls, value: str | None) -> str | None:
+        if value is not None and not SUITE_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a suite name: the name of a JSON file in expectations/ "
+                "without '.json' (letters, digits, '_' and '-', starting with a letter)"
+            )
+        return value
+
+    @field_validator("read")
+    @classmethod
+    def _scalar_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_scalar_options(value)
+
+    @field_validator("keep_rows")
+    @classmethod
+    def _one_expression(cls, value: KeepRows | None) -> KeepRows | None:
+        if value is not None:
+            check_sql_expression(value.sql, "keep_rows.sql")
+        return value
+
+    @model_validator(mode="after")
+    def _check_values(self) -> SourceConfig:
+        empty = sorted(
+            k
+            for k, v in self.columns.items()
+            if not v or any(not c.strip() for c in ([v] if isinstance(v, str) else v))
+        )
+        if empty:
+            raise ValueError(f"columns: {empty} name no file column (an empty name or list)")
+        if self.scale is not None and not self.scale[0] < self.scale[1]:
+            raise ValueError(f"scale: {list(self.scale)} must be [lowest, highest], lowest first")
+        return self
 
     @model_validator(mode="after")
     def _check_mapping(self) -> SourceConfig:
@@ -592,7 +734,13 @@ class ProjectPaths(_Model):
     #: DuckDB's memory limit. The process also holds GX, pandas and the index's arrays
     #: (~350-450 MB): 400MB keeps a whole run under 1 GiB (docs/performance.md).
     memory_limit: str = "400MB"
-    threads: int | None = None
+    #: DuckDB's worker threads (default: one per core).
+    threads: int | None = Field(default=None, ge=1, le=1024)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _check_memory_limit(cls, value: str) -> str:
+        return check_memory_limit(value)
 
 
 class MonitoringConfig(_Model):

@@ -107,7 +107,7 @@ def format_validation_error(
 def _collapsed(model: type[BaseModel], errors: list[Any], data: Any) -> list[dict[str, Any]]:
     """One error per key: a union's alternatives, or a fixed-length list's items, as one.
 
-    Such a key is worded from its own type (`a pair of numbers such as [1, 5]`) and the
+    Such a key is worded from its own type (`a pair of finite numbers such as [1, 5]`) and the
     value the file gives it.
     """
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -315,7 +315,7 @@ def _describe_union(args: tuple[Any, ...]) -> str:
 def _describe_tuple(args: tuple[Any, ...]) -> str:
     inner = [a for a in args if a is not Ellipsis]
     if len(inner) == 2 and all(a is float for a in inner):
-        return "a pair of numbers such as [1, 5]"
+        return "a pair of finite numbers such as [1, 5]"
     return f"a list of {len(inner)} values ({', '.join(_describe(a) for a in inner)})"
 
 

@@ -169,11 +169,11 @@ def _duckdb_cache_released(con: duckdb.DuckDBPyConnection, cfg: Config) -> Itera
     DuckDB, whose buffer pool stays full of cached pages after the ingest: shrinking its
     limit for the duration evicts them, so the two do not add up (the peak RSS budget in
     docs/performance.md). The steps' own queries read small index tables."""
-    con.execute(f"set memory_limit = '{_PYTHON_STEP_DUCKDB_LIMIT}'")
+    con.execute("set memory_limit = ?", [_PYTHON_STEP_DUCKDB_LIMIT])
     try:
         yield
     finally:
-        con.execute(f"set memory_limit = '{cfg.project.memory_limit}'")
+        con.execute("set memory_limit = ?", [cfg.project.memory_limit])
 
 
 def _build_params(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import duckdb
 
-from observatory.config import Config
+from observatory.config import Config, check_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def connect(cfg: Config, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(path))
     con.execute("set TimeZone = 'UTC'")
-    con.execute(f"set memory_limit = '{cfg.project.memory_limit}'")
+    set_memory_limit(con, cfg.project.memory_limit)
     if cfg.project.threads:
         con.execute(f"set threads = {int(cfg.project.threads)}")
     if not read_only:
@@ -158,6 +158,11 @@ def connect(cfg: Config, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         for kind in ("survey", "incidents", "sensors"):
             con.execute(_QUARANTINE_DDL.format(kind=kind))
     return con
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """Cap DuckDB's memory at `limit` (e.g. '400MB'): checked, then bound, never pasted."""
+    con.execute("set memory_limit = ?", [check_memory_limit(limit)])
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import pandas as pd
 from observatory.config import Config, ConfigError, load_config
 from observatory.index.steps import METHOD_VERSION
 from observatory.network.core_items import BAND_ITEMS
+from observatory.sql_util import literal
 
 #: Tables a member's warehouse must hold for the network to read it.
 REQUIRED = (
@@ -99,7 +100,9 @@ def attach(con: duckdb.DuckDBPyConnection, member: Member, warehouse: Path) -> s
     """ATTACH the member's warehouse READ_ONLY; the problem if it cannot be read."""
     if not warehouse.is_file():
         return f"no warehouse at {warehouse}: run the city's pipeline first"
-    con.execute(f"attach '{warehouse.as_posix()}' as {member.alias} (read_only)")
+    # ATTACH takes no bound parameters: the path is a checked literal; the alias is
+    # `m_` + the city id, an identifier (config.IDENTIFIER).
+    con.execute(f"attach {literal(warehouse.as_posix())} as {member.alias} (read_only)")
     have = {
         f"{s}.{t}"
         for s, t in con.execute(

@@ -16,17 +16,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from observatory.config import Config, ConfigError, SourceConfig
+from observatory.config import SUITE_NAME, Config, ConfigError, SourceConfig
 from observatory.sql_util import repo_dir
 
 _MISSING = object()
 
 
 def suite_path(name: str, project_dir: Path | None = None) -> Path:
-    """The JSON file of a suite: the project's own folder first, then the package's."""
-    if project_dir is not None and (project_dir / f"{name}.json").is_file():
-        return project_dir / f"{name}.json"
-    return repo_dir("expectations") / f"{name}.json"
+    """The JSON file of a suite: the project's own folder first, then the package's.
+
+    The name is a plain file stem (`SUITE_NAME`; `[[sources]] suite` is checked when the
+    config loads): the path found always lies inside the folder searched, never outside.
+    """
+    if not SUITE_NAME.match(name):
+        raise ConfigError(f"{name!r} is not a suite name (letters, digits, '_' and '-')")
+    for folder in (project_dir, repo_dir("expectations")):
+        if folder is None:
+            continue
+        path = (folder / f"{name}.json").resolve()
+        if not path.is_relative_to(folder.resolve()):
+            raise ConfigError(f"suite {name!r} resolves outside {folder}: {path}")
+        if path.is_file() or folder != project_dir:
+            return path
+    raise AssertionError("unreachable: the package's expectations folder is always searched")
 
 
 def _read(path: Path) -> dict[str, Any]:
