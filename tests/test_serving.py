@@ -124,8 +124,12 @@ def _export_state(link: Path) -> str | None:
 def test_every_export_file_carries_its_build(demo_copy: DemoCity) -> None:
     cfg = demo_copy.cfg
     link = demo_copy.root / "exports"
+    link.mkdir()  # an exports folder from before the link: moved aside, kept as previous
+    (link / "zone_index.csv").write_text("from an older version\n", encoding="utf-8")
     written = publish.export(cfg)
     assert link.is_symlink() and all(p.parent == link for p in written)
+    (legacy,) = link.with_name("exports.builds").glob("legacy.*")
+    assert (legacy / "zone_index.csv").read_text(encoding="utf-8") == "from an older version\n"
     assert _export_state(link) == _latest_build(cfg)
     with duckdb.connect() as con:
         header = con.execute(

@@ -270,9 +270,10 @@ def _swap_link(link: Path, folder: Path) -> Path | None:
     previous = link.resolve() if link.is_symlink() else None
     if link.is_dir() and not link.is_symlink():
         # an export folder from before exports were swapped: move it aside, once
-        if any(link.iterdir()):
+        if any(link.iterdir()):  # kept as the previous export until the next one
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            os.rename(link, folder.with_name(f"legacy.{stamp}"))
+            previous = folder.with_name(f"legacy.{stamp}")
+            os.rename(link, previous)
         else:
             link.rmdir()
     new = link.with_name(f".{link.name}.{os.getpid()}.link.tmp")
