@@ -103,6 +103,16 @@ def test_corrections_replace_supersedes_on_ingest(project) -> None:
     assert _status(cfg, first.batch_id)[:3] == ("superseded", None, second.batch_id)
 
 
+def test_a_replacing_correction_that_fails_is_a_failed_batch(project) -> None:
+    cfg = project('corrections = "replace"')
+    _land(cfg, HEADER + "".join(ROWS))
+    [first] = pipeline.ingest(cfg, now=NOW)
+    _land(cfg, "id,when\n1,2025-06-01\n")  # the "correction" lost its columns
+    [second] = pipeline.ingest(cfg, now=NOW)
+    assert second.status == "failed" and "stays loaded" in second.error
+    assert len(_validated(cfg)) == 3 and _status(cfg, first.batch_id)[0] == "loaded"
+
+
 def test_a_correction_that_fails_leaves_the_old_batch_loaded(project) -> None:
     cfg = project()
     _land(cfg, HEADER + "".join(ROWS))

@@ -198,16 +198,15 @@ def supersede_with(
         w = _withdraw(con, kind, batch_id, now, f"superseding:{batch_id}")
         con.execute("update ops.batches set status = 'superseding' where batch_id = ?", [batch_id])
     report = ingest_file(con, cfg, src, path, zones, now=now)  # type: ignore[arg-type]
-    if report.status != "loaded" and report.batch_id in ("-", batch_id):
+    # loaded now, or loaded before as a batch of its own (the same bytes under another name)
+    loaded = report.status == "loaded" or (
+        report.status == "skipped" and report.batch_id not in ("-", batch_id)
+    )
+    if not loaded:  # failed, waiting (still being copied) or not read: nothing changes
         _restore(con, kind, batch_id)
+        why = f"{report.status}: {report.error}" if report.error else report.status
         raise CorrectionError(
-            f"{path}: the corrected file was not loaded ({report.status}"
-            f"{': ' + report.error if report.error else ''}); batch {batch_id} stays loaded"
-        )
-    if report.status == "failed":
-        _restore(con, kind, batch_id)
-        raise CorrectionError(
-            f"{path}: the corrected file failed ({report.error}); batch {batch_id} stays loaded"
+            f"{path}: the corrected file was not loaded ({why}); batch {batch_id} stays loaded"
         )
     new = report.batch_id
     with transaction(con):

@@ -300,14 +300,9 @@ def ingest_file(
     report = BatchReport(src.name, str(path), batch.batch_id, "skipped")
     if _already_loaded(con, batch.batch_id):
         return report
-    changed = corrections.changed_file(con, src, path, batch.digest)
-    if changed and changed.action == "replace":  # the source's corrections = "replace"
-        return corrections.supersede_with(con, cfg, changed.previous, path, zones, now=now)[1]
-    if changed and changed.action == "report":  # never quarantined as duplicates of itself
-        report.status, report.error = "failed", changed.message
-        _record_failure(con, batch, changed.message)
-        log.error("batch failed: %s", changed.message)
-        return report
+    changed, done = _changed_file(con, cfg, batch, zones, report, now=now)
+    if done is not None:
+        return done
     b = batch.table("b")
     try:
         step = time.perf_counter()
@@ -353,6 +348,37 @@ def ingest_file(
         report.held = holds.open_hold(con, batch.batch_id)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _changed_file(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    batch: _Batch,
+    zones: Zones,
+    report: BatchReport,
+    *,
+    now: dt.datetime,
+) -> tuple[corrections.ChangedFile | None, BatchReport | None]:
+    """A file loaded before under this path with other bytes (observatory.corrections):
+    an append to read from its first new row, a correction to supersede the old batch with
+    (`corrections = "replace"`), or one to report; never duplicates of itself. Returns the
+    change and, when the batch is settled here, its report."""
+    changed = corrections.changed_file(con, batch.src, batch.path, batch.digest)
+    if changed is None or changed.action == "append":
+        return changed, None
+    if changed.action == "replace":
+        try:
+            done = corrections.supersede_with(
+                con, cfg, changed.previous, batch.path, zones, now=now
+            )
+            return changed, done[1]  # type: ignore[return-value]
+        except BatchError as exc:  # the correction did not load: the old batch stays
+            report.status, report.error = "failed", str(exc)
+    else:
+        report.status, report.error = "failed", changed.message
+        _record_failure(con, batch, changed.message)
+    log.error("batch failed: %s", report.error)
+    return changed, report
 
 
 def _commit_batch(
