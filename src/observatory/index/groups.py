@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from observatory.config import IndexConfig
+from observatory.index.blocks import block_rng, period_blocks
 from observatory.index.bootstrap import bootstrap_sums
 from observatory.index.flags import benjamini_hochberg, change_p_values
 from observatory.index.group_suppression import CITY, UNSTATED, suppress_groups
@@ -96,7 +97,30 @@ def _cells(units: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return cells
 
 
-def group_estimates(units: pd.DataFrame, cells: pd.DataFrame, cfg: IndexConfig) -> pd.DataFrame:
+def estimates_in_blocks(units: pd.DataFrame, cells: pd.DataFrame, cfg: IndexConfig) -> pd.DataFrame:
+    """`group_estimates` per block of months (one block up to `BLOCK_MONTHS`): a group
+    cell's bootstrap reads only its own month, so blocks bound the draws' arrays."""
+    blocks = period_blocks(cells["period_start"].unique())
+    if len(blocks) == 1:
+        return group_estimates(units, cells, cfg)
+    frames = [
+        group_estimates(
+            units[units["period_start"].isin(block)],
+            cells[cells["period_start"].isin(block)],
+            cfg,
+            block_rng(cfg.seed + _SEED_OFFSET, block),
+        )
+        for block in blocks
+    ]
+    return pd.concat(frames).reindex(cells.index)
+
+
+def group_estimates(
+    units: pd.DataFrame,
+    cells: pd.DataFrame,
+    cfg: IndexConfig,
+    rng: np.random.Generator | None = None,
+) -> pd.DataFrame:
     """Perception and gap to the rest per cell, with bootstrap intervals and p-values."""
     stacked = pd.concat([units, units.assign(zone_id=CITY)], ignore_index=True)
     cell_pos = cells.reset_index(drop=True).reset_index().set_index(_CELL)["index"]
@@ -113,7 +137,7 @@ def group_estimates(units: pd.DataFrame, cells: pd.DataFrame, cfg: IndexConfig) 
         }
     )
     where = np.concatenate([g_idx, m_idx]).astype(int)
-    rng = np.random.default_rng(cfg.seed + _SEED_OFFSET)
+    rng = rng or np.random.default_rng(cfg.seed + _SEED_OFFSET)
     sums = bootstrap_sums(frame, where, len(cells) + len(line), cfg.uncertainty_draws, rng)
     point = _point_sums(frame, where, len(cells) + len(line))
     margin_of = line_pos.reindex(pd.MultiIndex.from_frame(cells[_KEYS])).to_numpy() + len(cells)
@@ -160,7 +184,7 @@ def build_groups(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
     cells["suppression_reason"] = suppress_groups(
         cells, cfg.min_respondents, cfg.homogeneity_threshold
     )
-    out = group_estimates(units, cells, cfg)
+    out = estimates_in_blocks(units, cells, cfg)
     out["is_suppressed"] = out["suppression_reason"].notna()
     out["n_rest"] = _rest_sizes(out)
     rest_ok = (out["n_rest"] >= cfg.min_respondents) & (out["group_label"] != UNSTATED)

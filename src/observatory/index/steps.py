@@ -17,6 +17,7 @@ import pandas as pd
 
 from observatory.config import IndexConfig
 from observatory.graph import PythonStep, python_step
+from observatory.index.blocks import block_rng, period_blocks
 from observatory.index.bootstrap import bootstrap_sums
 from observatory.index.design import design_effects
 from observatory.index.engine import IndexInputs, compute_index
@@ -197,9 +198,11 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
 
 
 def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
-    """The index, its intervals, ranks, gaps, changes and fear gaps -> idx tables."""
+    """The index, its intervals, ranks, gaps, changes and fear gaps -> idx tables.
+
+    A history longer than `blocks.BLOCK_MONTHS` is computed in blocks of months, so that
+    the Monte Carlo's arrays do not grow with the years (`observatory.index.blocks`)."""
     cells = read(con, _CELLS.format(**_WITH_PERCEPTION))
-    grid = Grid.from_frame(cells)
     respondents = read(
         con,
         "select zone_id, time_band, period_start, respondent_id, score, weight, "
@@ -207,6 +210,68 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         "from idx.idx_respondents "
         "order by period_start, time_band, zone_id, respondent_id",  # fixed order: same draws
     )
+    periods = sorted({pd.Timestamp(p) for p in pd.to_datetime(cells["period_start"])})
+    blocks = period_blocks(periods)
+    if len(blocks) == 1:
+        tables = _composite(cells, respondents, cfg, np.random.default_rng(cfg.seed))
+        suppressed = cells["is_suppressed"]
+    else:
+        tables = _composite_in_blocks(cells, respondents, cfg, periods, blocks)
+        keys = tables["idx_composite"][KEYS].assign(
+            period_start=lambda f: pd.to_datetime(f["period_start"])
+        )
+        flags = cells[[*KEYS, "is_suppressed"]].assign(
+            period_start=lambda f: pd.to_datetime(f["period_start"])
+        )
+        suppressed = keys.merge(flags, on=KEYS, how="left")["is_suppressed"]
+    tables["idx_trends"] = trends(tables["idx_composite"], suppressed, cfg)
+    for name, frame in tables.items():
+        write(con, name, frame)
+    return list(tables)
+
+
+#: Tables of the composite step that describe the method, not months: a multi-block
+#: history keeps the latest block's.
+_NOT_BY_MONTH = ("idx_method", "idx_fear_gap_model")
+
+
+def _composite_in_blocks(
+    cells: pd.DataFrame,
+    respondents: pd.DataFrame,
+    cfg: IndexConfig,
+    periods: list[pd.Timestamp],
+    blocks: list[list[object]],
+) -> dict[str, pd.DataFrame]:
+    """The composite per block of months, each with the months before it that the fear
+    gap's window and the change on the previous month read (computed, not kept)."""
+    period = pd.to_datetime(cells["period_start"])
+    answered = pd.to_datetime(respondents["period_start"])
+    context = max(cfg.fear_gap_months - 1, 1)
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for block in blocks:
+        first = periods.index(pd.Timestamp(block[0]))
+        window = periods[max(0, first - context) : first + len(block)]
+        tables = _composite(
+            cells[period.isin(window)].reset_index(drop=True),
+            respondents[answered.isin(window)].reset_index(drop=True),
+            cfg,
+            block_rng(cfg.seed, block),
+        )
+        for name, frame in tables.items():
+            by_month = "period_start" in frame and name not in _NOT_BY_MONTH
+            kept = frame[pd.to_datetime(frame["period_start"]).isin(block)] if by_month else frame
+            parts.setdefault(name, []).append(kept)
+    return {
+        name: frames[-1] if name in _NOT_BY_MONTH else pd.concat(frames, ignore_index=True)
+        for name, frames in parts.items()
+    }
+
+
+def _composite(
+    cells: pd.DataFrame, respondents: pd.DataFrame, cfg: IndexConfig, rng: np.random.Generator
+) -> dict[str, pd.DataFrame]:
+    """The composite step's tables (but the trends) over the months of `cells`."""
+    grid = Grid.from_frame(cells)
     position = pd.Series(
         np.ravel_multi_index((grid.b, grid.t, grid.z), grid.shape),
         index=pd.MultiIndex.from_frame(cells[KEYS]),
@@ -221,7 +286,7 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     ).ngroup()
     _add_design(respondents)
     # independent streams (spawning a third leaves the first two as they were)
-    boot_rng, mc_rng, fear_rng = np.random.default_rng(cfg.seed).spawn(3)
+    boot_rng, mc_rng, fear_rng = rng.spawn(3)
     boot = bootstrap_sums(
         respondents, cell, int(np.prod(grid.shape)), cfg.uncertainty_draws, boot_rng
     )
@@ -267,10 +332,7 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     result = compute_index(inputs, cfg, mc_rng)
     tables = result_tables(result, grid, cells, baseline.expected, cfg)
     tables["idx_fear_gap_model"] = baseline.terms
-    tables["idx_trends"] = trends(tables["idx_composite"], cells["is_suppressed"], cfg)
-    for name, frame in tables.items():
-        write(con, name, frame)
-    return list(tables)
+    return tables
 
 
 def trends(composite: pd.DataFrame, suppressed: pd.Series, cfg: IndexConfig) -> pd.DataFrame:
