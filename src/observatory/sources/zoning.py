@@ -113,7 +113,7 @@ def _time_window(con: duckdb.DuckDBPyConnection, src: SourceConfig, conf: str) -
 def _only_batch_records(src: SourceConfig, conf: str) -> str:
     """For other kinds (whose conformed batch is a table), an extra filter that keeps the
     earlier-batch lookup to this batch's record ids: it then groups the matches, not every
-    record accepted before. (For sensors, `conf` is a query: reading it twice costs more.)"""
+    record accepted before. (Sensors set theirs by an update after the zoned table exists.)"""
     if src.kind == "sensors":
         return ""
     return f" and record_id in (select record_id from {conf})"
@@ -149,7 +149,13 @@ def conform_with_zone(
             f"left join {points} as pz on pz.lon = c.longitude and pz.lat = c.latitude"
         )
         zone_expr = "coalesce(zc.zone_id, pz.zone_id)"
-    if table_exists(con, "validated", src.kind):
+    earlier = table_exists(con, "validated", src.kind)
+    if earlier and src.kind == "sensors":
+        # The batch's time span is read from the zoned table once it exists: computing it
+        # from the conform query first would parse every timestamp twice. Matches are then
+        # set by an update, which normally touches no row.
+        prior_join, prior_expr = "", "cast(null as varchar)"
+    elif earlier:
         prior_join = (
             f"left join (select record_id, min(batch_id) as batch_id from validated.{src.kind} "
             f"where source_name = {literal(src.name)}{_time_window(con, src, conf)}"
@@ -170,6 +176,18 @@ def conform_with_zone(
         from {conf} as c {zone_join} {prior_join}
         """
     )
+    if earlier and src.kind == "sensors":
+        con.execute(
+            f"""
+            update {out} as t set prior_batch_id = pb.batch_id
+            from (
+                select record_id, min(batch_id) as batch_id from validated.{src.kind}
+                where source_name = {literal(src.name)}{_time_window(con, src, out)}
+                group by record_id
+            ) as pb
+            where pb.record_id = t.record_id
+            """
+        )
     # Exact copies are rare: number only the rows whose hash occurs more than once (a window
     # over the whole batch cost a third of this step on the largest feeds).
     con.execute(
