@@ -45,6 +45,8 @@ clean:
 # --- Airflow UI on the demo city (docs/operations.md) -----------------------------------------
 # Everything lives under var/airflow (SQLite, logs, a generated login); the DAGs come from
 # dags/ and serve OBSERVATORY_CONFIG (default: the demo city, generated if missing).
+# observatory.ops.airflow_local starts Airflow's components on 127.0.0.1 (log server included)
+# and stops them all on Ctrl-C; it refuses a port in use or Airflow's own 8793/8794.
 AIRFLOW_PORT ?= 8080
 AIRFLOW_USER ?= analyst
 AIRFLOW_DIR := $(CURDIR)/var/airflow
@@ -63,6 +65,7 @@ airflow: export AIRFLOW__CORE__EXECUTION_API_SERVER_URL = http://127.0.0.1:$(AIR
 airflow: export OBSERVATORY_CONFIG ?= $(DEMO_CONFIG)
 airflow: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 airflow: $(STAMP)  ## Airflow UI with the observatory's DAGs on the demo city (Ctrl-C stops it)
+	@$(VENV)/bin/python -m observatory.ops.airflow_local --dir $(AIRFLOW_DIR) --port $(AIRFLOW_PORT) --check-port
 	@mkdir -p $(AIRFLOW_DIR)
 	@if [ "$$OBSERVATORY_CONFIG" = "$(DEMO_CONFIG)" ] && [ ! -f "$(DEMO_CONFIG)" ]; then \
 		echo "Generating the SYNTHETIC demo city in var/demo (landing files only) ..."; \
@@ -71,10 +74,6 @@ airflow: $(STAMP)  ## Airflow UI with the observatory's DAGs on the demo city (C
 	@test -f $(AIRFLOW_DIR)/passwords.json || $(VENV)/bin/python -c \
 		"import json, secrets; print(json.dumps({'$(AIRFLOW_USER)': secrets.token_urlsafe(12)}))" \
 		> $(AIRFLOW_DIR)/passwords.json
-	@$(VENV)/bin/airflow db migrate > $(AIRFLOW_DIR)/migrate.log 2>&1 || (cat $(AIRFLOW_DIR)/migrate.log; exit 1)
-	@for pool in $$($(VENV)/bin/python -c "from observatory.orchestration import pool_names; print(' '.join(pool_names()))"); do \
-		$(VENV)/bin/airflow pools set $$pool 1 "DuckDB: one writer per warehouse" > /dev/null; \
-	done
 	@echo ""
 	@echo "  Airflow UI:  http://127.0.0.1:$(AIRFLOW_PORT)"
 	@echo "  login:       $(AIRFLOW_USER) / $$($(VENV)/bin/python -c "import json; print(json.load(open('$(AIRFLOW_DIR)/passwords.json'))['$(AIRFLOW_USER)'])")"
@@ -82,7 +81,7 @@ airflow: $(STAMP)  ## Airflow UI with the observatory's DAGs on the demo city (C
 	@echo "  Unpause <city>.index, then trigger the <city>.ingest.* DAGs: the index runs by itself"
 	@echo "  when they update their Assets. Ctrl-C stops Airflow."
 	@echo ""
-	$(VENV)/bin/airflow standalone
+	$(VENV)/bin/python -m observatory.ops.airflow_local --dir $(AIRFLOW_DIR) --port $(AIRFLOW_PORT) --user $(AIRFLOW_USER)
 
 # --- Airflow on the CeleryExecutor: the demo network on a real cluster (docs/scaling-out.md) ---
 # PostgreSQL (metadata DB, throwaway cluster), Redis (broker), API server, scheduler, DAG
