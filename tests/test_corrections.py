@@ -85,6 +85,9 @@ def test_a_corrected_file_is_reported_then_superseded_with_lineage(project) -> N
     assert query(cfg, "select count(*) from quarantine.incidents") == [(0,)]
     assert _status(cfg, first.batch_id) == ("superseded", None, new, True)
     assert _status(cfg, new) == ("loaded", first.batch_id, None, False)
+    listed = CliRunner().invoke(app, ["batches", "-c", str(cfg.base_dir / "observatory.toml")])
+    assert f"superseded: superseded by a.csv ({new})" in listed.output
+    assert f"supersedes {first.batch_id}" in listed.output
     # re-running is safe: neither file is read again
     assert [r.status for r in pipeline.ingest(cfg, now=NOW)] == ["skipped"]
     _land(cfg, HEADER + "".join(ROWS), name="old_copy.csv")  # the old bytes, come back

@@ -575,6 +575,10 @@ def batches(
         typer.echo(f"  {when}  {b['status']:<10} {b['batch_id']}  {counts}")
         if b["error"]:
             typer.echo(f"      error: {b['error']}")
+        if b["withdraw_reason"]:  # superseded or retracted (docs/operations.md)
+            typer.echo(f"      {b['status']}: {b['withdraw_reason']}")
+        if b["supersedes"]:
+            typer.echo(f"      supersedes {b['supersedes']}")
 
 
 @batches_app.command("held")

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from observatory.config import Config
-from observatory.warehouse import connect, table_exists
+from observatory.warehouse import columns_of, connect, table_exists
 
 
 def _source_status(con: duckdb.DuckDBPyConnection, name: str, kind: str) -> dict[str, Any]:
@@ -113,7 +113,12 @@ BATCH_FIELDS = (
     "error",
     "started_at",
     "finished_at",
+    "supersedes",
+    "superseded_by",
+    "withdraw_reason",
 )
+#: Lineage columns of corrections (`observatory.corrections`): null in older warehouses.
+_LINEAGE = ("supersedes", "superseded_by", "withdraw_reason")
 
 
 def batches(cfg: Config, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -132,10 +137,12 @@ def batches(cfg: Config, source: str | None = None, limit: int = 50) -> list[dic
     try:
         if not table_exists(con, "ops", "batches"):
             return []
+        present = set(columns_of(con, "ops.batches"))
+        lineage = ", ".join(c if c in present else f"null as {c}" for c in _LINEAGE)
         rows = con.execute(
-            """
+            f"""
             select batch_id, source_name, source_kind, file_path, status, rows_read,
-                   rows_accepted, rows_quarantined, error, started_at, finished_at
+                   rows_accepted, rows_quarantined, error, started_at, finished_at, {lineage}
             from ops.batches
             where $source is null or source_name = $source
             order by started_at desc, batch_id
