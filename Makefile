@@ -80,6 +80,7 @@ airflow: $(STAMP)  ## Airflow UI with the observatory's DAGs on the demo city (C
 	@echo "  project:     $$OBSERVATORY_CONFIG"
 	@echo "  Unpause <city>.index, then trigger the <city>.ingest.* DAGs: the index runs by itself"
 	@echo "  when they update their Assets. Ctrl-C stops Airflow."
+	@echo "  <city>.monitor runs unpaused: alerts go to [monitoring] notifier (e-mail, webhook)."
 	@echo ""
 	$(VENV)/bin/python -m observatory.ops.airflow_local --dir $(AIRFLOW_DIR) --port $(AIRFLOW_PORT) --user $(AIRFLOW_USER)
 

@@ -9,6 +9,7 @@ process started here is stopped in a `finally`, by process group.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from tests.airflow_support import (
     make_city,
     run_airflow,
 )
+from tests.receivers import SmtpSink, WebhookSink
 
 INGEST = [f"{CITY}.ingest.{s}" for s in ("survey_quartieri", "incidents_polizia", "sensors_street")]
 INDEX, MONITOR = f"{CITY}.index", f"{CITY}.monitor"
@@ -45,12 +47,25 @@ NEVER_YET = "0 0 29 2 *"
 
 @dataclass
 class Airflow:
-    """A running Airflow and the city it serves."""
+    """A running Airflow, the city it serves, and where its alerts arrive."""
 
     url: str
     password: str
     config: Path
     logs: Path
+    smtp: SmtpSink
+    hook: WebhookSink
+
+
+#: Alerts by e-mail and webhook; the monitor (unpaused from the start) never runs by itself;
+#: a deadline every ingest run misses (1.2 s after it is queued), to see deadline alerts.
+MONITORING = f"""
+[monitoring]
+schedule = "{NEVER_YET}"
+notifier = ["email", "webhook"]
+email_to = ["sicurezza@city.example"]
+ingest_deadline_minutes = 0.02
+"""
 
 
 class _Api:
@@ -105,15 +120,18 @@ def airflow(tmp_path: Path) -> Iterator[Airflow]:
     text = re.sub(
         r'(?m)^schedule = ".*"$', f'schedule = "{NEVER_YET}"', config.read_text(encoding="utf-8")
     )
-    config.write_text(text, encoding="utf-8")
+    config.write_text(text + MONITORING, encoding="utf-8")
     home, logs = tmp_path / "home", tmp_path / "logs"
     logs.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     password = secrets.token_urlsafe(12)
+    smtp, hook = SmtpSink().__enter__(), WebhookSink().__enter__()
     env = airflow_env(
         home,
         config,
+        AIRFLOW_CONN_OBSERVATORY_SMTP=smtp.connection(),
+        AIRFLOW_CONN_OBSERVATORY_ALERTS=hook.url,
         AIRFLOW__CORE__EXECUTOR="LocalExecutor",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USER}:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
@@ -141,10 +159,12 @@ def airflow(tmp_path: Path) -> Iterator[Airflow]:
                         start_new_session=True,  # its own process group, with its children
                     )
                 )
-        yield Airflow(url, password, config, logs)
+        yield Airflow(url, password, config, logs, smtp, hook)
     finally:
         for proc in started:
             _stop(proc)
+        smtp.__exit__()
+        hook.__exit__()
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -187,6 +207,95 @@ def test_triggered_ingest_runs_start_the_index_through_assets(airflow: Airflow) 
         f"select count(*) from '{exports / 'data_quality.parquet'}' where not is_reconciled"
     ).fetchall()[0]
     assert unreconciled == 0
+    _held_until_released(api, airflow)
+
+
+def _june(exports: Path) -> tuple:
+    """June's published cells in the exports (the dashboards' view) and their build."""
+    return duckdb.sql(
+        "select sum(hash(zone_id, time_band, index_value, incident_count)), any_value(build_id) "
+        f"from '{exports / 'zone_index.parquet'}' where period_start = '2025-06-01'"
+    ).fetchall()[0]
+
+
+def _land_half_bad_june(config: Path) -> Path:
+    """20 June incidents: 10 accepted ones again (new ids), 10 of an unknown category."""
+    warehouse = config.parent / "warehouse" / "observatory.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:  # no task is running
+        rows = con.execute(
+            "select strftime(occurred_at, '%Y-%m-%dT%H:%M:%SZ'), latitude, longitude, "
+            "category, source from validated.incidents where occurred_at >= '2025-06-01' "
+            "and occurred_at < '2025-06-29' order by record_id limit 20"
+        ).fetchall()
+    lines = ["incident_id,occurred_at,lat,lon,category,channel"] + [
+        f"LATE-{i:03d},{at},{lat},{lon},{'alien_sighting' if i % 2 else cat},{channel}"
+        for i, (at, lat, lon, cat, channel) in enumerate(rows)
+    ]
+    path = config.parent / "landing" / "incidents" / "segnalazioni_2025_06_late.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _tasks(api: _Api, dag_id: str, run_id: str) -> dict[str, str]:
+    got = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    return {t["task_id"]: t["state"] for t in got}
+
+
+def _held_until_released(api: _Api, airflow: Airflow) -> None:
+    """A ~50%-quarantined June file is loaded but held: the ingest run is red, an e-mail and
+    a webhook arrive on loopback naming the file, the rows, why and what to do, and the
+    index is not republished; a trigger with {"release_batch": ID} publishes June."""
+    dag_id = f"{CITY}.ingest.incidents_polizia"
+    exports = airflow.config.parent / "exports"
+    before = _june(exports)
+    index_runs = len(api.get(f"/dags/{INDEX}/dagRuns?limit=100")["dag_runs"])
+    late = _land_half_bad_june(airflow.config)
+    run_id = api.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
+    assert _wait("the held run", lambda: _done(api, dag_id, run_id), airflow) == "failed"
+    tasks = _tasks(api, dag_id, run_id)
+    assert (tasks["ingest"], tasks["check_batches"], tasks["announce"]) == (
+        "success", "failed", "skipped",
+    )  # fmt: skip
+
+    def _held_alerts() -> tuple | None:
+        mails = [m for m in airflow.smtp.messages if "check_batches failed" in m["Subject"]]
+        posts = [p for p in airflow.hook.received if p.get("task_id") == "check_batches"]
+        return (mails, posts) if mails and posts else None
+
+    [mail], [post] = _wait("the e-mail and the webhook", _held_alerts, airflow)
+    batch_id = post["findings"][0]["subject"]
+    for text in (html.unescape(mail.get_body(("html",)).get_content()), post["text"]):
+        assert str(late) in text and "10 of 20 rows (50.0%) went to quarantine" in text
+        assert "category not in the source's severity list (10 rows)" in text
+        assert f"observatory batches release {batch_id}" in text
+    assert mail["To"] == "sicurezza@city.example"
+
+    # held: no index run was started for it, and June's exports are as they were
+    time.sleep(10)  # the scheduler's few seconds to react to an Asset event, were there one
+    assert len(api.get(f"/dags/{INDEX}/dagRuns?limit=100")["dag_runs"]) == index_runs
+    assert _june(exports) == before
+
+    conf = {"release_batch": batch_id, "note": "alien_sighting is a new category: fine"}
+    run_id = api.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+    assert _wait("the release run", lambda: _done(api, dag_id, run_id), airflow) == "success"
+    assert _tasks(api, dag_id, run_id)["announce"] == "success"
+
+    def _republished() -> tuple | None:
+        runs = api.get(f"/dags/{INDEX}/dagRuns?limit=100")["dag_runs"]
+        if len(runs) <= index_runs or any(r["state"] not in ("success", "failed") for r in runs):
+            return None
+        return _june(exports)
+
+    after = _wait("the index after the release", _republished, airflow)
+    assert after[0] != before[0] and after[1] != before[1]
+
+    # every ingest run missed its 1.2 s deadline: Airflow's DeadlineAlert called ours
+    deadlines = _wait(
+        "deadline alerts",
+        lambda: [p for p in airflow.hook.received if p["headline"].endswith("deadline missed")],
+        airflow,
+    )
+    assert "min after it was queued" in deadlines[0]["text"]
 
 
 def _health(url: str) -> bool:

@@ -170,3 +170,14 @@ def test_unconsumed_batches_are_those_the_last_build_did_not_read(project) -> No
         assert holds.unconsumed(con, "police") == [batch_id]
     finally:
         con.close()
+
+
+def test_the_cli_ingest_says_a_batch_is_held(project) -> None:
+    cfg = project()
+    _land(cfg, "b.csv", _rows("c", 10, "06") + _rows("d", 10, "06", bad=True))
+    config = str(cfg.base_dir / "observatory.toml")
+    result = CliRunner().invoke(app, ["ingest", "--config", config])
+    assert result.exit_code == 0, result.output
+    [(batch_id,)] = query(cfg, "select batch_id from ops.batch_holds")
+    assert f"HELD    {batch_id}: 10 of 20 rows (50.0%) went to quarantine" in result.output
+    assert f"`observatory batches release {batch_id}`" in result.output

@@ -83,6 +83,13 @@ def _report_batches(batches: list[BatchReport]) -> int:
             typer.echo(f"  waiting {b.source:<22} {b.error}")
     for b in failed:
         typer.echo(f"  FAILED  {b.source:<22} {b.error}", err=True)
+    for b in loaded:
+        if b.held:  # loaded but not published (docs/operations.md, "Holds and releases")
+            typer.echo(
+                f"  HELD    {b.batch_id}: {b.held}. Not published until "
+                f"`observatory batches release {b.batch_id}`",
+                err=True,
+            )
     return 1 if failed else 0
 
 

@@ -618,6 +618,9 @@ class SourceConfig(_Model):
     #: but held, and the periods it touches are not published until it is released
     #: (`observatory batches release`). Default: `[monitoring] hold_quarantine_share`.
     max_quarantine_share: float | None = Field(default=None, ge=0, le=1)
+    #: Monitoring: the source is stale on data time when its newest record is older than
+    #: this (default: `[monitoring] data_age_factor` schedule periods).
+    max_data_age_hours: float | None = Field(default=None, gt=0)
     #: The source's files only ever grow (a log, a feed appended to): a file already
     #: loaded that grew is read from its first new row on, as a new batch.
     append_only: bool = False
@@ -763,9 +766,38 @@ class MonitoringConfig(_Model):
     #: The quarantined share above which a batch is held (write-audit-publish), for every
     #: source without its own `max_quarantine_share`; 1 never holds.
     hold_quarantine_share: float = Field(default=0.2, ge=0, le=1)
-    #: "log" only, or also POST to the URL of the Airflow connection `webhook_conn_id`.
-    notifier: Literal["log", "webhook"] = "log"
+    #: Where alerts go besides the task log: "email" (Airflow's SMTP notifier, through the
+    #: connection `email_conn_id`, to `email_to`) and/or "webhook" (a Slack/Teams-compatible
+    #: `{"text": ...}` JSON POST to the URL of the connection `webhook_conn_id`); one name
+    #: or a list, e.g. `notifier = ["email", "webhook"]`.
+    notifier: list[Literal["log", "email", "webhook"]] = Field(default_factory=lambda: ["log"])
     webhook_conn_id: str = "observatory_alerts"
+    #: Who gets the alert e-mails (needed with notifier "email").
+    email_to: list[str] = Field(default_factory=list)
+    #: The Airflow SMTP connection the e-mails go through.
+    email_conn_id: str = "observatory_smtp"
+    #: The sender; by default the SMTP connection's `from_email` extra.
+    email_from: str | None = None
+    #: Ingest DAGs: a run not finished this many minutes after it was queued alerts
+    #: (Airflow's DeadlineAlert).
+    ingest_deadline_minutes: float = Field(default=60.0, gt=0)
+    #: Every observatory task is stopped after this many minutes (`execution_timeout`).
+    task_timeout_minutes: float = Field(default=120.0, gt=0)
+    #: Freshness on data time: a source is stale when its newest record (event time) is
+    #: older than this many schedule periods (a source's `max_data_age_hours` overrides;
+    #: not judged for a synthetic city, whose dates are fixed).
+    data_age_factor: float = Field(default=3.0, gt=0)
+
+    @field_validator("notifier", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _email_needs_recipients(self) -> MonitoringConfig:
+        if "email" in self.notifier and not self.email_to:
+            raise ValueError('notifier "email" needs `email_to`, e.g. ["ops@city.example"]')
+        return self
 
 
 class ReportConfig(_Model):

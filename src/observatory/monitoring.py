@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 from croniter import croniter
 
-from observatory.config import Config, ConfigError
+from observatory.config import Config, ConfigError, SourceConfig
 from observatory.warehouse import table_exists
 
 #: How many earlier batches of a source make its quarantine baseline.
@@ -55,43 +55,101 @@ def schedule_period(expression: str, timezone: str, at: dt.datetime) -> dt.timed
     return last - before
 
 
-def check_freshness(con: duckdb.DuckDBPyConnection, cfg: Config, now: dt.datetime) -> list[Finding]:
-    """Sources whose last loaded batch, as of `now`, is older than their schedule allows.
+#: The accepted rows' event time per source kind (freshness on data time).
+_EVENT_TIME = {"survey": "surveyed_at", "incidents": "occurred_at", "sensors": "measured_at"}
 
-    A source is stale when no new file has been loaded for `freshness_factor` periods of its
-    schedule (a monthly survey may be quiet for two months, an hourly feed for two hours).
+
+def check_freshness(con: duckdb.DuckDBPyConnection, cfg: Config, now: dt.datetime) -> list[Finding]:
+    """Sources that, as of `now`, are stale on load time or on data time.
+
+    On load time, a source is stale when no new file has been loaded for `freshness_factor`
+    periods of its schedule (a monthly survey may be quiet for two months, an hourly feed
+    for two hours). A source whose first batch was loaded after `now` was not live yet as
+    of `now`: no finding (the next interval judges it), rather than "never loaded".
+    On data time, it is stale when its newest accepted record is older than its
+    `max_data_age_hours` (default `data_age_factor` schedule periods): files that keep
+    arriving with old data. Not judged for a synthetic city, whose dates are fixed.
     """
     factor = cfg.monitoring.freshness_factor
     findings: list[Finding] = []
     for src in cfg.sources:
-        (last,) = con.execute(
-            "select max(finished_at) from ops.batches "
-            "where source_name = ? and status = 'loaded' and finished_at <= ?",
-            [src.name, now],
+        last, later = con.execute(
+            "select max(finished_at) filter (where finished_at <= $now), "
+            "count(*) filter (where finished_at > $now) from ops.batches "
+            "where source_name = $source and status = 'loaded'",
+            {"source": src.name, "now": now},
         ).fetchall()[0]
-        allowed = factor * schedule_period(src.schedule, cfg.city.timezone, now)
-        hours = allowed.total_seconds() / 3600
+        period = schedule_period(src.schedule, cfg.city.timezone, now)
+        hours = factor * period.total_seconds() / 3600
+        where = cfg.resolve(src.path)
         if last is None:
-            findings.append(
-                Finding(
-                    "freshness", src.name, f"{src.name}: no batch has ever been loaded", None, hours
+            if not later:
+                findings.append(
+                    Finding(
+                        "freshness",
+                        src.name,
+                        f"{src.name}: no batch has ever been loaded. Is anything landing in "
+                        f"{where}? `observatory batches --source {src.name}` lists failed "
+                        "files; the ingest DAG's log says what it found.",
+                        None,
+                        round(hours, 2),
+                    )
                 )
-            )
             continue
-        age = now - last
-        if age > allowed:
+        age = (now - last).total_seconds() / 3600
+        if age > hours:
             findings.append(
                 Finding(
                     "freshness",
                     src.name,
-                    f"{src.name}: last new file loaded {age.total_seconds() / 3600:.1f} h ago "
+                    f"{src.name}: last new file loaded {age:.1f} h ago "
                     f"(at {last:%Y-%m-%d %H:%M} UTC); its schedule {src.schedule!r} allows "
-                    f"{hours:.1f} h. Is the feed still delivering to {src.path}?",
-                    round(age.total_seconds() / 3600, 2),
+                    f"{hours:.1f} h. Is the feed still delivering to {where}? Ask its "
+                    "provider, or declare the month late (`observatory declare-late`).",
+                    round(age, 2),
                     round(hours, 2),
                 )
             )
+        if not cfg.city.synthetic:
+            findings.extend(_data_age(con, cfg, src, now, period))
     return findings
+
+
+def _data_age(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    now: dt.datetime,
+    period: dt.timedelta,
+) -> list[Finding]:
+    """The source's newest record (event time, held batches left out) against its age limit."""
+    column = _EVENT_TIME[src.kind]
+    (newest,) = con.execute(
+        f"select max({column}) from validated.{src.kind} as v "  # noqa: S608 (kind: a Literal)
+        "where source_name = $source and " + column + " <= $now and not exists ("
+        "select 1 from ops.batch_holds as h where h.batch_id = v.batch_id "
+        "and h.released_at is null)",
+        {"source": src.name, "now": now},
+    ).fetchall()[0]
+    if newest is None:
+        return []
+    limit = src.max_data_age_hours or cfg.monitoring.data_age_factor * period.total_seconds() / 3600
+    age = (now - newest).total_seconds() / 3600
+    if age <= limit:
+        return []
+    return [
+        Finding(
+            "freshness",
+            src.name,
+            f"{src.name}: its newest record is {age / 24:.1f} days old (at {newest:%Y-%m-%d %H:%M} "
+            f"UTC) although files keep being loaded; its limit is {limit / 24:.1f} days "
+            f"(max_data_age_hours, or {cfg.monitoring.data_age_factor:g} x its schedule "
+            f"{src.schedule!r}). The feed may be re-sending an old export: check the newest "
+            f"file in {cfg.resolve(src.path)}.",
+            round(age, 2),
+            round(limit, 2),
+        )
+    ]
 
 
 def check_quarantine(
@@ -107,7 +165,8 @@ def check_quarantine(
     rows = con.execute(
         """
         select source_name, batch_id, file_path, finished_at,
-               rows_quarantined / greatest(rows_read, 1) as share
+               rows_quarantined / greatest(rows_read, 1) as share,
+               source_kind, rows_read, rows_quarantined
         from ops.batches
         where status = 'loaded' and finished_at > ? and finished_at <= ?
         order by source_name, finished_at
@@ -115,7 +174,7 @@ def check_quarantine(
         [since, until],
     ).fetchall()
     findings: list[Finding] = []
-    for source, batch_id, file_path, finished_at, share in rows:
+    for source, batch_id, file_path, finished_at, share, kind, read, quarantined in rows:
         earlier = con.execute(
             """
             select rows_quarantined / greatest(rows_read, 1) from ops.batches
@@ -137,14 +196,29 @@ def check_quarantine(
                 Finding(
                     "quarantine",
                     batch_id,
-                    f"{source}: {share:.1%} of the rows of {file_path} went to quarantine "
-                    f"({usual}; limit {mon.quarantine_max_share:.0%}). See quarantine.* and "
-                    "marts.data_quality for the reasons.",
+                    f"{source}: {quarantined:,} of the {read:,} rows of {file_path} "
+                    f"({share:.1%}) went to quarantine ({usual}; alert above "
+                    f"{mon.quarantine_max_share:.0%}){_top_reasons(con, kind, batch_id)}. "
+                    f"See them with `observatory quarantine show --batch {batch_id}`; fix the "
+                    f"mapping, then `observatory quarantine release {source} --batch "
+                    f"{batch_id}`.",
                     round(share, 4),
                     mon.quarantine_max_share if too_high else mon.quarantine_spike_factor,
                 )
             )
     return findings
+
+
+def _top_reasons(con: duckdb.DuckDBPyConnection, kind: str, batch_id: str) -> str:
+    """ "; most often: <reason> (n rows), ..." for a batch's quarantined rows."""
+    if kind not in _EVENT_TIME:
+        return ""
+    rows = con.execute(
+        f"select reason, count(*) as n from quarantine.{kind} "  # noqa: S608 (kind: a Literal)
+        "where batch_id = ? group by reason order by n desc, reason limit 3",
+        [batch_id],
+    ).fetchall()
+    return "; most often: " + ", ".join(f"{r} ({n:,} rows)" for r, n in rows) if rows else ""
 
 
 def check_index_shifts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[Finding]:

@@ -5,10 +5,17 @@ Which projects Airflow serves is decided here and only here: the environment var
 cities), and defaults to the demo's `var/demo/observatory.toml` in this repository. Per city:
 
 - `<city>.ingest.<source>`, one per configured source, on that source's `schedule`: reads,
-  validates and loads new landing files (`pipeline.ingest`) and, when a batch was loaded,
-  updates the source's Asset;
+  validates and loads new landing files (`pipeline.ingest`); updates the source's Asset
+  whenever the index has not yet read one of the source's batches (even on a retry whose
+  files were all skipped); holds a batch that quarantined too much (`check_batches` red,
+  an alert) until it is released by triggering the DAG with `{"release_batch": ID}`;
+  rebuilds the Data Docs and the quarantine summary;
 - `<city>.index`, scheduled on those Assets: rebuilds staging -> index -> marts, then exports;
-- `<city>.monitor`, on `[monitoring] schedule`: freshness, quarantine spikes, index shifts.
+- `<city>.monitor`, on `[monitoring] schedule` and unpaused from the start: freshness (load
+  time and data time), quarantine spikes, index shifts.
+
+Alerts (`observatory.ops.alerts`) go to the log and, per `[monitoring] notifier`, by e-mail
+and to a webhook: on every failed task, and when an ingest run misses its deadline.
 
 `OBSERVATORY_NETWORK` may name network files (':'-separated): their member cities are served
 too, and each network gets `<network>.network`, scheduled on its members' marts Assets
@@ -24,20 +31,31 @@ city's one-slot pool `observatory_<city>`. See docs/operations.md.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
-import urllib.request
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import DAG, Asset, BaseNotifier, Connection, dag, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    BaseNotifier,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+    dag,
+    get_current_context,
+    task,
+)
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from croniter import croniter
 
-from observatory.config import Config, ConfigError, MonitoringConfig, SourceConfig, load_config
+from observatory.config import Config, ConfigError, SourceConfig, load_config
+from observatory.ops.alerts import Alert, links, send
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +64,10 @@ NETWORK_ENV = "OBSERVATORY_NETWORK"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "var" / "demo" / "observatory.toml"
 #: Fixed and in the past: with catchup off, only the latest interval is ever scheduled.
 START_DATE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-_BATCH_FIELDS = ("file", "status", "rows_read", "rows_accepted", "rows_quarantined", "error")
+_BATCH_FIELDS = (
+    "batch_id", "file", "status", "rows_read", "rows_accepted", "rows_quarantined", "error",
+    "held",
+)  # fmt: skip
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "observatory",
     "retries": 2,
@@ -228,25 +249,14 @@ class MonitoringAlert(AirflowFailException):
         self.findings = findings
 
 
-def _webhook_url(conn_id: str) -> str:
-    conn = Connection.get(conn_id)
-    host = conn.host or ""
-    return host if "://" in host else conn.get_uri()
+def _base_url() -> str | None:
+    from airflow.configuration import conf  # noqa: PLC0415
+
+    return conf.get("api", "base_url", fallback=None) or None
 
 
-def send_alert(mon: MonitoringConfig, payload: dict[str, Any]) -> None:
-    """Log an alert and, when `[monitoring] notifier = "webhook"`, POST it as JSON to the URL
-    of the Airflow connection `webhook_conn_id`."""
-    log.error("observatory alert: %s", json.dumps(payload, default=str))
-    if mon.notifier != "webhook":
-        return
-    url = _webhook_url(mon.webhook_conn_id)
-    body = json.dumps(payload, default=str).encode("utf-8")
-    request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        log.info("alert posted to connection %s: HTTP %s", mon.webhook_conn_id, response.status)
+def _alert(cfg: Config, headline: str, **fields: Any) -> Alert:
+    return Alert(city=cfg.city.id, headline=headline, links=links(cfg, _base_url()), **fields)
 
 
 class AlertNotifier(BaseNotifier):
@@ -260,30 +270,173 @@ class AlertNotifier(BaseNotifier):
         """Build the alert from the failed task's context and send it."""
         cfg = load_config(self.config_path)
         ti, error = context["ti"], context.get("exception")
-        send_alert(
-            cfg.monitoring,
-            {
-                "city": cfg.city.id,
-                "dag_id": ti.dag_id,
-                "task_id": ti.task_id,
-                "run_id": ti.run_id,
-                "error": str(error).splitlines()[0] if error else "task failed",
-                "findings": getattr(error, "findings", []),
-            },
+        findings = getattr(error, "findings", [])
+        first = str(error).splitlines()[0] if error else "task failed"
+        send(
+            cfg,
+            _alert(
+                cfg,
+                f"{ti.dag_id}: {ti.task_id} failed"
+                + (f" ({len(findings)} finding(s))" if findings else ""),
+                dag_id=ti.dag_id,
+                task_id=ti.task_id,
+                run_id=ti.run_id,
+                error=first,
+                findings=findings,
+            ),
+            context,
         )
 
 
-def _defaults(path: Path) -> dict[str, Any]:
-    return {**DEFAULT_ARGS, "on_failure_callback": [AlertNotifier(str(path))]}
+def deadline_missed(config_path: str, context: dict[str, Any] | None = None) -> None:
+    """Deadline callback of the ingest DAGs (Airflow's DeadlineAlert): the run is late."""
+    cfg = load_config(config_path)
+    run = (context or {}).get("dag_run") or {}
+    deadline = (context or {}).get("deadline") or {}
+    dag_id, run_id = run.get("dag_id"), run.get("dag_run_id") or run.get("run_id")
+    minutes = cfg.monitoring.ingest_deadline_minutes
+    message = (
+        f"{dag_id} run {run_id} has not finished {minutes:g} min after it was queued "
+        f"(deadline {deadline.get('deadline_time')}). A task may be stuck, or waiting for the "
+        f"pool observatory_{cfg.city.id} behind another run: look at the run's tasks and "
+        "their logs; a landing file may be unusually large."
+    )
+    send(
+        cfg,
+        _alert(
+            cfg,
+            f"{dag_id}: deadline missed",
+            dag_id=dag_id,
+            run_id=run_id,
+            error=message,
+            findings=[{"check": "deadline", "subject": dag_id, "message": message}],
+        ),
+    )
+
+
+def _defaults(path: Path, cfg: Config) -> dict[str, Any]:
+    return {
+        **DEFAULT_ARGS,
+        "on_failure_callback": [AlertNotifier(str(path))],
+        "execution_timeout": dt.timedelta(minutes=cfg.monitoring.task_timeout_minutes),
+    }
+
+
+def landing_problem(cfg: Config, src: SourceConfig) -> str | None:
+    """Why the source's landing path cannot be read (a missing folder or file), if so."""
+    if src.fetch:
+        return None  # the fetcher creates its folder
+    pattern = cfg.resolve(src.path)
+    fixed = Path(*takewhile(lambda part: not any(c in part for c in "*?["), pattern.parts))
+    if fixed == pattern:
+        if pattern.is_file():
+            return None
+        return (
+            f"source {src.name}: the landing file {pattern} does not exist (path = "
+            f"{src.path!r}): deliver it there, or fix the source's path"
+        )
+    if fixed.is_dir():
+        return None
+    return (
+        f"source {src.name}: the landing folder {fixed} does not exist (path = {src.path!r}): "
+        "create or mount it, or fix the source's path"
+    )
+
+
+def _who(context: Any) -> str:
+    run = context.get("dag_run")
+    user = getattr(run, "triggering_user_name", None)
+    return f"airflow:{user}" if user else "airflow"
+
+
+def _held_findings(summary: dict[str, Any], dag_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "check": "hold",
+            "subject": b["batch_id"],
+            "message": (
+                f"{b['file']}: held, not published: {b['held']}. The rows are loaded and the "
+                "quarantine lists them (`observatory quarantine show --batch "
+                f"{b['batch_id']}`). Fix the mapping and run `observatory quarantine release "
+                f"{summary['source']} --batch {b['batch_id']}`, or publish the batch as it "
+                f"is: `observatory batches release {b['batch_id']} --note ...`, or trigger "
+                f'{dag_id} with {{"release_batch": "{b["batch_id"]}"}}.'
+            ),
+        }
+        for b in summary["batches"]
+        if b["status"] == "loaded" and b["held"]
+    ]
 
 
 # --- the DAGs -----------------------------------------------------------------------------
 
 
+def _ingest(config_path: str, source: str, context: Any) -> dict[str, Any]:
+    """The ingest task (see `ingest_dag`)."""
+    from observatory import pipeline  # noqa: PLC0415 (heavy: DuckDB, GX)
+    from observatory.ops import holds  # noqa: PLC0415
+    from observatory.warehouse import connect  # noqa: PLC0415
+
+    now = _run_time(context)
+    project = load_config(config_path)
+    problem = landing_problem(project, project.source(source))
+    if problem:
+        raise AirflowFailException(problem)
+    params = context.get("params") or {}
+    con = connect(project)
+    try:
+        released = None
+        if params.get("release_batch"):
+            try:
+                released = holds.release(
+                    project, params["release_batch"], by=_who(context),
+                    note=params.get("note"), con=con, source=source,
+                )  # fmt: skip
+            except ConfigError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            log.info("released %s", released)
+        reports = pipeline.ingest(project, sources=[source], now=now, con=con)
+        pending = holds.unconsumed(con, source)
+    finally:
+        con.close()
+    batches = [{k: getattr(b, k) for k in _BATCH_FIELDS} for b in reports]
+    log.info("ingest %s as of %s: %s; not yet indexed: %s", source, now, batches, pending)
+    return {
+        "source": source,
+        "as_of": now.isoformat(),
+        "batches": batches,
+        "unconsumed": pending,
+        "released": released["batch_id"] if released else None,
+    }
+
+
+def _check_batches(summary: dict[str, Any], dag_id: str) -> None:
+    """The check_batches task: rejected files and held batches are findings."""
+    failed = [
+        {
+            "check": "batch",
+            "subject": b["file"],
+            "message": f"{b['file']}: rejected, nothing loaded: {b['error']}. Fix the file "
+            "(or the source's mapping) and the next run loads it.",
+        }
+        for b in summary["batches"]
+        if b["status"] == "failed"
+    ]
+    found = failed + _held_findings(summary, dag_id)
+    if found:
+        raise MonitoringAlert(
+            f"{summary['source']}: {len(failed)} file(s) rejected, "
+            f"{len(found) - len(failed)} batch(es) held",
+            found,
+        )
+
+
 def ingest_dag(path: Path, cfg: Config, src: SourceConfig) -> DAG:
-    """The ingest DAG of one source: load new files, then announce them (Asset) and report
-    failed batches."""
+    """The ingest DAG of one source: load new files, announce what the index has not read
+    (Asset), report failed and held batches, rebuild the Data Docs."""
     asset = source_asset(cfg, src)
+    dag_id = f"{cfg.city.id}.ingest.{src.name}"
+    mon = cfg.monitoring
     doc = f"""### Ingest `{src.name}` ({src.kind}) for {cfg.city.name}
 Every `{src.schedule}` this DAG loads the **new** files matching `{src.path}` into the
 warehouse `{cfg.warehouse_path}`: each file is one batch, validated by the
@@ -291,64 +444,102 @@ warehouse `{cfg.warehouse_path}`: each file is one batch, validated by the
 `quarantine.{src.kind}` with the reason. A file already loaded (same bytes) is skipped, so
 re-running or clearing a run never duplicates data.
 
-* **ingest** is red: the warehouse could not be written (retried twice).
-* **check_batches** is red: a file was rejected as a whole; see `ops.batches.error` or
-  `observatory status`. The file is retried on every run until it is fixed or removed.
-* **announce** is skipped: nothing new landed, so the index is not rebuilt.
+* **ingest** is red: the warehouse could not be written (retried twice), or the landing
+  folder does not exist (the message names it).
+* **check_batches** is red: a file was rejected as a whole (see `ops.batches.error`), or a
+  batch is **held**: more than {_share(cfg, src):.0%} of its rows went to quarantine, so the
+  periods it touches are not published until it is released. Fix the mapping and release
+  the quarantine, or trigger this DAG with `{{"release_batch": "<batch id>", "note": "..."}}`
+  (or run `observatory batches release <batch id>`). An alert has been sent.
+* **announce** is skipped: the index has already read every batch of this source.
+* **data_docs** rebuilds the city's Data Docs and quarantine summary (the "Data Docs" and
+  "Quarantine" links of this page).
 
+A run not finished {mon.ingest_deadline_minutes:g} min after it was queued alerts (deadline);
+a task running longer than {mon.task_timeout_minutes:g} min is stopped.
 Timestamps later than the end of the run's data interval are quarantined as "in the future".
 """
 
     @dag(
-        dag_id=f"{cfg.city.id}.ingest.{src.name}",
+        dag_id=dag_id,
         schedule=_timetable(path, cfg, src.schedule, f"source {src.name!r}"),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=_defaults(path),
+        default_args=_defaults(path, cfg),
         tags=["observatory", f"city:{cfg.city.id}", "ingest", f"kind:{src.kind}"],
         doc_md=doc,
+        params={
+            "release_batch": Param(
+                None, type=["null", "string"], description="a held batch id to release first"
+            ),
+            "note": Param(None, type=["null", "string"], description="why it may be published"),
+        },
+        deadline=DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=dt.timedelta(minutes=mon.ingest_deadline_minutes),
+            callback=SyncCallback(deadline_missed, kwargs={"config_path": str(path)}),
+        ),
     )
     def _ingest_dag() -> None:
         @task(pool=pool_name(cfg))
         def ingest(config_path: str, source: str) -> dict[str, Any]:
-            """Read -> validate -> load every new file of the source, one transaction each."""
-            from observatory import pipeline  # noqa: PLC0415 (heavy: DuckDB, GX)
-
-            now = _run_time(get_current_context())
-            reports = pipeline.ingest(load_config(config_path), sources=[source], now=now)
-            batches = [{k: getattr(b, k) for k in _BATCH_FIELDS} for b in reports]
-            log.info("ingest %s as of %s: %s", source, now, batches)
-            return {"source": source, "as_of": now.isoformat(), "batches": batches}
+            """Release a batch if asked; read -> validate -> load every new file of the
+            source, one transaction each; list the batches the index has not read yet."""
+            return _ingest(config_path, source, get_current_context())
 
         @task(outlets=[asset])
         def announce(summary: dict[str, Any]) -> None:
-            """Update the source's Asset (which schedules the index) if a batch was loaded."""
-            loaded = [b for b in summary["batches"] if b["status"] == "loaded"]
-            if not loaded:
-                raise AirflowSkipException("no new file loaded: the index need not be rebuilt")
+            """Update the source's Asset (which schedules the index) while the index has not
+            read every batch of the source: a batch loaded now, released now, or loaded by a
+            run that died before announcing it."""
+            loaded = [b for b in summary["batches"] if b["status"] == "loaded" and not b["held"]]
+            if not summary["unconsumed"]:
+                raise AirflowSkipException("the index has read every batch of this source")
             get_current_context()["outlet_events"][asset].extra = {
                 "batches_loaded": len(loaded),
+                "batches_not_indexed": len(summary["unconsumed"]),
                 "rows_accepted": sum(b["rows_accepted"] for b in loaded),
                 "rows_quarantined": sum(b["rows_quarantined"] for b in loaded),
+                "released": summary["released"],
                 "as_of": summary["as_of"],
             }
 
         @task(retries=0)
         def check_batches(summary: dict[str, Any]) -> None:
-            """Fail visibly if a file was rejected as a whole."""
-            failed = [b for b in summary["batches"] if b["status"] == "failed"]
-            if failed:
-                raise AirflowFailException(
-                    f"{len(failed)} file(s) of {summary['source']} rejected: "
-                    + "; ".join(f"{b['file']}: {b['error']}" for b in failed)
-                )
+            """Fail visibly if a file was rejected as a whole or a batch is held."""
+            _check_batches(summary, dag_id)
+
+        @task(pool=pool_name(cfg))
+        def data_docs(config_path: str) -> str:
+            """Rebuild the city's Data Docs and its quarantine summary page."""
+            from observatory.ops.quality_page import write_page  # noqa: PLC0415
+            from observatory.validation.data_docs import build_docs  # noqa: PLC0415
+            from observatory.warehouse import connect  # noqa: PLC0415
+
+            project = load_config(config_path)
+            con = connect(project, read_only=True)
+            try:
+                site = build_docs(project, con)
+                write_page(project, con)
+            finally:
+                con.close()
+            return str(site)
 
         summary = ingest(str(path), src.name)
         announce(summary)
         check_batches(summary)
+        summary >> data_docs(str(path))
 
     return _ingest_dag()
+
+
+def _share(cfg: Config, src: SourceConfig) -> float:
+    return (
+        src.max_quarantine_share
+        if src.max_quarantine_share is not None
+        else (cfg.monitoring.hold_quarantine_share)
+    )
 
 
 def index_dag(path: Path, cfg: Config) -> DAG:
@@ -374,7 +565,7 @@ Dashboards read those files or the `marts` schema of `{cfg.warehouse_path}`.
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=_defaults(path),
+        default_args=_defaults(path, cfg),
         tags=["observatory", f"city:{cfg.city.id}", "index"],
         doc_md=doc,
     )
@@ -455,7 +646,8 @@ def monitor_dag(path: Path, cfg: Config) -> DAG:
 Every `{mon.schedule}`, as of the end of the run's data interval:
 
 * **freshness**: a source is stale when no new file was loaded for {mon.freshness_factor:g}
-  periods of its schedule.
+  periods of its schedule, or when its newest record (data time) is older than
+  {mon.data_age_factor:g} periods (a source's `max_data_age_hours` overrides).
 * **quarantine**: batches loaded in this interval whose quarantined share is above
   {mon.quarantine_max_share:.0%}, or above {mon.quarantine_spike_factor:g}x the source's usual
   share.
@@ -463,8 +655,9 @@ Every `{mon.schedule}`, as of the end of the run's data interval:
   zone x band cells whose index moved more than {mon.index_shift_points:g} points from the
   previous to the latest period.
 
-A red task is an alert: its log lists the findings, and the notifier (`{mon.notifier}`) has
-been called. Thresholds live in the `[monitoring]` table of the project file.
+A red task is an alert: its log lists the findings (which file, how many rows, why, what to
+do), and it was sent to {", ".join(mon.notifier)}. Thresholds and notifiers live in the
+`[monitoring]` table of the project file. This DAG is unpaused from the start.
 """
 
     def _findings(check: str, run: Any) -> None:
@@ -492,7 +685,8 @@ been called. Thresholds live in the `[monitoring]` table of the project file.
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=_defaults(path),
+        is_paused_upon_creation=False,  # alerts reach people without a first step
+        default_args=_defaults(path, cfg),
         tags=["observatory", f"city:{cfg.city.id}", "monitoring"],
         doc_md=doc,
     )

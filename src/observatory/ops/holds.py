@@ -50,8 +50,19 @@ def hold_if_over(
     limit: float | None,
 ) -> str | None:
     """Hold the batch if its quarantined share is above `limit` (inside the batch's
-    transaction, so a batch is never visible unheld); the hold's reason, else None."""
-    if limit is None or read <= 0 or quarantined / read <= limit:
+    transaction, so a batch is never visible unheld); the hold's reason, else None.
+
+    Rows a source's `keep_rows` declares not its own (a file's city-wide or sector rows)
+    are not bad data: they count neither as read nor as quarantined here."""
+    if limit is None:
+        return None
+    if src.keep_rows is not None:
+        (out_of_scope,) = con.execute(
+            f"select count(*) from quarantine.{src.kind} where batch_id = ? and reason = ?",
+            [batch_id, src.keep_rows.reason],
+        ).fetchall()[0]
+        read, quarantined = read - out_of_scope, quarantined - out_of_scope
+    if read <= 0 or quarantined / read <= limit:
         return None
     share = quarantined / read
     top = con.execute(
@@ -64,7 +75,9 @@ def hold_if_over(
         f"{quarantined:,} of {read:,} rows ({share:.1%}) went to quarantine, above the "
         f"source's limit of {limit:.0%}{why}"
     )
-    con.execute("delete from ops.batch_holds where batch_id = ? and released_at is null", [batch_id])
+    con.execute(
+        "delete from ops.batch_holds where batch_id = ? and released_at is null", [batch_id]
+    )
     con.execute(
         "insert into ops.batch_holds (batch_id, source_name, held_at, reason, "
         "quarantined_share, max_share) values (?, ?, ?, ?, ?, ?)",
