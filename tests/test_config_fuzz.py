@@ -441,6 +441,7 @@ def _invoke(args: list[str], what: str) -> None:
     assert result.exit_code in (0, 1, 2), (what, result.output)
 
 
+@pytest.mark.slow  # ~30 s of CPU (about 50 s on a shared machine): 400 loads, ~25 ingests, 2 runs
 def test_no_config_ends_in_a_traceback(tiny_city: Path, tmp_path: Path) -> None:
     started = time.monotonic()
     bases = {

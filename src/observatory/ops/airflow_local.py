@@ -153,14 +153,11 @@ class LocalAirflow:
         period, including any process a component started in a group of its own."""
         procs = [self.processes[name] for name in reversed(list(self.processes))]
         self.processes.clear()
-        family: list[psutil.Process] = []
+        family = _descendants({proc.pid for proc in procs})  # before any is reparented
         for proc in procs:
-            try:
-                family += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(True)]
-            except psutil.NoSuchProcess:
-                pass
             _signal_group(proc.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(family, timeout=GRACE_SECONDS)
+        log.info("airflow: SIGTERM sent to %d process group(s)", len(procs))
+        alive = _wait_gone(family, GRACE_SECONDS)
         if alive:
             log.info("airflow: killing %d process(es) still running after %.0f s: %s",
                      len(alive), GRACE_SECONDS, ", ".join(_names(alive)))  # fmt: skip
@@ -171,9 +168,10 @@ class LocalAirflow:
                 survivor.kill()
             except psutil.NoSuchProcess:
                 pass
-        psutil.wait_procs(alive, timeout=2)
+        _wait_gone(alive, 2)
         for proc in procs:
             proc.wait(timeout=2)
+        log.info("airflow: stopped")
 
     def dead(self) -> str | None:
         """The first component that has exited, if any."""
@@ -222,6 +220,36 @@ class LocalAirflow:
             except OSError:
                 time.sleep(1)
         raise TimeoutError(f"{self.url} did not answer within {timeout:.0f} s")
+
+
+def _descendants(roots: set[int]) -> list[psutil.Process]:
+    """The processes `roots` and everything below them, from one scan of the table."""
+    children: dict[int, list[psutil.Process]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        children.setdefault(proc.info["ppid"], []).append(proc)
+    found, todo = [], [p for p in psutil.process_iter() if p.pid in roots]
+    while todo:
+        proc = todo.pop()
+        found.append(proc)
+        todo.extend(children.get(proc.pid, []))
+    return found
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:  # a zombie has exited: only its parent's (or init's) reaping is left
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has exited or `timeout` passed; those still running."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if not _gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if not _gone(p)]
+    return alive
 
 
 def _names(procs: list[psutil.Process]) -> list[str]:
