@@ -366,7 +366,15 @@ def test_a_folder_marker_is_not_data_and_a_file_changed_after_it_waits(tmp_path:
     ("extra", "expected"),
     [
         # the default: a nonexistent time is quarantined, a repeated one is the first
-        ("", [("2", "2025-03-30 01:30"), ("3", "2025-10-26 00:30"), ("4", "2025-10-26 02:30")]),
+        (
+            "",
+            [
+                ("2", "2025-03-30 01:30"),
+                ("3", "2025-10-26 00:30"),
+                ("4", "2025-10-26 02:30"),
+                ("5", "2025-10-26 01:30"),
+            ],
+        ),
         (
             'timestamp = { dst_nonexistent = "shift_forward", dst_ambiguous = "latest" }',
             [
@@ -374,6 +382,7 @@ def test_a_folder_marker_is_not_data_and_a_file_changed_after_it_waits(tmp_path:
                 ("2", "2025-03-30 01:30"),
                 ("3", "2025-10-26 01:30"),
                 ("4", "2025-10-26 02:30"),
+                ("5", "2025-10-26 01:30"),
             ],
         ),
     ],
@@ -386,11 +395,12 @@ def test_dst_policies_for_incidents(tmp_path: Path, extra: str, expected: list) 
             "2,2025-03-30 03:30:00,45.05,7.62,theft\n",
             "3,2025-10-26 02:30:00,45.05,7.62,theft\n",  # happened twice
             "4,2025-10-26 03:30:00,45.05,7.62,theft\n",
+            "5,2025-10-26T02:30:00+01:00,45.05,7.62,theft\n",  # an offset: exact, untouched
         ),
         encoding="utf-8",
     )
     [report] = pipeline.ingest(cfg, now=NOW)
-    assert report.rows_accepted + report.rows_quarantined == 4
+    assert report.rows_accepted + report.rows_quarantined == 5
     assert (
         query(
             cfg,
@@ -420,3 +430,36 @@ def test_a_sensors_fall_back_hour_is_two_hours_not_a_duplicate(tmp_path: Path) -
         "select strftime(measured_at at time zone 'UTC', '%H:%M'), value from validated.sensors "
         "where metric = 'lux' order by measured_at",
     ) == [("23:00", 1.0), ("00:00", 2.0), ("01:00", 3.0), ("02:00", 4.0)]
+
+
+def test_a_wide_sensor_file_infers_the_fall_back_hour_per_column(tmp_path: Path) -> None:
+    """One column per sensor (unpivoted): each column is its own series."""
+    cfg = _project(tmp_path)
+    (tmp_path / "ref" / "locations.csv").write_text(
+        "sensor,lat,lon\nS1,45.05,7.62\nS2,45.05,7.67\n", encoding="utf-8"
+    )
+    (tmp_path / "observatory.toml").write_text(
+        city_toml() + '\n[[sources]]\nname = "wide"\nkind = "sensors"\npath = "sensors/*.csv"\n'
+        'metrics = ["footfall"]\n'
+        'unpivot = { columns = ["S1", "S2"], name_field = "sensor_id", value_field = "value" }\n'
+        '[sources.columns]\nmeasured_at = "ts"\n'
+        '[sources.locations]\npath = "ref/locations.csv"\nsensor_id = "sensor"\n'
+        'latitude = "lat"\nlongitude = "lon"\n',
+        encoding="utf-8",
+    )
+    cfg = load_config(tmp_path / "observatory.toml")
+    (tmp_path / "sensors" / "wide.csv").write_text(
+        "ts,S1,S2\n2025-10-26 02:00:00,10,20\n2025-10-26 02:00:00,11,21\n", encoding="utf-8"
+    )
+    [report] = pipeline.ingest(cfg, now=NOW)
+    assert (report.rows_read, report.rows_accepted, report.rows_quarantined) == (4, 4, 0)
+    assert query(
+        cfg,
+        "select sensor_id, strftime(measured_at at time zone 'UTC', '%H:%M'), value "
+        "from validated.sensors order by 1, 2",
+    ) == [
+        ("S1", "00:00", 10.0),
+        ("S1", "01:00", 11.0),
+        ("S2", "00:00", 20.0),
+        ("S2", "01:00", 21.0),
+    ]

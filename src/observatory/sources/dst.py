@@ -137,15 +137,15 @@ def localise(src: SourceConfig, naive: str, timezone: str, *, fold: str | None =
     )
 
 
-def issue(src: SourceConfig, naive: str | None, timezone: str) -> str:
-    """SQL: 'nonexistent' or 'ambiguous' where the source quarantines such a local time."""
-    if naive is None:
-        return "cast(null as varchar)"
+def issue(src: SourceConfig, naive: str, read: str, timezone: str) -> str:
+    """SQL: 'nonexistent' or 'ambiguous' where the source quarantines such a local time
+    (`naive`: the clock time written; `read`: the instant `localise` made of it)."""
     tz = literal(timezone)
     changes = zone_changes(timezone)
     whens = []
     if src.timestamp.dst_nonexistent == "quarantine":
-        whens.append(f"when timezone({tz}, timezone({tz}, {naive})) <> {naive} then 'nonexistent'")
+        # a skipped time comes back from its instant as another clock time
+        whens.append(f"when timezone({tz}, {read}) <> {naive} then 'nonexistent'")
     if ambiguous_policy(src) == "quarantine" and changes.folds:
         whens.append(f"when {_fold_shift(naive, tz, changes)} is not null then 'ambiguous'")
     if not whens or not changes.months:
@@ -153,10 +153,17 @@ def issue(src: SourceConfig, naive: str | None, timezone: str) -> str:
     return f"(case when {_near_change(naive, changes)} then case {' '.join(whens)} end end)"
 
 
-def ambiguous_rows(naive: str, timezone: str) -> str:
-    """SQL: true where `naive` is a repeated local time (for the folds CTE of "infer")."""
+def ambiguous_rows(naive: str, timezone: str, rough: str | None = None) -> str:
+    """SQL: true where `naive` is a repeated local time (for the folds CTE of "infer").
+
+    `rough`: a cheaper expression with the same clock time on the rows that matter (an ISO
+    text cast without the check for an offset), tried first so that only the few rows near
+    a change pay for `naive`."""
     tz = literal(timezone)
     changes = zone_changes(timezone)
     if not changes.folds:
         return "false"
-    return f"({_near_change(naive, changes)} and {_fold_shift(naive, tz, changes)} is not null)"
+    first = f"{_near_change(rough, changes)} and " if rough else ""
+    return (
+        f"({first}{_near_change(naive, changes)} and {_fold_shift(naive, tz, changes)} is not null)"
+    )

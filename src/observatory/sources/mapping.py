@@ -220,7 +220,19 @@ def _zone_of(src: SourceConfig, city_tz: str) -> str:
     return src.timestamp.timezone or city_tz
 
 
+#: The kind's timestamp, computed once per row in the `stamped` CTE (the record id of a
+#: sensor reading uses it too: written twice, its DST checks cost twice).
+_TS = "__timestamp"
+#: Its clock time as written (naive; NULL where the row gives its own offset), parsed once.
+_LOCAL = "__local_time"
+
+
 def _timestamp(src: SourceConfig, field: str, city_tz: str) -> str:
+    """The kind's timestamp field (from the `stamped` CTE: see `_timestamp_expr`)."""
+    return quote_ident(_TS)
+
+
+def _timestamp_expr(src: SourceConfig, field: str, city_tz: str) -> str:
     """A timestamp field parsed to TIMESTAMPTZ (stored in UTC); a local time at a
     daylight-saving change is read by the source's policy (`sources.dst`)."""
     text = _clean(src, field)
@@ -230,15 +242,14 @@ def _timestamp(src: SourceConfig, field: str, city_tz: str) -> str:
     if _has_offset_format(src):
         keyword = _keyword_naive(src, field, text)
         return keyword if keyword is not None else f"try_strptime({text}, {literal(spec.format)})"
-    naive = local_timestamp(src, field)
-    assert naive is not None
+    local = dst.localise(src, quote_ident(_LOCAL), zone, fold=fold)
     if spec.format or spec.stamped_utc_is_local:
-        return dst.localise(src, naive, zone, fold=fold)
+        return local
     # No format: ISO 8601; an explicit offset wins over the declared zone.
-    local = dst.localise(src, f"try_cast({text} as timestamp)", zone, fold=fold)
     return (
-        f"(case when regexp_matches({text}, {literal(_TS_OFFSET)}) "
-        f"then try_cast({text} as timestamptz) else {local} end)"
+        f"(case when {quote_ident(_LOCAL)} is not null then {local} "
+        f"when regexp_matches({text}, {literal(_TS_OFFSET)}) "
+        f"then try_cast({text} as timestamptz) end)"
     )
 
 
@@ -267,14 +278,21 @@ def _infers_folds(src: SourceConfig, field: str) -> bool:
 
 
 def _series_keys(src: SourceConfig) -> list[str]:
-    """The cleaned columns that tell one series from another (and, with the row number,
-    one conformed row from another: an unpivoted name is always among them)."""
+    """The cleaned columns that tell one series from another."""
     fields = list(_SERIES_FIELDS[src.kind])
     if src.unpivot:
         fields.append(src.unpivot.name_field)
     return [
         quote_ident(f + _TEXT) for f in dict.fromkeys(fields) if _source_expr(src, f) is not None
     ]
+
+
+def _row_keys(src: SourceConfig) -> list[str]:
+    """The cleaned columns that tell one conformed row from another: the row number, and an
+    unpivoted row's name (one file row becomes one conformed row per unpivoted column)."""
+    if not src.unpivot:
+        return ["_row_number"]
+    return ["_row_number", quote_ident(src.unpivot.name_field + _TEXT)]
 
 
 def _folds_cte(src: SourceConfig, city_tz: str) -> tuple[str, str]:
@@ -285,24 +303,28 @@ def _folds_cte(src: SourceConfig, city_tz: str) -> tuple[str, str]:
         return "", ""
     naive = local_timestamp(src, field)
     assert naive is not None
-    keys = _series_keys(src)
-    partition = ", ".join([*keys, naive])
+    spec = src.timestamp
+    iso = not (spec.format or spec.stamped_utc_is_local)
+    rough = f"try_cast({_clean(src, field)} as timestamp)" if iso else None
+    partition = ", ".join([*_series_keys(src), naive])
+    rows = _row_keys(src)
     cte = (
-        f"folds as (\n    select _row_number, {''.join(k + ', ' for k in keys)}"
+        f"folds as (\n    select {', '.join(rows)}, "
         f"row_number() over (partition by {partition} order by _row_number) "
         f"as {quote_ident(dst.FOLD_COLUMN)}\n"
-        f"    from cleaned where {dst.ambiguous_rows(naive, _zone_of(src, city_tz))}\n),\n"
+        f"    from cleaned where {dst.ambiguous_rows(naive, _zone_of(src, city_tz), rough)}\n),\n"
     )
-    join = f" left join folds using ({', '.join(['_row_number', *keys])})"
-    return cte, join
+    # joined on the row's keys only (a number, and a name when unpivoted): cheap to probe
+    return cte, f" left join folds using ({', '.join(rows)})"
 
 
 def _dst_issue(src: SourceConfig, city_tz: str) -> str:
     """SQL: why a row's local time is quarantined at a daylight-saving change, or NULL."""
     if _date_only(src):
         return "cast(null as varchar)"
-    naive = local_timestamp(src, _TIME_FIELD[src.kind])
-    return dst.issue(src, naive, _zone_of(src, city_tz))
+    if local_timestamp(src, _TIME_FIELD[src.kind]) is None:
+        return "cast(null as varchar)"
+    return dst.issue(src, quote_ident(_LOCAL), quote_ident(_TS), _zone_of(src, city_tz))
 
 
 def _survey(src: SourceConfig, city_tz: str) -> dict[str, str]:
@@ -498,11 +520,18 @@ def compile_conform(
         [f"{exprs[c]} as {quote_ident(c)}" for c in CONFORMED_COLUMNS[src.kind]] + extras
     )
     folds, folds_join = _folds_cte(src, city_tz)
+    stamp = _timestamp_expr(src, _TIME_FIELD[src.kind], city_tz)
+    local = local_timestamp(src, _TIME_FIELD[src.kind]) or "cast(null as timestamp)"
     sql = (
-        f"with cleaned as (\n    select\n        {_cleaned_select(src)}\n"
+        # not materialised: with "infer", the folds CTE reads it too, and a materialised copy
+        # of every row would cost more than reading the few columns it needs again
+        f"with cleaned as {'not materialized ' if folds else ''}(\n    select\n"
+        f"        {_cleaned_select(src)}\n"
         f"    from {base} as batch_rows\n),\n{folds}"
+        f"stamped as (\n    select *, {stamp} as {quote_ident(_TS)}\n    from (select *, "
+        f"{local} as {quote_ident(_LOCAL)} from cleaned{folds_join})\n),\n"
         f"typed as (\n    select\n    _row_number,\n    _row_hash,\n    {typed}\n"
-        f"    from cleaned{folds_join}\n)\n"
+        "    from stamped\n)\n"
     )
     return sql + "select * from typed"
 
