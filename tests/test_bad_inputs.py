@@ -45,17 +45,40 @@ latitude = "lat"
 longitude = "lon"
 """
 
+SURVEY = """
+[[sources]]
+name = "poll"
+kind = "survey"
+path = "survey/*.csv"
+scale = [1, 5]
+[sources.columns]
+response_id = "rid"
+answer = "ans"
+surveyed_at = "ts"
+zone_code = "zone"
+[sources.items]
+safety = { time_band = "any" }
+[sources.labels.answer]
+"molto sicuro" = 5
+"""
+
 
 def _project(
-    root: Path, police: str = "", sensors: str | None = None, police_path: str = "landing/*.csv"
+    root: Path,
+    police: str = "",
+    sensors: str | None = None,
+    police_path: str = "landing/*.csv",
+    survey: bool = False,
 ) -> Config:
-    for folder in ("landing", "sensors", "ref"):
+    for folder in ("landing", "sensors", "ref", "survey"):
         (root / folder).mkdir(exist_ok=True)
     write_zones(root, [("A", "A", 7.6, 45.0, 0.05), ("B", "B", 7.65, 45.0, 0.05)], 1000)
     (root / "ref" / "locations.csv").write_text("sensor,lat,lon\nS1,45.05,7.62\n", "utf-8")
     text = city_toml() + police_source(police).replace("landing/*.csv", police_path)
     if sensors is not None:
         text += SENSORS.format(extra=sensors)
+    if survey:
+        text += SURVEY
     (root / "observatory.toml").write_text(text, encoding="utf-8")
     return load_config(root / "observatory.toml")
 
@@ -74,6 +97,8 @@ class Bad:
     blank: int = 0
     police: str = ""
     sensors: str | None = None
+    survey: bool = False
+    police_path: str = "landing/*.csv"
     folder: str = "landing"
     extra_files: dict[str, str] = field(default_factory=dict)
 
@@ -105,6 +130,13 @@ CATALOGUE = [
         error=("Maximum line size", "max_line_size = 50", "unclosed quote"),
     ),
     Bad("header_only.csv", HEADER, error=("no data rows",)),
+    Bad(
+        "broken.json",
+        '[{"id": "1", "ts": "2025-06-01T10:00:00Z", "lat": "45.05", "lon": ',
+        police='format = "json"',
+        police_path="landing/*.json",
+        error=("broken.json", "cannot be read as json", "Malformed JSON"),
+    ),
     Bad("empty.csv", "", error=("empty.csv", "no data rows")),
     Bad(
         "no_cat.csv",
@@ -156,6 +188,22 @@ CATALOGUE = [
         folder="sensors",
         accepted=1,
         reasons=("noise level outside", "lux reading negative", "reading missing", "sensor not"),
+    ),
+    Bad(
+        "answers.csv",
+        "rid,ans,ts,zone\nr1,4,2025-06-01 10:00:00,A\nr2,9,2025-06-01 10:00:00,A\n"
+        "r3,abbastanza,2025-06-01 10:00:00,A\nr4,molto sicuro,2025-06-01 10:00:00,Z\n"
+        "r5,3,2099-06-01 10:00:00,B\nr6,,2025-06-01 10:00:00,B\n",
+        survey=True,
+        folder="survey",
+        accepted=1,
+        reasons=(
+            "outside the declared scale",
+            "a label not in the label map",
+            "zone unknown",
+            "in the future",
+            "answer missing",
+        ),
     ),
     # -- local times at daylight-saving changes (Europe/Rome)
     Bad(
@@ -209,7 +257,7 @@ CATALOGUE = [
 
 @pytest.mark.parametrize("bad", CATALOGUE, ids=lambda b: b.name)
 def test_bad_input_gets_a_clear_error_or_a_reason(tmp_path: Path, bad: Bad) -> None:
-    cfg = _project(tmp_path, bad.police, bad.sensors)
+    cfg = _project(tmp_path, bad.police, bad.sensors, bad.police_path, survey=bad.survey)
     folder = tmp_path / bad.folder
     for name, text in bad.extra_files.items():  # the real files beside an odd name
         (folder / name).write_text(text, encoding="utf-8")
@@ -241,7 +289,7 @@ def test_bad_input_gets_a_clear_error_or_a_reason(tmp_path: Path, bad: Bad) -> N
     assert in_file + blank == data_lines
     assert read == in_file == accepted + quarantined
     assert (accepted, blank) == (bad.accepted, bad.blank)
-    kind = "sensors" if bad.sensors is not None else "incidents"
+    kind = "sensors" if bad.sensors is not None else "survey" if bad.survey else "incidents"
     reasons = [
         r
         for (r,) in query(
