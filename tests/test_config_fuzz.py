@@ -166,24 +166,26 @@ def _mutate(doc: dict[str, Any], rng: random.Random) -> str:
     old = parent[key]
     where = ".".join(map(str, path))
     roll = rng.random()
-    if roll < 0.12 and isinstance(parent, dict):
-        del parent[key]
-        return f"del {where}"
-    if roll < 0.18 and isinstance(parent, dict):
-        parent[f"{key}_typo"] = old
-        return f"{where} -> unknown key {key}_typo"
+    if isinstance(parent, dict) and roll < 0.20:
+        if roll < 0.10:
+            del parent[key]
+            return f"del {where}"
+        # an unknown key, or any text as a key (a label, alias or severity)
+        new_key = (
+            f"{key}_typo"
+            if roll < 0.15
+            else rng.choice([k for k in NASTY if k and isinstance(k, str)])
+        )
+        parent[new_key] = parent.pop(key)
+        return f"{where} -> key {new_key!r}"
     if roll < 0.30 and isinstance(old, list | dict):
-        parent[key] = type(old)()
-        return f"{where} emptied"
-    if roll < 0.45 and isinstance(old, str):
+        new = type(old)()
+    elif roll < 0.45 and isinstance(old, str):
         new = old + rng.choice(["'", '"', "; --", "/../..", "\u00e9\u0301", " or 1=1"])
-        parent[key] = new
-        return f"{where} = {new!r}"
-    if roll < 0.55 and isinstance(old, int | float) and not isinstance(old, bool):
+    elif roll < 0.55 and isinstance(old, int | float) and not isinstance(old, bool):
         new = rng.choice([old * 10**9, -old, old + 0.5, math.nan, math.inf])
-        parent[key] = new
-        return f"{where} = {new!r}"
-    new = copy.deepcopy(rng.choice(NASTY))
+    else:
+        new = copy.deepcopy(rng.choice(NASTY))
     parent[key] = new
     return f"{where} = {new!r}"
 
