@@ -128,6 +128,14 @@ def test_erase_rows_rewrites_the_archived_file_under_a_new_hash(project) -> None
         assert b"2025-06-02" not in plain
         # nothing to rewrite for a batch without an archived file
         assert archive.erase_rows(con, "police:unknown", [1]) is None
+        # inside the caller's transaction the old file stays until the caller commits
+        con.execute("begin transaction")
+        third = archive.erase_rows(con, report.batch_id, [4])
+        assert Path(stored).is_file()  # not removed yet
+        con.execute("rollback")  # the manifest still lists the file it had
+        assert con.execute("select sha256 from raw.files").fetchall() == [(new_sha,)]
+        assert third != new_sha and archive.remove_unlisted(con) != []  # the unlisted new file
+        assert [p.name for p in Path(stored).parent.iterdir()] == [Path(stored).name]
 
 
 def test_in_memory_database_has_no_archive() -> None:

@@ -166,8 +166,9 @@ def erase_rows(
     and the old file is removed once the update is committed. Rows other than the erased
     ones keep their values as read, not their exact bytes (quoting may differ).
 
-    Runs its own transaction unless the caller has one open (then it joins it, and the
-    old file is removed at once: the caller's transaction owns the outcome).
+    Runs its own transaction, and removes the old file once it has committed. If the
+    caller has a transaction open, it joins it and leaves the old file in place (a rollback
+    would otherwise list a file that is gone): call `remove_unlisted` after the commit.
 
     Returns:
         The new SHA-256, or None when the batch has no archived file (nothing to rewrite).
@@ -243,9 +244,23 @@ def erase_rows(
         if own:
             con.execute("rollback")
         raise
-    if stored.stored_path != old:
+    if own and stored.stored_path != old:
         old.unlink(missing_ok=True)
     return digest
+
+
+def remove_unlisted(con: duckdb.DuckDBPyConnection) -> list[Path]:
+    """Delete archived files that no `raw.files` row lists (e.g. the old file of an erasure
+    that ran inside the caller's transaction, once that has committed); return them.
+    Temporary files of a write in progress (`.incoming-*`, `.erasing-*`) are left alone."""
+    root = archive_root(con)
+    listed = {Path(p) for (p,) in con.execute("select stored_path from raw.files").fetchall()}
+    removed = []
+    for path in sorted(root.glob("*/*")):
+        if path.is_file() and not path.name.startswith(".") and path not in listed:
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _format_of(path: Path) -> str:
@@ -277,12 +292,10 @@ def _sha256(path: Path) -> str:
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    try:
-        con.execute("begin transaction")
-    except duckdb.TransactionException:
-        return True
-    con.execute("rollback")
-    return False
+    """Whether `con` has a transaction open: in autocommit mode every statement is its own
+    transaction, so two statements see two ids (a failed `begin` would abort the caller's)."""
+    ids = [con.execute("select txid_current()").fetchall()[0][0] for _ in range(2)]
+    return ids[0] == ids[1]
 
 
 @dataclass(frozen=True)
