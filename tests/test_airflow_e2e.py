@@ -269,6 +269,15 @@ def _held_until_released(api: _Api, airflow: Airflow) -> None:
         assert "category not in the source's severity list (10 rows)" in text
         assert f"observatory batches release {batch_id}" in text
     assert mail["To"] == "sicurezza@city.example"
+    # the links of the alert and of every DAG page, served by the plugin on the API server
+    plugins = {p["name"]: p for p in api.get("/plugins")["plugins"]}
+    views = {(v["name"], v["destination"]) for v in plugins["observatory"]["external_views"]}
+    assert {("Data Docs", "dag"), ("Quarantine", "task")} <= views
+    with urllib.request.urlopen(post["links"]["Quarantine"], timeout=30) as page:
+        assert batch_id in page.read().decode("utf-8")
+    docs_url = f"{airflow.url}/observatory/dag/{dag_id}/data-docs/index.html"
+    with urllib.request.urlopen(docs_url, timeout=30) as page:
+        assert page.status == 200
 
     # held: no index run was started for it, and June's exports are as they were
     time.sleep(10)  # the scheduler's few seconds to react to an Asset event, were there one
