@@ -181,3 +181,31 @@ def test_the_monte_carlo_in_blocks_of_months(demo_copy, monkeypatch) -> None:  #
         (groups,) = con.execute("select count(*) from idx.idx_groups").fetchone()
     assert outside <= 0.2 * len(one_block)  # a percentile interval need not hold the point
     assert groups > 0
+
+
+def test_the_bootstrap_in_smaller_pieces_gives_the_same_sums(monkeypatch) -> None:  # noqa: ANN001
+    """Item 4: the Poisson counts of a chunk of draws are multiplied a few draws at a time
+    when the rows are many (the group cells' 3M rows x 32 draws took 800 MB); each draw's
+    sums are computed on their own, so every figure is the same, designed survey or not."""
+    import numpy as np  # noqa: PLC0415
+
+    from observatory.index import bootstrap  # noqa: PLC0415
+
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame(
+        {
+            "person": rng.integers(0, 1500, 5000),
+            "score": rng.uniform(0, 100, 5000),
+            "weight": rng.uniform(0.5, 2, 5000),
+        }
+    )
+    cell = rng.integers(0, 300, 5000)
+    designed = rows.assign(psu=(rows["person"] // 3).astype(str), stratum=rows["person"] % 5)
+    for frame in (rows, designed):
+        whole = bootstrap.bootstrap_sums(frame, cell, 300, 100, np.random.default_rng(7))
+        monkeypatch.setattr(bootstrap, "_ROW_ENTRIES", 3 * len(frame))  # 3 draws at a time
+        pieces = bootstrap.bootstrap_sums(frame, cell, 300, 100, np.random.default_rng(7))
+        monkeypatch.undo()
+        assert np.array_equal(whole.score, pieces.score)
+        assert np.array_equal(whole.weight, pieces.weight)
+        assert np.isfinite(whole.score).all() and whole.score.std() > 0
