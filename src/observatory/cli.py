@@ -750,10 +750,32 @@ def bench(
     ),
     scale: Annotated[str, typer.Option(help="xl (the benchmark) or small (a smoke run)")] = "xl",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    phase: Annotated[
+        list[str] | None,
+        typer.Option("--phase", help="only these phases (a-e, repeatable); c reuses b's warehouse"),
+    ] = None,
+    workload: Annotated[
+        str | None,
+        typer.Option(help="5y: five years of the 200 zones, phase b only (the memory run)"),
+    ] = None,
 ) -> None:
     """City-scale benchmark: DuckDB-only floor, full pipeline, one-day increment, pandas+GX."""
-    from observatory.bench import run_bench  # noqa: PLC0415
+    from observatory.bench import WORKLOADS, run_bench, run_phases  # noqa: PLC0415
 
+    if workload or phase:
+        if workload and workload not in WORKLOADS:
+            raise typer.BadParameter(f"--workload is one of {sorted(WORKLOADS)}")
+        letters = phase or (["b"] if workload == "5y" else list("abcde"))
+        if workload == "5y" and set(letters) - {"b"}:
+            raise typer.BadParameter("the 5y workload runs phase b only (the memory run)")
+        with _shown(as_json):
+            figures = run_phases(directory, WORKLOADS[workload or scale], letters)
+        if as_json:
+            _json(figures)
+            return
+        for p in figures["phases"]:  # type: ignore[union-attr]
+            typer.echo(f"{p['name']:<28} {p['seconds']:>9.2f} s {p['peak_rss_mb']:>9,.0f} MB")
+        return
     with _shown(as_json):
         figures = run_bench(directory, scale=scale)
     if as_json:

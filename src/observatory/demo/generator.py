@@ -80,6 +80,8 @@ SCALES = {
     "xl": Scale(20, 10, 12, 430, 15, 47, 480),
     "xl-half": Scale(20, 10, 6, 430, 15, 47, 480),
     "xl-month": Scale(20, 10, 1, 430, 15, 47, 480),
+    # the memory run (issue 18): five years of the 200 zones, sensors hourly
+    "xl-5y": Scale(20, 10, 60, 430, 60, 47, 480),
     "small-month": Scale(10, 2, 1, 15, 60, 25, 12),
     "small-half": Scale(10, 2, 3, 15, 60, 25, 12),
 }
