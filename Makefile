@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test lint bench validate-method clean airflow
+.PHONY: demo test lint bench bench-5y validate-method clean airflow
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,6 +25,9 @@ test: $(STAMP)  ## run the test suite
 
 bench: $(STAMP)  ## city-scale benchmark (XL workload, ~15M sensor rows; see docs/performance.md)
 	$(VENV)/bin/observatory bench --dir var/bench
+
+bench-5y: $(STAMP)  ## the 5-year, 200-zone memory run (phase b only; generation ~7 min, run 15+ min)
+	$(VENV)/bin/observatory bench --dir var/bench --workload 5y
 
 validate-method: $(STAMP)  ## the index method's coverage and error rates on simulated cities with a known truth (~5 min)
 	$(VENV)/bin/observatory validate-method --dir var/validate-method
