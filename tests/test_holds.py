@@ -181,3 +181,15 @@ def test_the_cli_ingest_says_a_batch_is_held(project) -> None:
     [(batch_id,)] = query(cfg, "select batch_id from ops.batch_holds")
     assert f"HELD    {batch_id}: 10 of 20 rows (50.0%) went to quarantine" in result.output
     assert f"`observatory batches release {batch_id}`" in result.output
+
+
+def test_status_counts_the_held_batches(project) -> None:
+    cfg = project()
+    _held_city(cfg)
+    config = str(cfg.base_dir / "observatory.toml")
+    result = CliRunner().invoke(app, ["status", "--config", config, "--json"])
+    assert result.exit_code == 0, result.output
+    [police] = json.loads(result.output)["sources"]
+    assert (police["batches_loaded"], police["batches_held"]) == (2, 1)
+    text = CliRunner().invoke(app, ["status", "--config", config]).output
+    assert "(failed 0, held 1)" in text

@@ -280,7 +280,8 @@ def status(
     for s in info["sources"]:
         typer.echo(
             f"  {s['source']:<22} {s['kind']:<9} batches {s['batches_loaded']:>4} "
-            f"(failed {s['batches_failed']})  rows {s['rows_read']:>10,}  "
+            f"(failed {s['batches_failed']}, held {s.get('batches_held', 0)})  "
+            f"rows {s['rows_read']:>10,}  "
             f"quarantined {s['rows_quarantined']:>7,}  last {s['last_ingested_at'] or '-'}"
         )
         if s["last_error"]:

@@ -71,6 +71,16 @@ def status(cfg: Config) -> dict[str, Any]:
         if not table_exists(con, "ops", "batches"):
             return result
         result["sources"] = [_source_status(con, s.name, s.kind) for s in cfg.sources]
+        held = dict(
+            con.execute(
+                "select source_name, count(*) from ops.batch_holds where released_at is null "
+                "group by 1"
+            ).fetchall()
+            if table_exists(con, "ops", "batch_holds")
+            else []
+        )
+        for s in result["sources"]:  # loaded but not published (`observatory batches held`)
+            s["batches_held"] = held.get(s["source"], 0)
         if table_exists(con, "marts", "zone_index"):
             zones, periods, latest = con.execute(
                 "select count(distinct zone_id), count(distinct period_start), "
