@@ -557,6 +557,9 @@ Runs whenever any source DAG has loaded new data (Assets: {", ".join(a.name for 
 reconciles (rows read = accepted + quarantined); **export** writes `marts.zone_index` and
 `marts.data_quality` as Parquet and CSV to `{cfg.resolve(cfg.project.exports)}`.
 Dashboards read those files or the `marts` schema of `{cfg.warehouse_path}`.
+A batch held for too much quarantine is left out until released: the months it touches
+keep their published values and are flagged provisional (`idx.idx_periods.held_batches`;
+`observatory batches held`).
 """
 
     @dag(
