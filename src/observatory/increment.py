@@ -254,18 +254,18 @@ def record(
     """What this build read (`ops.build_inputs`) and which months it froze
     (`ops.build_periods`): the next build's plan starts from them."""
     inputs = current_inputs(con) if inputs is None else inputs
-    con.executemany(
-        "insert into ops.build_inputs values (?, ?, ?, ?, ?)",
-        [[build_id, b, n, first, last] for b, (n, first, last) in sorted(inputs.items())],
-    )
+    rows = [[build_id, b, n, first, last] for b, (n, first, last) in sorted(inputs.items())]
+    if rows:  # executemany refuses an empty list (a city with no rows yet)
+        con.executemany("insert into ops.build_inputs values (?, ?, ?, ?, ?)", rows)
     periods = [
         r[0] for r in con.execute("select period_start from idx.idx_periods order by 1").fetchall()
     ]
     frozen = set(plan_.frozen)
-    con.executemany(
-        "insert into ops.build_periods values (?, ?, ?)",
-        [[build_id, p, p in frozen] for p in periods],
-    )
+    if periods:
+        con.executemany(
+            "insert into ops.build_periods values (?, ?, ?)",
+            [[build_id, p, p in frozen] for p in periods],
+        )
 
 
 def nothing_new(
