@@ -39,6 +39,10 @@ create table if not exists ops.build_inputs (
     first_at timestamptz,
     last_at timestamptz
 );
+create table if not exists ops.build_references (
+    build_id varchar not null,
+    reference_hash varchar not null
+);
 create table if not exists ops.build_periods (
     build_id varchar not null,
     period_start date not null,
@@ -74,6 +78,26 @@ def _month(ts: dt.datetime, tz: ZoneInfo) -> dt.date:
 def _add_months(day: dt.date, months: int) -> dt.date:
     n = day.year * 12 + day.month - 1 + months
     return dt.date(n // 12, n % 12 + 1, 1)
+
+
+#: Reference tables a month's figures depend on beyond the settings: a new zone or a
+#: redrawn one, a source added or its coverage changed, republish every month.
+_REFERENCES = ("ref.zones", "ref.sources")
+
+
+def reference_hash(con: duckdb.DuckDBPyConnection) -> str:
+    """A hash of the reference tables' rows (order-free)."""
+    parts = []
+    for table in _REFERENCES:
+        schema, name = table.split(".")
+        if table_exists(con, schema, name):
+            parts.append(
+                con.execute(
+                    f"select md5(coalesce(string_agg(h, '' order by h), '')) from "
+                    f"(select md5(cast(t as varchar)) as h from {table} as t)"
+                ).fetchone()[0]
+            )
+    return "|".join(parts)
 
 
 def settings_hash(cfg: Config) -> str:
@@ -131,6 +155,12 @@ def plan(
     if reason or last is None:
         return Plan(True, reason or "")
     build_id, _, _, latest, provisional, ref_start, ref_end = last
+    kept = con.execute(
+        "select any_value(reference_hash) from ops.build_references where build_id = ?",
+        [build_id],
+    ).fetchone()[0]
+    if kept != reference_hash(con):
+        return Plan(True, "zones or sources changed" if kept else "no reference hash kept")
     before = {
         b: (n, first, last)
         for b, n, first, last in con.execute(
@@ -254,6 +284,7 @@ def record(
     """What this build read (`ops.build_inputs`) and which months it froze
     (`ops.build_periods`): the next build's plan starts from them."""
     inputs = current_inputs(con) if inputs is None else inputs
+    con.execute("insert into ops.build_references values (?, ?)", [build_id, reference_hash(con)])
     rows = [[build_id, b, n, first, last] for b, (n, first, last) in sorted(inputs.items())]
     if rows:  # executemany refuses an empty list (a city with no rows yet)
         con.executemany("insert into ops.build_inputs values (?, ?, ?, ?, ?)", rows)
@@ -274,8 +305,13 @@ def nothing_new(
     """The previous build's id when a build now would publish the same thing (same
     inputs, settings and method, no late declaration since, and the city's calendar month
     unchanged, so no month has ended); None otherwise."""
-    if not table_exists(con, "marts", "publication_log") or not table_exists(
-        con, "ops", "build_inputs"
+    if not all(
+        table_exists(con, schema, name)
+        for schema, name in (
+            ("marts", "publication_log"),
+            ("ops", "build_inputs"),
+            ("ops", "build_references"),
+        )
     ):
         return None
     last = con.execute(
@@ -301,4 +337,12 @@ def nothing_new(
             [build_id],
         ).fetchall()
     }
-    return build_id if before and before == current_inputs(con) else None
+    if not before or before != current_inputs(con):
+        return None
+    kept = con.execute(
+        "select any_value(reference_hash) from ops.build_references where build_id = ?",
+        [build_id],
+    ).fetchone()
+    # ref.sources is rewritten by the build from the settings (their hash is compared)
+    zones = reference_hash(con).split("|")[0]
+    return build_id if kept and kept[0] and kept[0].split("|")[0] == zones else None
