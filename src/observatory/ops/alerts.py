@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -74,11 +75,14 @@ def links(cfg: Config, base_url: str | None) -> dict[str, str]:
 
 def post_webhook(url: str, alert: Alert, timeout: float = 10) -> int:
     """POST the alert's JSON to `url`; the HTTP status."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in {"http", "https"}:
+        raise ValueError(f"alert webhook URL {url!r}: only http:// or https:// is posted to")
     body = json.dumps(alert.payload(), default=str).encode("utf-8")
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         url, data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (a URL the city configures)
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
         return int(response.status)
 
 

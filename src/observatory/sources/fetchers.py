@@ -30,8 +30,10 @@ _MAX_PAGES = 10_000
 
 
 def _get_json(url: str, timeout: float) -> Any:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+        raise BatchError(f"{url}: a fetched source URL must be http:// or https://")
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (scheme checked above)
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
         return json.load(response)
 
 

@@ -154,9 +154,10 @@ def update(npm: str = "npm") -> None:
             shutil.copyfile(VENDOR / name, work / name)
         quiet = ["--ignore-scripts", "--no-audit", "--no-fund"]
         # the lock follows package.json (a no-op when they agree), then install from it
-        subprocess.run([npm, "install", "--package-lock-only", *quiet], cwd=work, check=True)
+        install = [npm, "install", "--package-lock-only", *quiet]
+        subprocess.run(install, cwd=work, check=True)  # noqa: S603 (npm, fixed args, no shell)
         shutil.copyfile(work / "package-lock.json", VENDOR / "package-lock.json")
-        subprocess.run([npm, "ci", *quiet], cwd=work, check=True)
+        subprocess.run([npm, "ci", *quiet], cwd=work, check=True)  # noqa: S603 (npm, fixed args, no shell)
         modules = work / "node_modules"
         shutil.rmtree(VENDOR / "files", ignore_errors=True)
         for entry in spec["files"]:
