@@ -58,14 +58,14 @@ def publish_serving(cfg: Config, con: duckdb.DuckDBPyConnection) -> Path:
         con.execute(f"create schema {alias}.marts")
         for mart in _marts(con):
             con.execute(
-                f"create table {alias}.marts.{quote_ident(mart)} as "
+                f"create table {alias}.marts.{quote_ident(mart)} as "  # noqa: S608 (fixed alias; mart names quoted)
                 f"select * from marts.{quote_ident(mart)}"
             )
         for schema, table in _REFERENCE_TABLES:
             if table_exists(con, schema, table):
                 con.execute(f"create schema if not exists {alias}.{schema}")
                 con.execute(
-                    f"create table {alias}.{schema}.{table} as select * from {schema}.{table}"
+                    f"create table {alias}.{schema}.{table} as select * from {schema}.{table}"  # noqa: S608 (fixed alias; schemas and tables from code)
                 )
     except BaseException:
         con.execute(f"detach {alias}")

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from observatory.config import Config, IndexConfig, TimeBandsConfig
+from observatory.sql_util import literal, quote_ident
 from observatory.warehouse import columns_of, connect, table_exists
 
 #: Columns every mart ends with; they are not part of a mart's content hash.
@@ -74,18 +75,19 @@ def stamp_mart(con: duckdb.DuckDBPyConnection, mart: str, stamp: Stamp) -> None:
         if column in existing:  # a model's own copy moves to the end, with the build's value
             con.execute(f"alter table marts.{mart} drop column {column}")
         typ, value = values[column]
-        literal = value.isoformat() if isinstance(value, dt.datetime) else value
+        # ALTER takes no bound parameters: the default is an escaped literal
         con.execute(
-            f"alter table marts.{mart} add column {column} {typ} default cast('{literal}' as {typ})"
+            f"alter table marts.{mart} add column {column} {typ} "
+            f"default cast({literal(value)} as {typ})"
         )
 
 
 def content_hash(con: duckdb.DuckDBPyConnection, table: str, where: str = "true") -> str:
     """A hash of a table's rows (stamp columns left out), independent of row order."""
     cols = [c for c in columns_of(con, table) if c not in STAMP_COLUMNS]
-    row = ", ".join(f'"{c}"' for c in cols)
+    row = ", ".join(quote_ident(c) for c in cols)
     value = con.execute(
-        f"select md5(coalesce(string_agg(h, '' order by h), '')) from ("
+        f"select md5(coalesce(string_agg(h, '' order by h), '')) from ("  # noqa: S608 (table from code or quoted; columns quoted; where fixed in code)
         f"select md5(cast(row({row}) as varchar)) as h from {table} where {where})"
     ).fetchone()[0]
     return str(value)
@@ -145,7 +147,7 @@ def log_publication(
             reference[0],
             reference[1],
             mart,
-            con.execute(f"select count(*) from marts.{mart}").fetchone()[0],
+            con.execute(f"select count(*) from marts.{mart}").fetchone()[0],  # noqa: S608 (mart names from code)
             content_hash(con, f"marts.{mart}"),
         )
         for mart in marts
@@ -222,7 +224,8 @@ def reproduce(cfg: Config, build_id: str, workdir: Path | None = None) -> Reprod
         pipeline.build(past, now=published_at, build_id=build_id, serve=False, full=True)
         with duckdb.connect(str(copy), read_only=True) as con:
             matches = {
-                mart: content_hash(con, f"marts.{mart}") == logged_hash
+                # the mart's name is read from publication_log: quoted, not trusted
+                mart: content_hash(con, f"marts.{quote_ident(mart)}") == logged_hash
                 for mart, logged_hash, *_ in logged
             }
         return Reproduction(build_id, published_at, matches)
@@ -236,14 +239,15 @@ def _roll_back_to(con: duckdb.DuckDBPyConnection, build_id: str, published_at: d
     seen = "(select batch_id from ops.publication_batches where build_id = $build)"
     p = {"build": build_id}
     for kind in ("survey", "survey_non_response", "incidents", "sensors"):
-        con.execute(f"delete from validated.{kind} where batch_id not in {seen}", p)
+        con.execute(f"delete from validated.{kind} where batch_id not in {seen}", p)  # noqa: S608 (kinds fixed in code; build bound)
         if kind == "survey_non_response":
             continue
         con.execute(
-            f"delete from quarantine.{kind} where quarantined_at > $at", {"at": published_at}
+            f"delete from quarantine.{kind} where quarantined_at > $at",  # noqa: S608 (kinds fixed in code; time bound)
+            {"at": published_at},
         )
         con.execute(
-            f"update quarantine.{kind} set released_at = null, released_batch_id = null "
+            f"update quarantine.{kind} set released_at = null, released_batch_id = null "  # noqa: S608 (kinds fixed in code; time bound)
             "where released_at > $at",
             {"at": published_at},
         )

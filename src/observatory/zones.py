@@ -182,7 +182,7 @@ def assign_table(
 ) -> str:
     """Build a lookup table of distinct (lon, lat) -> zone_id for `table`; return its name."""
     coords = con.execute(
-        f"select distinct {lon_col} as lon, {lat_col} as lat from {table} "
+        f"select distinct {lon_col} as lon, {lat_col} as lat from {table} "  # noqa: S608 (work table and coordinate columns from code)
         f"where {lon_col} is not null and {lat_col} is not null"
     ).df()
     coords["zone_id"] = zones.assign(coords["lon"].to_numpy(), coords["lat"].to_numpy())
@@ -190,7 +190,7 @@ def assign_table(
     con.register("_coords_frame", coords)
     try:
         con.execute(
-            f"create or replace table {lookup} as select cast(lon as double) as lon, "
+            f"create or replace table {lookup} as select cast(lon as double) as lon, "  # noqa: S608 (work table named in code)
             "cast(lat as double) as lat, cast(zone_id as varchar) as zone_id from _coords_frame"
         )
     finally:

@@ -173,7 +173,7 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, columns: str, frame: pd
         return
     con.register("_evaluation_frame", frame)
     try:
-        con.execute(f"insert into idx.{table} by name select * from _evaluation_frame")
+        con.execute(f"insert into idx.{table} by name select * from _evaluation_frame")  # noqa: S608 (table names from code)
     finally:
         con.unregister("_evaluation_frame")
 

@@ -91,7 +91,7 @@ def build_network(
         con.execute("begin transaction")
         for name in TABLES:
             con.register("frame", frames[name])
-            con.execute(f"create or replace table marts.{name} as select * from frame")
+            con.execute(f"create or replace table marts.{name} as select * from frame")  # noqa: S608 (mart names from code (TABLES))
             con.unregister("frame")
             stamp_mart(con, name, stamp)
             report.rows[name] = len(frames[name])
@@ -136,7 +136,7 @@ def _read(
     if member.problem is not None:
         log.warning("network: %s not compared: %s", member.city_id, member.problem)
         return CityData(member, empty, empty, empty, empty)
-    n_zones = con.execute(f"select count(*) from {member.alias}.ref.zones").fetchall()[0][0]
+    n_zones = con.execute(f"select count(*) from {member.alias}.ref.zones").fetchall()[0][0]  # noqa: S608 (alias m_<city id>, a checked identifier)
     return CityData(
         member,
         respondents=mem.core_respondents(con, member),
@@ -239,7 +239,8 @@ def _disclosure(
     if d.member.problem is not None:
         reasons[:] = f"not compared: {d.member.problem}"
         return np.zeros(shape, dtype=bool), reasons
-    assert d.member.cfg is not None
+    if d.member.cfg is None:  # a member without a problem always has its config
+        raise RuntimeError(f"network member {d.member.path}: no configuration loaded")
     k = max(net.method.min_respondents, d.member.cfg.index.min_respondents)
     withheld = np.zeros(shape, dtype=bool)
     if not d.withheld.empty:

@@ -153,7 +153,9 @@ def _by_period(
     con: duckdb.DuckDBPyConnection, mart: str, columns: str, period: dt.date, order: str
 ) -> list[dict]:
     return _records(
-        con, f"select {columns} from marts.{mart} where period_start = ? order by {order}", [period]
+        con,
+        f"select {columns} from marts.{mart} where period_start = ? order by {order}",  # noqa: S608 (mart, columns and order are constants at the callers; period bound)
+        [period],
     )
 
 
@@ -235,7 +237,7 @@ def _interventions(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         key = [item["intervention_id"]]
         item["effects"] = _records(
             con,
-            f"select {_EFFECT_COLUMNS} from marts.intervention_effects "
+            f"select {_EFFECT_COLUMNS} from marts.intervention_effects "  # noqa: S608 (column list a constant here; id bound)
             "where intervention_id = ? order by outcome, time_band",
             key,
         )

@@ -302,14 +302,15 @@ def _folds_cte(src: SourceConfig, city_tz: str) -> tuple[str, str]:
     if not _infers_folds(src, field):
         return "", ""
     naive = local_timestamp(src, field)
-    assert naive is not None
+    if naive is None:  # _infers_folds is false when every row gives its own offset
+        raise RuntimeError(f"source '{src.name}': no local clock time to infer folds on")
     spec = src.timestamp
     iso = not (spec.format or spec.stamped_utc_is_local)
     rough = f"try_cast({_clean(src, field)} as timestamp)" if iso else None
     partition = ", ".join([*_series_keys(src), naive])
     rows = _row_keys(src)
     cte = (
-        f"folds as (\n    select {', '.join(rows)}, "
+        f"folds as (\n    select {', '.join(rows)}, "  # noqa: S608 (compiled from config: identifiers quoted, zone and times literal())
         f"row_number() over (partition by {partition} order by _row_number) "
         f"as {quote_ident(dst.FOLD_COLUMN)}\n"
         f"    from cleaned where {dst.ambiguous_rows(naive, _zone_of(src, city_tz), rough)}\n),\n"
@@ -487,12 +488,12 @@ def compile_conform(
         source's `keep_rows` filter) and, for projected coordinates, `coord_x`/`coord_y`.
     """
     scope = f"coalesce(({src.keep_rows.sql}), false)" if src.keep_rows else "true"
-    base = f"(select *, {scope} as {quote_ident(_IN_SCOPE)} from {batch_table})"
+    base = f"(select *, {scope} as {quote_ident(_IN_SCOPE)} from {batch_table})"  # noqa: S608 (keep_rows.sql checked by check_sql_expression; batch table by digest)
     if src.unpivot:
         cols = ", ".join(quote_ident(c) for c in unpivot_columns(src, present))
         # INCLUDE NULLS: a missing reading must be counted (and quarantined), not lost.
         base = (
-            f"(select * from {base} unpivot include nulls "
+            f"(select * from {base} unpivot include nulls "  # noqa: S608 (columns quoted; base built above)
             f"({quote_ident(_UNPIVOT_VALUE)} for {quote_ident(_UNPIVOT_NAME)} in ({cols})))"
         )
     builder = {"survey": _survey, "incidents": _incidents, "sensors": _sensors}[src.kind]
@@ -525,7 +526,7 @@ def compile_conform(
     sql = (
         # not materialised: with "infer", the folds CTE reads it too, and a materialised copy
         # of every row would cost more than reading the few columns it needs again
-        f"with cleaned as {'not materialized ' if folds else ''}(\n    select\n"
+        f"with cleaned as {'not materialized ' if folds else ''}(\n    select\n"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
         f"        {_cleaned_select(src)}\n"
         f"    from {base} as batch_rows\n),\n{folds}"
         f"stamped as (\n    select *, {stamp} as {quote_ident(_TS)}\n    from (select *, "
@@ -533,7 +534,7 @@ def compile_conform(
         f"typed as (\n    select\n    _row_number,\n    _row_hash,\n    {typed}\n"
         "    from stamped\n)\n"
     )
-    return sql + "select * from typed"
+    return sql + "select * from typed"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
 
 
 def check_columns(src: SourceConfig, present: list[str], file: str) -> None:

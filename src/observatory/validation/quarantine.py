@@ -66,7 +66,7 @@ def flag_sql(table: str, checks: list[RowCheck]) -> str:
     """`select` over `table` adding `_failed` (expectation names) and `_reasons` (texts)."""
     if not checks:
         return (
-            f"select *, cast([] as varchar[]) as _failed, cast([] as varchar[]) as _reasons "
+            f"select *, cast([] as varchar[]) as _failed, cast([] as varchar[]) as _reasons "  # noqa: S608 (table: a query over the batch's digest-named work table)
             f"from {table}"
         )
     names = ", ".join(
@@ -78,6 +78,6 @@ def flag_sql(table: str, checks: list[RowCheck]) -> str:
         f"case when coalesce({c.predicate}, false) then {literal(c.reason)} end" for c in checks
     )
     return (
-        f"select *, list_filter([{names}], lambda x: x is not null) as _failed, "
+        f"select *, list_filter([{names}], lambda x: x is not null) as _failed, "  # noqa: S608 (predicates from row_failure_sql (quoted idents, literal()); texts escaped)
         f"list_filter([{texts}], lambda x: x is not null) as _reasons from {table}"
     )
