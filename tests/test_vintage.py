@@ -168,6 +168,18 @@ def test_a_complete_reference_period_does_not_revise_the_past(
         ).fetchall()
     assert ref == [(dt.date(2025, 1, 1), dt.date(2025, 3, 1))]
 
+    # the second build was incremental: it kept the frozen months' rows of the first, and
+    # reproducing it checks the rows it wrote itself and names the build of the others
+    with connect(cfg, read_only=True) as con:
+        (second, *_), (first, *_) = vintage.publications(con)
+        frozen = con.execute(
+            "select count(*) from ops.build_periods where build_id = ? and is_frozen", [second]
+        ).fetchone()[0]
+    assert frozen > 0
+    result = vintage.reproduce(cfg, second)
+    assert result.exact, result.matches
+    assert result.carried_from["zone_index"] == [first]
+
 
 def test_a_declared_reference_period_is_used(generated: Path, tmp_path: Path) -> None:
     period = {"start": "2025-02-01", "end": "2025-03-31"}

@@ -434,6 +434,12 @@ def reproduce(
         raise  # unreachable
     for mart, same in result.matches.items():
         typer.echo(f"  {'same' if same else 'DIFFERENT':<9} marts.{mart}")
+    carried = sorted({b for builds in result.carried_from.values() for b in builds})
+    if carried:  # an incremental build: the rows of its frozen months are those builds'
+        typer.echo(
+            "  (the rows it wrote were compared; its frozen months' rows were published by "
+            f"{', '.join(carried)}: reproduce those to check them)"
+        )
     verdict = "reproduced exactly" if result.exact else "NOT reproduced"
     typer.echo(f"build {build_id} ({result.published_at:%Y-%m-%d %H:%M}): {verdict}")
     raise typer.Exit(0 if result.exact else 1)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -45,7 +45,9 @@ create table if not exists marts.publication_log (
     reference_end date,
     mart varchar not null,
     n_rows bigint not null,
-    content_hash varchar not null
+    content_hash varchar not null,
+    own_content_hash varchar,
+    carried_from varchar[]
 );
 create table if not exists ops.publication_batches (
     build_id varchar not null,
@@ -109,8 +111,16 @@ def settings_of(cfg: Config) -> dict:
 def log_publication(
     con: duckdb.DuckDBPyConnection, cfg: Config, stamp: Stamp, marts: tuple[str, ...]
 ) -> None:
-    """Append what this build published to `marts.publication_log` (same transaction)."""
+    """Append what this build published to `marts.publication_log` (same transaction).
+
+    Besides the whole mart's hash, the log keeps the hash of the rows this build computed
+    itself (`own_content_hash`) and the builds whose rows it kept (`carried_from`: the
+    frozen months of an incremental build), so that `reproduce` can check each build on
+    the rows it wrote."""
     con.execute(_LOG_DDL)
+    for column, typ in (("own_content_hash", "varchar"), ("carried_from", "varchar[]")):
+        if column not in columns_of(con, "marts.publication_log"):  # a log from before
+            con.execute(f"alter table marts.publication_log add column {column} {typ}")
     con.execute(
         "insert into ops.publication_batches select distinct ?, batch_id from ("
         "select batch_id from validated.survey union all select batch_id from validated.incidents"
@@ -149,11 +159,22 @@ def log_publication(
             mart,
             con.execute(f"select count(*) from marts.{mart}").fetchone()[0],  # noqa: S608 (mart names from code)
             content_hash(con, f"marts.{mart}"),
+            content_hash(con, f"marts.{mart}", f"build_id = {literal(stamp.build_id)}"),
+            [
+                b
+                for (b,) in con.execute(
+                    f"select distinct build_id from marts.{mart} where build_id <> ? order by 1",  # noqa: S608 (mart names from code; build bound)
+                    [stamp.build_id],
+                ).fetchall()
+            ],
         )
         for mart in marts
     ]
     con.executemany(
-        "insert into marts.publication_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into marts.publication_log (build_id, published_at, method_version, city_id, "
+        "settings_hash, settings, n_batches, batches_hash, latest_period, provisional_periods, "
+        "reference_start, reference_end, mart, n_rows, content_hash, own_content_hash, "
+        "carried_from) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 
@@ -164,7 +185,10 @@ class Reproduction:
 
     build_id: str
     published_at: dt.datetime
-    matches: dict[str, bool]  # mart -> content hash equal to the logged one
+    matches: dict[str, bool]  # mart -> the rows the build wrote hash as logged
+    #: mart -> the earlier builds whose rows the publication kept (frozen months of an
+    #: incremental build): reproduce those builds to check those rows
+    carried_from: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def exact(self) -> bool:
@@ -196,15 +220,31 @@ def reproduce(cfg: Config, build_id: str, workdir: Path | None = None) -> Reprod
     from observatory import pipeline  # noqa: PLC0415 (pipeline imports this module)
 
     with connect(cfg, read_only=True) as con:
+        own = "own_content_hash" in columns_of(con, "marts.publication_log")
         logged = con.execute(
-            "select mart, content_hash, any_value(settings) over (), "
-            "any_value(published_at) over () from marts.publication_log where build_id = ?",
+            "select mart, "
+            + ("coalesce(own_content_hash, content_hash), " if own else "content_hash, ")
+            + ("coalesce(carried_from, []), " if own else "[], ")
+            + "any_value(settings) over (), any_value(published_at) over () "
+            "from marts.publication_log where build_id = ?",
             [build_id],
         ).fetchall()
         if not logged:
             raise KeyError(f"build {build_id} is not in marts.publication_log")
-    settings = json.loads(logged[0][2])
-    published_at = logged[0][3]
+        frozen = (
+            [
+                p
+                for (p,) in con.execute(
+                    "select period_start from ops.build_periods "
+                    "where build_id = ? and is_frozen order by 1",
+                    [build_id],
+                ).fetchall()
+            ]
+            if table_exists(con, "ops", "build_periods")
+            else []
+        )
+    settings = json.loads(logged[0][3])
+    published_at = logged[0][4]
     scratch = Path(tempfile.mkdtemp(prefix="observatory-reproduce-", dir=workdir))
     try:
         copy = scratch / "warehouse.duckdb"
@@ -222,15 +262,26 @@ def reproduce(cfg: Config, build_id: str, workdir: Path | None = None) -> Reprod
         finally:
             con.close()
         pipeline.build(past, now=published_at, build_id=build_id, serve=False, full=True)
+        # The rebuild is full: for the months an incremental build kept frozen it computes
+        # fresh rows, which that build did not publish; only the rows it wrote are compared.
         with duckdb.connect(str(copy), read_only=True) as con:
             matches = {
                 # the mart's name is read from publication_log: quoted, not trusted
-                mart: content_hash(con, f"marts.{quote_ident(mart)}") == logged_hash
+                mart: content_hash(con, f"marts.{quote_ident(mart)}", _own_rows(con, mart, frozen))
+                == logged_hash
                 for mart, logged_hash, *_ in logged
             }
-        return Reproduction(build_id, published_at, matches)
+        carried = {mart: list(builds) for mart, _, builds, *_ in logged if builds}
+        return Reproduction(build_id, published_at, matches, carried)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _own_rows(con: duckdb.DuckDBPyConnection, mart: str, frozen: list[date_]) -> str:
+    """SQL: the rows of a full rebuild that the (incremental) build itself published."""
+    if not frozen or "period_start" not in columns_of(con, f"marts.{quote_ident(mart)}"):
+        return "true"
+    return "period_start not in (" + ", ".join(f"date {literal(p)}" for p in frozen) + ")"
 
 
 def _roll_back_to(con: duckdb.DuckDBPyConnection, build_id: str, published_at: dt.datetime) -> None:
