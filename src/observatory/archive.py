@@ -72,7 +72,7 @@ def _compress(source: Path, tmp_dir: Path) -> tuple[Path, str]:
     tmp = Path(name)
     zstd = shutil.which("zstd")
     if zstd:
-        subprocess.run([zstd, "-q", "-1", "-f", str(source), "-o", str(tmp)], check=True)
+        subprocess.run([zstd, "-q", "-1", "-f", str(source), "-o", str(tmp)], check=True)  # noqa: S603 (zstd on PATH, fixed args, no shell)
         return tmp, "zstd"
     with source.open("rb") as src, gzip.open(tmp, "wb", compresslevel=1) as out:
         shutil.copyfileobj(src, out, 1 << 20)
@@ -183,7 +183,8 @@ def erase_rows(
         [batch_id],
     ).fetchall()
     fmt = _format_of(old)
-    work = f"work.erase_{prev_sha[:16]}"
+    # the work table is named by the stored hash (read from data): hex only
+    work = f"work.erase_{''.join(ch for ch in prev_sha[:16] if ch in '0123456789abcdef')}"
     con.execute("create schema if not exists work")
     _READERS[fmt](con, old, dict(read_options or {}), work)
     try:
@@ -204,7 +205,7 @@ def erase_rows(
         plain = Path(name)
         options = _copy_options(fmt, read_options or {})
         con.execute(
-            f"copy (select {fields} from {work} order by _row_number) "
+            f"copy (select {fields} from {work} order by _row_number) "  # noqa: S608 (work table hex-named; columns quoted; path literal())
             f"to {literal(str(plain))} ({options})"
         )
     finally:
@@ -362,7 +363,7 @@ def backfill(con: duckdb.DuckDBPyConnection, *, drop_old_tables: bool = False) -
     if drop_old_tables:
         for table in sorted(tables):
             (left,) = con.execute(
-                f"select count(*) from (select distinct _batch_id from raw.{quote_ident(table)}) "
+                f"select count(*) from (select distinct _batch_id from raw.{quote_ident(table)}) "  # noqa: S608 (source table quoted)
                 "as r where not exists "
                 "(select 1 from raw.files as f where f.batch_id = r._batch_id)"
             ).fetchall()[0]
@@ -391,7 +392,7 @@ def _export_raw_table(
     fd, name = tempfile.mkstemp(dir=root, prefix=".exporting-", suffix=".csv.zst")
     os.close(fd)
     con.execute(
-        f"copy (select {fields} from (select unnest(range(1, (select max(_row_number) + 1 "
+        f"copy (select {fields} from (select unnest(range(1, (select max(_row_number) + 1 "  # noqa: S608 (table and columns quoted; batch id and path escaped by literal())
         f"from {table} where _batch_id = {literal(batch_id)}))) as n) as g "
         f"left join (select * from {table} where _batch_id = {literal(batch_id)}) as r "
         f"on r._row_number = g.n order by g.n) to {literal(name)} "

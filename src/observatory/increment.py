@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from observatory.config import Config
+from observatory.sql_util import quote_ident
 from observatory.vintage import settings_of
 from observatory.warehouse import columns_of, table_exists
 
@@ -93,7 +94,7 @@ def reference_hash(con: duckdb.DuckDBPyConnection) -> str:
         if table_exists(con, schema, name):
             parts.append(
                 con.execute(
-                    f"select md5(coalesce(string_agg(h, '' order by h), '')) from "
+                    f"select md5(coalesce(string_agg(h, '' order by h), '')) from "  # noqa: S608 (reference tables from code)
                     f"(select md5(cast(t as varchar)) as h from {table} as t)"
                 ).fetchone()[0]
             )
@@ -110,7 +111,7 @@ def current_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, objec
 
     A held batch (`ops.batch_holds`, not released) is not read, so it is not an input."""
     parts = [
-        f"select batch_id, {column} as t from validated.{table}"
+        f"select batch_id, {column} as t from validated.{table}"  # noqa: S608 (tables and columns from code)
         for table, column in _VALIDATED_TIMES
         if table_exists(con, "validated", table)
     ]
@@ -122,7 +123,7 @@ def current_inputs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, objec
         else ""
     )
     rows = con.execute(
-        f"select batch_id, count(*), min(t), max(t) from ({' union all '.join(parts)}) "
+        f"select batch_id, count(*), min(t), max(t) from ({' union all '.join(parts)}) "  # noqa: S608 (parts and filter built above from code)
         f"{held} group by batch_id"
     ).fetchall()
     return {b: (n, first, last) for b, n, first, last in rows}
@@ -242,7 +243,7 @@ def snapshot(con: duckdb.DuckDBPyConnection, mart: str, frozen: tuple[dt.date, .
     if "period_start" not in columns_of(con, f"marts.{mart}"):
         return False
     con.execute(
-        f"create or replace temp table _frozen_{mart} as select * from marts.{mart} "
+        f"create or replace temp table _frozen_{mart} as select * from marts.{mart} "  # noqa: S608 (mart names from code; months bound)
         "where period_start in (select unnest(cast($p as date[])))",
         {"p": list(frozen)},
     )
@@ -267,12 +268,15 @@ def restore(
             "version did not: run `observatory build --full` (and bump METHOD_VERSION)"
         )
     con.execute(
-        f"delete from marts.{mart} where period_start in (select unnest(cast($p as date[])))",
+        f"delete from marts.{mart} where period_start in (select unnest(cast($p as date[])))",  # noqa: S608 (mart names from code; months bound)
         {"p": list(frozen)},
     )
-    same_key = " and ".join(f'n."{k}" is not distinct from f."{k}"' for k in grain) or "false"
+    same_key = (
+        " and ".join(f"n.{quote_ident(k)} is not distinct from f.{quote_ident(k)}" for k in grain)
+        or "false"
+    )
     con.execute(
-        f"insert into marts.{mart} select * from _frozen_{mart} as f "
+        f"insert into marts.{mart} select * from _frozen_{mart} as f "  # noqa: S608 (mart names from code; grain columns quoted)
         f"where not exists (select 1 from marts.{mart} as n where {same_key})"
     )
     con.execute(f"drop table _frozen_{mart}")

@@ -72,7 +72,7 @@ def write(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> No
             if "period_start" in frame
             else ""
         )
-        con.execute(f"create or replace table idx.{table} as select *{cast} from {view}")
+        con.execute(f"create or replace table idx.{table} as select *{cast} from {view}")  # noqa: S608 (idx table names from code)
     finally:
         con.unregister(view)
 
