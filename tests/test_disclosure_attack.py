@@ -282,7 +282,7 @@ def _truth(city: City) -> pd.Series:
 
 def _city_summary_figure(key: tuple, columns: tuple[str, ...]) -> bool:
     artifact, _, column = key
-    if column == "content_hash":  # the publication log's hash of the city summary
+    if column in ("content_hash", "own_content_hash"):  # the log's hashes of the city summary
         return "publication_log" in artifact and key[1][0] == "city_summary"
     return "city_summary" in artifact and column in columns
 

@@ -150,7 +150,7 @@ def connect(cfg: Config, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con.execute("set TimeZone = 'UTC'")
     set_memory_limit(con, cfg.project.memory_limit)
     if cfg.project.threads:
-        con.execute(f"set threads = {int(cfg.project.threads)}")
+        con.execute("set threads = ?", [int(cfg.project.threads)])
     if not read_only:
         for schema in SCHEMAS:
             con.execute(f"create schema if not exists {schema}")
