@@ -152,3 +152,9 @@ def test_a_quarantine_spike_says_which_file_how_many_rows_why_and_what_to_do(pro
     assert "most often: category not in the source's severity list (3 rows)" in finding.message
     assert f"observatory quarantine show --batch {report.batch_id}" in finding.message
     assert f"observatory quarantine release police --batch {report.batch_id}" in finding.message
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x", "gopher://x"])
+def test_a_webhook_url_that_is_not_http_is_refused_before_anything_is_opened(url: str) -> None:
+    with pytest.raises(ValueError, match=r"only http:// or https://"):
+        post_webhook(url, Alert(city="c", headline="h"))

@@ -135,3 +135,14 @@ def test_a_server_error_is_a_clear_batch_failure(tmp_path: Path, portal: str) ->
     [report] = pipeline.ingest(cfg, now=NOW)
     assert report.status == "failed"
     assert "fetch failed" in report.error and "404" in report.error
+
+
+def test_a_fetched_source_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    from observatory.sources.fetchers import fetch_socrata  # noqa: PLC0415
+    from observatory.sources.readers import BatchError  # noqa: PLC0415
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('[{"a": 1}]', encoding="utf-8")
+    with pytest.raises(BatchError, match=r"must be http:// or https://"):
+        fetch_socrata(secret.as_uri(), {}, tmp_path / "landing")
+    assert not (tmp_path / "landing").exists() or not any((tmp_path / "landing").iterdir())

@@ -321,3 +321,19 @@ def test_import_does_not_load_gx() -> None:
         "sys.exit('great_expectations' in sys.modules or 'sqlalchemy' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("operator", ["; drop table t; --", "LIKE", "= 1 or 1"])
+def test_a_row_condition_operator_outside_gx_comparisons_is_refused(operator: str) -> None:
+    # the operator is the one part of a row condition pasted into SQL
+    from observatory.validation.gx_engine import _condition_sql  # noqa: PLC0415
+
+    condition = {
+        "type": "comparison",
+        "column": {"name": "metric"},
+        "operator": operator,
+        "parameter": "lux",
+    }
+    with pytest.raises(ValueError, match="unsupported row_condition operator"):
+        _condition_sql(condition)
+    assert _condition_sql({**condition, "operator": "=="}) == "\"metric\" = 'lux'"
