@@ -277,3 +277,29 @@ def test_report_has_a_section_per_intervention(
     assert all(n in text for n in numbers), (text, numbers)
     assert "rispetto a zone comparabili" in text
     assert "nessuna stima" in _headlines(html, "piazza_attiva")
+
+
+def test_did2s_survives_a_zone_seen_in_one_month_only() -> None:
+    """A comparison zone with an outcome in a single month (the benchmark city had two) is a
+    singleton fixed effect: pyfixest drops it from did2s' fit but not from its variance,
+    which then fails on mismatched shapes and fell back to two-way fixed effects. The
+    sample leaves such zones out, and did2s runs; the planted effect is found."""
+    import numpy as np  # noqa: PLC0415
+
+    rng = np.random.default_rng(7)
+    zones, months, start = [f"Z{i:02d}" for i in range(60)], range(24300, 24312), 24306
+    treated = set(zones[:10])
+    rows = [
+        (z, t, 50 + i % 7 + (t - 24300) * 0.5 + (5.0 if z in treated and t >= start else 0.0))
+        for i, z in enumerate(zones)
+        for t in months
+    ]
+    panel = pd.DataFrame(rows, columns=["zone_id", "t", "y"])
+    panel["y"] += rng.normal(0, 1.0, len(panel))
+    lonely = pd.DataFrame({"zone_id": ["Z98", "Z99"], "t": [24301, 24308], "y": [51.0, 49.0]})
+    result = evaluate(
+        pd.concat([panel, lonely], ignore_index=True), treated, start, None, Design(full=False)
+    )
+    assert result.effect["status"] == "ok", result.effect["reason"]
+    assert result.effect["estimator"] == "did2s"
+    assert 4.0 < result.effect["estimate"] < 6.0

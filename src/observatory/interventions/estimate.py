@@ -191,19 +191,36 @@ def _matched(cells: pd.DataFrame, start: int, design: Design) -> tuple[pd.DataFr
     return cells[kept], "pre_period_mean"
 
 
+def _estimable(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells did2s can use: every zone and month kept has an untreated cell (the first
+    stage learns their effects from those), and none is seen only once (its fixed effect
+    absorbs its one cell, so it tells the estimate nothing; pyfixest drops such singletons
+    from the fit but not from did2s' variance, whose shapes then disagree: found on the
+    benchmark city, where two zones had one month with an outcome). Repeated until stable."""
+    sample = cells[cells["y"].notna()]
+    while True:
+        untreated = sample[sample["is_post"] == 0]
+        keep = (
+            sample["zone"].isin(untreated["zone"])
+            & sample["t"].isin(untreated["t"])
+            & sample.groupby("zone")["t"].transform("size").gt(1)
+            & sample.groupby("t")["zone"].transform("size").gt(1)
+        )
+        if keep.all():
+            return sample
+        sample = sample[keep]
+
+
 def _effect_many_zones(pf: Any, cells: pd.DataFrame, design: Design) -> dict[str, Any]:
     """Gardner's two-stage estimate (pyfixest did2s) with cluster-robust errors.
 
     The first stage learns zone and month effects from untreated cells only, so every zone
     and month of the sample must have one (else did2s' variance has rows the first stage
-    never saw: found on the 200-zone benchmark city). Should did2s still fail, the two-way
-    fixed-effects estimate with zone-clustered errors is used: with one start date per
-    intervention it is the same difference in differences (the staggered-adoption bias
-    did2s guards against needs several start dates)."""
-    untreated = cells[cells["is_post"] == 0]
-    sample = cells[
-        cells["y"].notna() & cells["zone"].isin(untreated["zone"]) & cells["t"].isin(untreated["t"])
-    ]
+    never saw: found on the 200-zone benchmark city), see `_estimable`. Should did2s still
+    fail, the two-way fixed-effects estimate with zone-clustered errors is used: with one
+    start date per intervention it is the same difference in differences (the
+    staggered-adoption bias did2s guards against needs several start dates)."""
+    sample = _estimable(cells)
     try:
         fit = pf.did2s(
             sample,
