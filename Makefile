@@ -23,7 +23,7 @@ demo: $(STAMP)  ## generate the synthetic demo city and run the whole pipeline o
 test: $(STAMP)  ## run the test suite
 	$(VENV)/bin/pytest
 
-bench: $(STAMP)  ## city-scale benchmark (XL workload, ~15M sensor rows; see docs/performance.md)
+bench: $(STAMP)  ## city-scale benchmark (XL workload, ~15M sensor rows, then the 5-year memory run; see docs/performance.md)
 	$(VENV)/bin/observatory bench --dir var/bench
 
 bench-5y: $(STAMP)  ## the 5-year, 200-zone memory run (phase b only; generation ~7 min, run 15+ min)

@@ -5,7 +5,9 @@ Phases, each in a fresh child process so that its peak RSS is its own:
   (b) pipeline:    the observatory's full run (ingest, validate, stage, index, marts);
   (c) incremental: one more day of data for each source, then the run again;
   (d) baseline:    pandas + GX on DataFrames doing (b)'s steps (bench_baseline.py);
-  (e) half:        the pipeline on a workload half the size, for the growth ratio.
+  (e) half:        the pipeline on a workload half the size, for the growth ratio;
+  (f) five years:  the pipeline on five years of the same 200 zones (the memory run; the
+                   `xl` benchmark only, `--no-five-years` leaves it out).
 The workload is the demo generator's `xl` scale (200 zones, ~100k survey responses,
 ~1M incidents, ~15M sensor readings) unless another is asked for.
 """
@@ -211,24 +213,39 @@ def _prepare(workloads: tuple[tuple[Path, str], ...], bar: progress.Task) -> Non
         shutil.rmtree(root / "warehouse", ignore_errors=True)
 
 
-def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, object]:
-    """Generate the workload (if absent), run every phase, and return the figures.
+#: The memory run's workload beside a benchmark scale (phase f).
+_FIVE_YEARS = {"xl": "xl-5y"}
+
+
+def run_bench(
+    target: Path, scale: str = "xl", keep: bool = False, five_years: bool = True
+) -> dict[str, object]:
+    """Generate the workloads (if absent), run every phase, and return the figures.
 
     Progress (the phase running, rows per second of those done, time left) is shown as the
     command line's display says (observatory.progress); phases run in child processes.
+    Phase (f), the five-year memory run, runs for the `xl` scale unless `five_years` is
+    False.
     """
     phases: list[Phase] = []
-    workloads = ((target / scale, scale), (target / f"{scale}-half", f"{scale}-half"))
+    workloads = [(target / scale, scale), (target / f"{scale}-half", f"{scale}-half")]
+    long_scale = _FIVE_YEARS.get(scale) if five_years else None
+    if long_scale:
+        workloads.append((target / long_scale, long_scale))
     missing = [root for root, _ in workloads if not (root / "landing").is_dir()]
-    with progress.task("bench", len(missing) + len(_PHASES), "steps") as bar:
-        _prepare(workloads, bar)
-        full, half = target / scale, target / f"{scale}-half"
-        for name, func, which in _PHASES:
+    chosen = [*_PHASES, *([("f_pipeline_five_years", "pipeline_run", "long")] * bool(long_scale))]
+    with progress.task("bench", len(missing) + len(chosen), "steps") as bar:
+        _prepare(tuple(workloads), bar)
+        roots = {"full": target / scale, "half": target / f"{scale}-half"}
+        if long_scale:
+            roots["long"] = target / long_scale
+        full = roots["full"]
+        for name, func, which in chosen:
             bar.update(item=f"phase {name}")
             if name == "c_incremental_one_day":
                 profile = _profile(full)  # before (c) adds to the same warehouse
                 _add_one_day(full, target / "day", scale)  # generating the day is not timed
-            phases.append(_measure(name, func, full if which == "full" else half))
+            phases.append(_measure(name, func, roots[which]))
             bar.advance(1, rows=phases[-1].rows)
     by = {p.name: p for p in phases}
     a, b, d = by["a_floor_duckdb_load"], by["b_pipeline_full"], by["d_baseline_pandas_gx"]
@@ -244,8 +261,10 @@ def run_bench(target: Path, scale: str = "xl", keep: bool = False) -> dict[str, 
         "ingest_seconds": profile["ingest_seconds"],
         "ratio_ingest_over_a": round(float(profile["ingest_seconds"] or 0) / a.seconds, 2),
     }
+    if "f_pipeline_five_years" in by:
+        figures["peak_rss_mb_five_years"] = round(by["f_pipeline_five_years"].peak_rss_mb)
     if not keep:
-        for root in (full, half):
+        for root in roots.values():
             shutil.rmtree(root / "warehouse", ignore_errors=True)
     return figures
 
