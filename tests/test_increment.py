@@ -209,3 +209,27 @@ def test_the_bootstrap_in_smaller_pieces_gives_the_same_sums(monkeypatch) -> Non
         assert np.array_equal(whole.score, pieces.score)
         assert np.array_equal(whole.weight, pieces.weight)
         assert np.isfinite(whole.score).all() and whole.score.std() > 0
+
+
+def test_months_to_compute_is_the_settled_plans_open_months() -> None:
+    """The Python steps read the plan through `increment.months_to_compute`: the months
+    of idx_periods the plan does not freeze; None (every month) for a full plan or when
+    no build runs on the connection."""
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect()
+    con.execute("create schema idx")
+    months = [dt.date(2025, m, 1) for m in (1, 2, 3, 4)]
+    con.execute(
+        "create table idx.idx_periods as select unnest(cast(? as date[])) as period_start",
+        [months],
+    )
+    assert increment.months_to_compute(con) is None
+    plan = increment.Plan(False, "incremental", frozen=(months[0], months[2]))
+    increment.expose(con, plan)
+    assert increment.months_to_compute(con) == (months[1], months[3])
+    increment.expose(con, increment.Plan(True, "full build asked for"))
+    assert increment.months_to_compute(con) is None
+    increment.expose(con, plan)
+    increment.forget(con)
+    assert increment.months_to_compute(con) is None

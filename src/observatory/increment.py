@@ -235,6 +235,50 @@ def settle(con: duckdb.DuckDBPyConnection, plan_: Plan) -> tuple[dt.date, ...]:
     return plan_.frozen
 
 
+#: The settled plan, as the Python index steps read it (`months_to_compute`): one row per
+#: open month, present only while an incremental build runs on this connection.
+_OPEN_MONTHS = "_increment_open_months"
+
+
+def expose(con: duckdb.DuckDBPyConnection, plan_: Plan) -> None:
+    """Make the settled plan readable by the index steps (`months_to_compute`).
+
+    Called once the plan is settled; a full plan leaves nothing (every month is open)."""
+    forget(con)
+    if plan_.full:
+        return
+    con.execute(
+        f"create temp table {_OPEN_MONTHS} as select distinct period_start "  # noqa: S608 (table name from code; months bound)
+        "from idx.idx_periods where period_start not in (select unnest(cast($p as date[])))",
+        {"p": list(plan_.frozen)},
+    )
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the exposed plan (a build starts, or ends, on this connection)."""
+    con.execute(f"drop table if exists temp.{_OPEN_MONTHS}")
+
+
+def months_to_compute(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, ...] | None:
+    """The months an index step must compute in this build, oldest first; None for every
+    month (a full build, or no build plan on this connection).
+
+    A step that computes only these months must give them the rows a full build would
+    (the rule `tests/test_increment.py` checks); the other months' rows are never
+    published by this build (the marts put back their frozen rows)."""
+    exposed = con.execute(
+        "select count(*) from duckdb_tables() where temporary and table_name = ?", [_OPEN_MONTHS]
+    ).fetchone()[0]
+    if not exposed:
+        return None
+    return tuple(
+        r[0]
+        for r in con.execute(
+            f"select period_start from temp.{_OPEN_MONTHS} order by 1"  # noqa: S608 (table name from code)
+        ).fetchall()
+    )
+
+
 def snapshot(con: duckdb.DuckDBPyConnection, mart: str, frozen: tuple[dt.date, ...]) -> bool:
     """Keep the published rows of the frozen months of `marts.<mart>` (before it is
     rebuilt); False if the mart has no months or did not exist."""
