@@ -18,6 +18,7 @@ from observatory.index.group_suppression import (
     UNSTATED,
     suppress_groups,
 )
+from observatory.index.groups import build_groups
 from tests.conftest import DemoCity
 from tests.test_index_fixtures import make_city, simulate_survey
 
@@ -257,3 +258,29 @@ def test_withheld_group_cells_cannot_be_recovered(tmp_path: Path) -> None:
         assert band == "night" and (zone == CITY or (zone, pd.Timestamp(period)) in touched)
     # no withheld target can be placed within +-10 points in both worlds
     assert SHIFT > 2 * 10
+
+
+# --- one month at a time (issue 18, item 4) -------------------------------------------
+
+
+def test_a_month_computed_alone_gets_the_rows_of_a_full_run(demo_copy: DemoCity) -> None:
+    order = "order by group_by, zone_id, time_band, period_start, group_label"
+    with duckdb.connect(str(demo_copy.cfg.warehouse_path)) as con:
+        full = con.execute(f"select * from idx.idx_groups {order}").df()  # noqa: S608 (constant)
+        months = sorted(full["period_start"].unique())
+        assert len(months) == 6 and full["gap_ci_low"].notna().any()
+        one, two = months[1].date(), months[4].date()
+        # alone, into a warehouse without the table: exactly that month's rows
+        con.execute("drop table idx.idx_groups")
+        build_groups(con, demo_copy.cfg.index, months={one})
+        alone = con.execute(f"select * from idx.idx_groups {order}").df()  # noqa: S608 (constant)
+        # beside the other months' rows: they stay as they are, the month is replaced
+        con.execute("drop table idx.idx_groups")
+        con.register("_full", full)
+        con.execute("create table idx.idx_groups as select * from _full")
+        con.execute("update idx.idx_groups set perception = -1 where period_start = ?", [two])
+        build_groups(con, demo_copy.cfg.index, months=[two])
+        again = con.execute(f"select * from idx.idx_groups {order}").df()  # noqa: S608 (constant)
+    expected = full[full["period_start"] == pd.Timestamp(one)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, expected)
+    pd.testing.assert_frame_equal(again, full)

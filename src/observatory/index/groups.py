@@ -9,6 +9,11 @@ the zone cells use (bootstrap.py; the same draw counts a person in their zone an
 cells, so the city and zone figures and each gap stay paired). Gaps get two-sided
 p-values and a Benjamini-Hochberg flag per grouping x month at `fdr_q`.
 
+Everything here is per month (the cells, their disclosure control, the FDR families), so
+the step runs one month at a time: it reads that month's rows (respondents as integer
+codes), draws from that month's own seeded stream, and appends its cells; `months` lets
+an incremental build recompute only the open months.
+
 Disclosure control (group_suppression.py) withholds small, homogeneous and "not stated"
 cells and enough others that no withheld cell can be worked out from the zone cells, the
 city totals or the other group cells. Output: idx.idx_groups, published by
@@ -17,15 +22,17 @@ marts.group_index.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import warnings
+from collections.abc import Collection
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from observatory.config import IndexConfig
-from observatory.index.blocks import block_rng, period_blocks
+from observatory.index.blocks import month_number
 from observatory.index.bootstrap import bootstrap_sums
 from observatory.index.flags import benjamini_hochberg, change_p_values
 from observatory.index.group_suppression import CITY, UNSTATED, suppress_groups
@@ -38,110 +45,211 @@ _CELL = [*_KEYS, "group_label"]
 _SEED_OFFSET = 15
 
 
-def _respondents(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per respondent x zone x band x month x grouping, with their group label
-    (UNSTATED outside every group of that grouping); individual answers only."""
-    return con.execute(
-        f"""
+def _groupings(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The groupings of the survey (every month's: a month without any answer to one
+    still gets its "not stated" cells)."""
+    rows = con.execute(
+        """
+        select distinct unnest(json_keys(respondent_groups)) as group_by
+        from staging.stg_survey where respondent_groups is not null
+        order by 1
+        """
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    rows = con.execute(
+        """
+        select distinct period_start from idx.idx_respondents
+        where not is_aggregate and zone_id in (select zone_id from ref.zones)
+        order by 1
+        """
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _respondents(
+    con: duckdb.DuckDBPyConnection, month: dt.date, groupings: list[str]
+) -> pd.DataFrame:
+    """One row per respondent x zone x band x grouping of `month`, with their group label
+    (UNSTATED outside every group of that grouping); individual answers only. Respondents
+    are integer codes (`person`, in the order of their ids), the other keys categoricals."""
+    units = con.execute(
+        """
         with people as (
-            select zone_id, period_start, respondent_id,
+            select zone_id, respondent_id,
                 any_value(respondent_groups) filter (where respondent_groups is not null)
                     as respondent_groups,
             from staging.stg_survey
+            where period_start = $month
             group by all
         ),
 
-        groupings as (
-            select distinct unnest(json_keys(respondent_groups)) as group_by
-            from people where respondent_groups is not null
-        )
+        groupings as (select unnest(cast($groupings as varchar[])) as group_by)
 
-        select g.group_by, r.zone_id, r.time_band, r.period_start, r.respondent_id,
-            coalesce(p.respondent_groups ->> g.group_by, '{UNSTATED}') as group_label,
+        select g.group_by, r.zone_id, r.time_band,
+            cast(dense_rank() over (order by r.respondent_id) - 1 as integer) as person,
+            coalesce(p.respondent_groups ->> g.group_by, $unstated) as group_label,
             r.score, r.weight,
         from idx.idx_respondents as r
         cross join groupings as g
-        left join people as p using (zone_id, period_start, respondent_id)
-        where not r.is_aggregate
+        left join people as p using (zone_id, respondent_id)
+        where r.period_start = $month and not r.is_aggregate
             and r.zone_id in (select zone_id from ref.zones)
         -- a fixed order: the bootstrap's draws go to people in this order, so two builds
         -- of the same answers give the same intervals
-        order by g.group_by, r.respondent_id, r.zone_id, r.period_start, r.time_band
-        """  # noqa: S608 (constant label; tables from code)
+        order by g.group_by, r.respondent_id, r.zone_id, r.time_band
+        """,
+        {"month": month, "groupings": groupings, "unstated": UNSTATED},
     ).df()
+    for column in ("group_by", "zone_id", "time_band", "group_label"):
+        units[column] = units[column].astype("category")
+    return units
 
 
-def _cells(units: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Zone and city group cells with their sizes, modal shares and margins' status."""
-    both = pd.concat([units, units.assign(zone_id=CITY)], ignore_index=True)
-    both["rounded"] = both["score"].round(6)
-    modal = (
-        both.groupby([*_CELL, "rounded"]).size().groupby(_CELL).max() / both.groupby(_CELL).size()
-    ).rename("modal_share")
-    cells = both.groupby(_CELL).agg(n_respondents=("respondent_id", "nunique")).join(modal)
-    cells = cells.reset_index()
+def _month_cells(
+    con: duckdb.DuckDBPyConnection, cfg: IndexConfig, month: dt.date, groupings: list[str]
+) -> pd.DataFrame | None:
+    """Every group cell of one month with its disclosure control, estimates and FDR flag
+    (the suppression tables and the FDR families are per month: nothing crosses months)."""
+    units = _respondents(con, month, groupings)
+    if units.empty:
+        return None
+    zones = [*units["zone_id"].cat.categories, CITY]
+    n_z, n_b = len(zones), len(units["time_band"].cat.categories)
+    n_l = len(units["group_label"].cat.categories)
+    codes = {c: units[c].cat.codes.to_numpy(np.int64) for c in ("group_by", "time_band")}
+    # every unit twice: in its zone's cells and in the city's (zone code n_z - 1)
+    zone = np.concatenate(
+        [units["zone_id"].cat.codes.to_numpy(np.int64), np.full(len(units), n_z - 1)]
+    )
+    line_key = (np.tile(codes["group_by"], 2) * n_z + zone) * n_b + np.tile(codes["time_band"], 2)
+    cell_key = line_key * n_l + np.tile(units["group_label"].cat.codes.to_numpy(np.int64), 2)
+    cell_keys, cell = np.unique(cell_key, return_inverse=True)
+    line_keys, line = np.unique(line_key, return_inverse=True)
+    cell_line = np.searchsorted(line_keys, cell_keys // n_l)
+    n_cells, n_lines = len(cell_keys), len(line_keys)
+    person = np.tile(units["person"].to_numpy(np.int64), 2)
+    score = np.tile(units["score"].to_numpy(dtype=float), 2)
+    weight = np.tile(units["weight"].to_numpy(dtype=float), 2)
+    n_people = int(person.max()) + 1
+    rounded = np.unique(score.round(6), return_inverse=True)[1]
+    n_r = int(rounded.max()) + 1
+
+    cells = _labels(units, zones, cell_keys, n_b=n_b, n_l=n_l, month=month)
+    cells["n_respondents"] = np.bincount(
+        np.unique(cell * n_people + person) // n_people, minlength=n_cells
+    )
+    own_keys, own_n = np.unique(cell * n_r + rounded, return_counts=True)
+    modal = np.zeros(n_cells, dtype=np.int64)
+    np.maximum.at(modal, own_keys // n_r, own_n)
+    cells["modal_share"] = modal / np.bincount(cell, minlength=n_cells)
+    cells = _with_margins(con, cells, month)
+    cells["suppression_reason"] = suppress_groups(
+        cells, cfg.min_respondents, cfg.homogeneity_threshold
+    )
+
+    rng = np.random.default_rng([cfg.seed + _SEED_OFFSET, month_number(month)])
+    frame = pd.DataFrame(
+        {"person": np.tile(person, 2), "score": np.tile(score, 2), "weight": np.tile(weight, 2)}
+    )
+    where = np.concatenate([cell, line + n_cells])
+    del units, zone, line_key, cell_key, person, score, weight
+    _estimates(cells, frame, where, cell_line=cell_line, n_lines=n_lines, cfg=cfg, rng=rng)
+    del frame, where
+
+    n = cells["n_respondents"].to_numpy(dtype=np.int64)
+    cells["is_suppressed"] = cells["suppression_reason"].notna()
+    cells["n_rest"] = (
+        np.bincount(cell_line, weights=n, minlength=n_lines)[cell_line].astype(np.int64) - n
+    )
+    rest_ok = (cells["n_rest"] >= cfg.min_respondents) & (cells["group_label"] != UNSTATED)
+    varied = _rest_varied(
+        line,
+        rounded,
+        n_r=n_r,
+        own=(own_keys, own_n),
+        cell_line=cell_line,
+        n_lines=n_lines,
+        n_rest=cells["n_rest"].to_numpy(),
+    )
+    cells["is_gap_published"] = (
+        ~cells["is_suppressed"] & rest_ok & (varied < cfg.homogeneity_threshold)
+    )
+    published = cells["is_gap_published"].to_numpy()
+    p = np.where(published, cells["gap_p_value"], np.nan)
+    # the FDR family: grouping x month (the month is this one)
+    cells["is_gap_significant"] = benjamini_hochberg(p, cells["group_by"].to_numpy(), cfg.fdr_q)
+    return cells.drop(columns=["modal_share"])
+
+
+def _labels(
+    units: pd.DataFrame,
+    zones: list[str],
+    cell_keys: np.ndarray,
+    *,
+    n_b: int,
+    n_l: int,
+    month: dt.date,
+) -> pd.DataFrame:
+    """The cells' keys as labels, from their integer keys."""
+    label = cell_keys % n_l
+    band = (cell_keys // n_l) % n_b
+    zone = (cell_keys // (n_l * n_b)) % len(zones)
+    group_by = cell_keys // (n_l * n_b * len(zones))
+    return pd.DataFrame(
+        {
+            "group_by": np.asarray(units["group_by"].cat.categories, dtype=object)[group_by],
+            "zone_id": np.asarray(zones, dtype=object)[zone],
+            "time_band": np.asarray(units["time_band"].cat.categories, dtype=object)[band],
+            "period_start": pd.Timestamp(month),
+            "group_label": np.asarray(units["group_label"].cat.categories, dtype=object)[label],
+        }
+    )
+
+
+def _with_margins(
+    con: duckdb.DuckDBPyConnection, cells: pd.DataFrame, month: dt.date
+) -> pd.DataFrame:
+    """Whether each cell's zone cell (the city total for city cells) is withheld; a cell
+    without one counts as withheld."""
     margins = con.execute(
         """
-        select zone_id, time_band, period_start, is_suppressed as is_margin_suppressed
-        from idx.idx_suppression
+        select zone_id, time_band, is_suppressed as is_margin_suppressed
+        from idx.idx_suppression where period_start = $month
         union all
-        select distinct $city, time_band, period_start, bool_or(is_total_suppressed)
-        from idx.idx_suppression group by all
+        select $city, time_band, bool_or(is_total_suppressed)
+        from idx.idx_suppression where period_start = $month group by time_band
         """,
-        {"city": CITY},
+        {"city": CITY, "month": month},
     ).df()
-    cells["period_start"] = pd.to_datetime(cells["period_start"])
-    margins["period_start"] = pd.to_datetime(margins["period_start"])
-    cells = cells.merge(margins, on=["zone_id", "time_band", "period_start"], how="left")
-    cells["is_margin_suppressed"] = cells["is_margin_suppressed"].fillna(True).astype(bool)
+    margins = margins.astype({"zone_id": object, "time_band": object})
+    cells = cells.merge(margins, on=["zone_id", "time_band"], how="left")
+    cells["is_margin_suppressed"] = (
+        cells["is_margin_suppressed"].astype("boolean").fillna(True).astype(bool)
+    )
     return cells
 
 
-def estimates_in_blocks(units: pd.DataFrame, cells: pd.DataFrame, cfg: IndexConfig) -> pd.DataFrame:
-    """`group_estimates` per block of months (one block up to `BLOCK_MONTHS`): a group
-    cell's bootstrap reads only its own month, so blocks bound the draws' arrays."""
-    blocks = period_blocks(cells["period_start"].unique())
-    if len(blocks) == 1:
-        return group_estimates(units, cells, cfg)
-    frames = [
-        group_estimates(
-            units[units["period_start"].isin(block)],
-            cells[cells["period_start"].isin(block)],
-            cfg,
-            block_rng(cfg.seed + _SEED_OFFSET, block),
-        )
-        for block in blocks
-    ]
-    return pd.concat(frames).reindex(cells.index)
-
-
-def group_estimates(
-    units: pd.DataFrame,
+def _estimates(
     cells: pd.DataFrame,
+    frame: pd.DataFrame,
+    where: np.ndarray,
+    *,
+    cell_line: np.ndarray,
+    n_lines: int,
     cfg: IndexConfig,
-    rng: np.random.Generator | None = None,
-) -> pd.DataFrame:
-    """Perception and gap to the rest per cell, with bootstrap intervals and p-values."""
-    stacked = pd.concat([units, units.assign(zone_id=CITY)], ignore_index=True)
-    cell_pos = cells.reset_index(drop=True).reset_index().set_index(_CELL)["index"]
-    line = cells[_KEYS].drop_duplicates().reset_index(drop=True)
-    line_pos = line.reset_index().set_index(_KEYS)["index"]
-    stacked["period_start"] = pd.to_datetime(stacked["period_start"])
-    g_idx = cell_pos.reindex(pd.MultiIndex.from_frame(stacked[_CELL])).to_numpy()
-    m_idx = line_pos.reindex(pd.MultiIndex.from_frame(stacked[_KEYS])).to_numpy() + len(cells)
-    frame = pd.DataFrame(
-        {
-            "person": np.tile(stacked["respondent_id"].to_numpy(), 2),
-            "score": np.tile(stacked["score"].to_numpy(dtype=float), 2),
-            "weight": np.tile(stacked["weight"].to_numpy(dtype=float), 2),
-        }
-    )
-    where = np.concatenate([g_idx, m_idx]).astype(int)
-    rng = rng or np.random.default_rng(cfg.seed + _SEED_OFFSET)
-    sums = bootstrap_sums(frame, where, len(cells) + len(line), cfg.uncertainty_draws, rng)
-    point = _point_sums(frame, where, len(cells) + len(line))
-    margin_of = line_pos.reindex(pd.MultiIndex.from_frame(cells[_KEYS])).to_numpy() + len(cells)
-    own = np.arange(len(cells))
+    rng: np.random.Generator,
+) -> None:
+    """Perception and gap to the rest per cell, with bootstrap intervals and p-values
+    (added to `cells`). `where`: the cell (0..cells-1) or line (cells + line) of each
+    row of `frame`; every unit is in its cell and its line, in its zone and the city."""
+    n_cells = len(cells)
+    sums = bootstrap_sums(frame, where, n_cells + n_lines, cfg.uncertainty_draws, rng)
+    point = _point_sums(frame, where, n_cells + n_lines)
+    margin_of = cell_line + n_cells
+    own = np.arange(n_cells)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = point[0][own] / point[1][own]
         rest = (point[0][margin_of] - point[0][own]) / (point[1][margin_of] - point[1][own])
@@ -149,15 +257,14 @@ def group_estimates(
         rest_draws = (sums.score[:, margin_of] - sums.score[:, own]) / (
             sums.weight[:, margin_of] - sums.weight[:, own]
         )
+    del sums
     tail = (1.0 - cfg.confidence) / 2.0
-    out = cells.copy()
-    out["perception"] = mean
-    out["perception_ci_low"], out["perception_ci_high"] = _percentiles(draws, tail)
+    cells["perception"] = mean
+    cells["perception_ci_low"], cells["perception_ci_high"] = _percentiles(draws, tail)
     gap, gap_draws = mean - rest, draws - rest_draws
-    out["gap_to_rest"] = gap
-    out["gap_ci_low"], out["gap_ci_high"] = _percentiles(gap_draws, tail)
-    out["gap_p_value"] = change_p_values(gap, gap_draws)
-    return out
+    cells["gap_to_rest"] = gap
+    cells["gap_ci_low"], cells["gap_ci_high"] = _percentiles(gap_draws, tail)
+    cells["gap_p_value"] = change_p_values(gap, gap_draws)
 
 
 def _point_sums(frame: pd.DataFrame, where: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
@@ -173,64 +280,82 @@ def _percentiles(draws: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray
     return low, high
 
 
-def build_groups(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
-    """Respondent-group cells with their suppression -> idx.idx_groups."""
-    units = _respondents(con)
-    if units.empty:
-        con.execute(f"create or replace table idx.idx_groups as select * from ({_EMPTY})")  # noqa: S608 (empty select is a constant here)
-        return ["idx_groups"]
-    units["period_start"] = pd.to_datetime(units["period_start"])
-    cells = _cells(units, con)
-    cells["suppression_reason"] = suppress_groups(
-        cells, cfg.min_respondents, cfg.homogeneity_threshold
-    )
-    out = estimates_in_blocks(units, cells, cfg)
-    out["is_suppressed"] = out["suppression_reason"].notna()
-    out["n_rest"] = _rest_sizes(out)
-    rest_ok = (out["n_rest"] >= cfg.min_respondents) & (out["group_label"] != UNSTATED)
-    out["is_gap_published"] = ~out["is_suppressed"] & rest_ok & _rest_varied(units, out, cfg)
-    published = out["is_gap_published"].to_numpy()
-    p = np.where(published, out["gap_p_value"], np.nan)
-    family = (out["group_by"] + "|" + out["period_start"].astype(str)).to_numpy()
-    out["is_gap_significant"] = benjamini_hochberg(p, family, cfg.fdr_q)
-    out = out.drop(columns=["modal_share"])
-    log.info(
-        "groups: %d cells, %d withheld, %d gaps published",
-        len(out),
-        int(out["is_suppressed"].sum()),
-        int(published.sum()),
-    )
-    view = "_groups_frame"
-    con.register(view, out)
-    try:
-        con.execute(
-            "create or replace table idx.idx_groups as select * replace "  # noqa: S608 (fixed view name)
-            f"(cast(period_start as date) as period_start) from {view}"
-        )
-    finally:
-        con.unregister(view)
-    return ["idx_groups"]
-
-
-def _rest_sizes(out: pd.DataFrame) -> pd.Series:
-    total = out.groupby(_KEYS)["n_respondents"].transform("sum")
-    return total - out["n_respondents"]
-
-
-def _rest_varied(units: pd.DataFrame, out: pd.DataFrame, cfg: IndexConfig) -> pd.Series:
-    """The rest of each cell passes the homogeneity rule (else its mean, published as
-    perception minus gap, would tell each of its respondents' answer)."""
-    both = pd.concat([units, units.assign(zone_id=CITY)], ignore_index=True)
-    both["rounded"] = both["score"].round(6)
-    line = both.groupby([*_KEYS, "rounded"]).size().rename("line_n").reset_index()
-    own = both.groupby([*_CELL, "rounded"]).size().rename("own_n").reset_index()
-    grid = out[_CELL].merge(line, on=_KEYS).merge(own, on=[*_CELL, "rounded"], how="left")
-    grid["rest_n"] = grid["line_n"] - grid["own_n"].fillna(0)
-    modal = grid.groupby(_CELL)["rest_n"].max()
-    top = modal.reindex(pd.MultiIndex.from_frame(out[_CELL])).to_numpy()
+def _rest_varied(
+    line: np.ndarray,
+    rounded: np.ndarray,
+    *,
+    n_r: int,
+    own: tuple[np.ndarray, np.ndarray],
+    cell_line: np.ndarray,
+    n_lines: int,
+    n_rest: np.ndarray,
+) -> np.ndarray:
+    """The modal share of each cell's rest (the rest must pass the homogeneity rule, else
+    its mean, published as perception minus gap, would tell each of its respondents'
+    answer): per answer of the line, the line's count minus the cell's own."""
+    own_keys, own_n = own
+    line_keys, line_n = np.unique(line * n_r + rounded, return_counts=True)
+    per_line = np.bincount(line_keys // n_r, minlength=n_lines)
+    starts = np.concatenate([[0], np.cumsum(per_line)])
+    # every (cell, answer of its line) pair
+    size = per_line[cell_line]
+    grid_cell = np.repeat(np.arange(len(cell_line)), size)
+    offset = np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+    pos = np.repeat(starts[cell_line], size) + offset
+    answer = line_keys[pos] % n_r
+    key = grid_cell * n_r + answer
+    at = np.searchsorted(own_keys, key)
+    at_ok = np.minimum(at, len(own_keys) - 1)
+    mine = np.where(own_keys[at_ok] == key, own_n[at_ok], 0)
+    top = np.zeros(len(cell_line), dtype=np.int64)
+    np.maximum.at(top, grid_cell, line_n[pos] - mine)
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = top / out["n_rest"].to_numpy(dtype=float)
-    return pd.Series(share < cfg.homogeneity_threshold, index=out.index)
+        return top / n_rest.astype(float)
+
+
+def build_groups(
+    con: duckdb.DuckDBPyConnection,
+    cfg: IndexConfig,
+    months: Collection[dt.date] | None = None,
+) -> list[str]:
+    """Respondent-group cells with their suppression -> idx.idx_groups, one month at a time.
+
+    `months`: None computes every month (and rewrites the table); otherwise only those
+    months' rows are computed and replaced, the other months' rows staying as they are.
+    Each month has its own random stream (seeded on the index seed and the month), so its
+    figures do not depend on which other months are computed."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() "
+        "where schema_name = 'idx' and table_name = 'idx_groups'"
+    ).fetchone()[0]
+    if months is None or not exists:
+        con.execute(f"create or replace table idx.idx_groups as select * from ({_EMPTY})")  # noqa: S608 (empty select is a constant here)
+    todo = _months(con)
+    if months is not None:
+        wanted = {pd.Timestamp(m).date() for m in months}
+        todo = [m for m in todo if m in wanted]
+        con.execute(
+            "delete from idx.idx_groups where period_start in (select unnest(cast($m as date[])))",
+            {"m": sorted(wanted)},
+        )
+    groupings = _groupings(con) if todo else []
+    totals = np.zeros(3, dtype=np.int64)
+    view = "_groups_frame"
+    for month in todo:
+        out = _month_cells(con, cfg, month, groupings)
+        if out is None:
+            continue
+        totals += [len(out), int(out["is_suppressed"].sum()), int(out["is_gap_published"].sum())]
+        con.register(view, out)
+        try:
+            con.execute(
+                "insert into idx.idx_groups by name select * replace "  # noqa: S608 (fixed view name)
+                f"(cast(period_start as date) as period_start) from {view}"
+            )
+        finally:
+            con.unregister(view)
+    log.info("groups: %d cells, %d withheld, %d gaps published", *totals)
+    return ["idx_groups"]
 
 
 _EMPTY = """
