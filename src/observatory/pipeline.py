@@ -341,11 +341,22 @@ def _run_graph(
 ) -> list[str]:
     """Every model of the graph in order; the marts built (stamped), in that order.
 
-    The index layer runs over every month; a period-grained mart then keeps the published
-    rows of the months the plan freezes (`observatory.increment`)."""
+    The SQL index models run over every month; the plan is settled before the Python
+    steps, which read its open months (`increment.months_to_compute`); a period-grained
+    mart then keeps the published rows of the months the plan freezes."""
     marts: list[str] = []
     frozen: tuple[dt.date, ...] | None = None
+    increment.forget(con)  # (a failed build rolls its plan back with the rest)
     for model in order:
+        if frozen is None and (model.kind == "python" or model.layer == "marts"):
+            # idx_periods (open months) and idx_incidents (the reference) have run: settle
+            # the plan before the Python steps, which compute only its open months
+            missing = {"index.idx_periods", "index.idx_incidents"} - set(built)
+            if missing:
+                raise RuntimeError(f"the build graph runs {model.key} before {sorted(missing)}")
+            frozen = increment.settle(con, plan)
+            increment.expose(con, plan)
+            log.info("build %s: %s; %d month(s) frozen", stamp.build_id, plan.reason, len(frozen))
         if model.kind == "python":
             with _duckdb_cache_released(con, cfg):
                 built.extend(f"index.{t}" for t in model_step(model.key)(con, cfg.index))
@@ -361,11 +372,6 @@ def _run_graph(
             built.append(f"index.{model.key}")
             done(built[-1])
         else:
-            if frozen is None:  # the index layer is done: idx_periods says what is open
-                frozen = increment.settle(con, plan)
-                log.info(
-                    "build %s: %s; %d month(s) frozen", stamp.build_id, plan.reason, len(frozen)
-                )
             kept = increment.snapshot(con, model.key, frozen)
             run_model(con, "marts", model.key, params)
             vintage.stamp_mart(con, model.key, stamp)
@@ -374,6 +380,7 @@ def _run_graph(
             marts.append(model.key)
             built.append(f"marts.{model.key}")
             done(built[-1])
+    increment.forget(con)
     return marts
 
 
