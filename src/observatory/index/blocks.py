@@ -1,8 +1,8 @@
 """Blocks of months for the steps whose draws are arrays over every cell (issue 18).
 
-The Monte Carlo of the composite (draws x bands x months x zones) and the bootstrap of the
-respondent groups (draws x group cells) grow with the months of history: five years of
-200 zones would not fit in 1 GiB. Up to `BLOCK_MONTHS` months they run as one block, as
+The Monte Carlo of the composite (draws x bands x months x zones) grows with the months
+of history: five years of 200 zones would not fit in 1 GiB (the respondent groups run one
+month at a time instead, each month with its own stream: groups.py). Up to `BLOCK_MONTHS` months they run as one block, as
 before (the same seeded streams, so the same figures); a longer history runs in blocks of
 `BLOCK_MONTHS` calendar months counted from its first month, each with its own seeded
 stream (keyed on the block's first month, so a block's draws do not depend on how many
