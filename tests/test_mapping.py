@@ -310,3 +310,46 @@ def test_quarantined_survey_rows_keep_only_the_columns_the_mapping_reads(tmp_pat
     assert (report.rows_accepted, report.rows_quarantined) == (1, 1)
     [(raw,)] = query(cfg, "select raw_row from quarantine.survey")
     assert sorted(json.loads(raw)) == ["day", "id", "safe", "zone"]  # no age, sex, free text
+
+
+def test_the_guarded_trim_and_offset_test_agree_with_duckdb_on_every_character() -> None:
+    """`mapping.trimmed` skips `trim` on text it cannot change and `has_offset` tries the
+    regular expression only where it can match: on every code point up to U+30FF, alone,
+    leading and trailing, and on timestamps with and without offsets, each gives what the
+    plain DuckDB expression gives."""
+    import duckdb  # noqa: PLC0415
+
+    from observatory.sources.mapping import _TS_OFFSET, has_offset, trimmed  # noqa: PLC0415
+
+    con = duckdb.connect()
+    chars = [chr(c) for c in range(0x3100) if not 0xD800 <= c <= 0xDFFF]
+    texts = [t for c in chars for t in (c, f"{c}a1", f"a1{c}", f" {c} ", f"{c}{c}")]
+    texts += ["", " ", "  x  ", None]
+    stamps = [
+        "2025-10-26T02:30:00",
+        "2025-10-26T02:30:00Z",
+        "2025-10-26 02:30:00+01:00",
+        "2025-10-26 02:30:00-0500",
+        "2025-10-26 02:30:00+0",
+        "2025-10-26",
+        "26/10/2025 02:30",
+        "2025-10-26T02:30:00.5+05:30",
+        "Z",
+        "-01:00",
+        "+0100",
+        "x-1",
+        "2025-10-26 02:30 +01",
+        "2025-10-26T02:30:00z",
+        None,
+        "",
+    ]
+    con.execute("create table t (x varchar)")
+    con.execute("insert into t select unnest(?)", [texts + stamps])
+    wrong = con.execute(
+        f"select x from t where trim(x) is distinct from {trimmed('x')} "  # noqa: S608 (expressions from code)
+        f"or regexp_matches(x, '{_TS_OFFSET}') is distinct from {has_offset('x')}"
+    ).fetchall()
+    assert wrong == []
+    # the guard did skip the work: text with no space at its ends is not trimmed
+    (n,) = con.execute("select count(*) from t where x like ' %' or x like '% '").fetchone()
+    assert 0 < n < len(texts)

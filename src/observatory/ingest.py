@@ -243,10 +243,10 @@ def validate_batch(
     if src.kind == "sensors":
         # Zones come from a join with the sensor locations: no need to materialise the
         # conformed rows first (for the largest feeds, one pass over the data fewer).
-        conform_with_zone(con, src, zones, f"({conform})", z)
+        conform_with_zone(con, src, zones, f"({conform})", z, city_tz=cfg.city.timezone)
     else:
         con.execute(f"create or replace table {c} as {conform}")
-        conform_with_zone(con, src, zones, c, z)
+        conform_with_zone(con, src, zones, c, z, city_tz=cfg.city.timezone)
     batch.timed("conform", step)
     step = time.perf_counter()
     suite = load_suite(src, suite_parameters(src, zones.extent, now), cfg)

@@ -29,6 +29,32 @@ _SERIAL_EPOCH = "timestamp '1899-12-30 00:00:00'"
 CITY_ZONE = "_city"
 
 
+def trimmed(expr: str) -> str:
+    """SQL: `trim(expr)`, skipped where it cannot change the text.
+
+    DuckDB's `trim` strips Unicode space separators (U+0020, U+00A0, U+3000, ...), all of
+    them non-ASCII but the space: an ASCII value without a space at either end is already
+    trimmed. Testing that costs a fifth of `trim` itself, which on a 1.28M-row sensor
+    batch was 0.2 s of CPU per column (tests/test_mapping.py checks every code point)."""
+    return (
+        f"(case when {expr} like ' %' or {expr} like '% ' or strlen({expr}) <> length({expr}) "
+        f"then trim({expr}) else {expr} end)"
+    )
+
+
+def has_offset(text: str) -> str:
+    """SQL: whether a timestamp's text ends with a UTC offset (`Z`, `+01:00`, `-0500`):
+    `regexp_matches` with `_TS_OFFSET`, tried only where the text ends with `Z` (then it
+    matches) or has a sign in its last six characters (the regular expression on every row
+    cost as much as parsing the timestamp)."""
+    tail = f"right({text}, 6)"
+    return (
+        f"(case when {text} is null then null when suffix({text}, 'Z') then true "
+        f"when contains({tail}, '+') or contains({tail}, '-') "
+        f"then regexp_matches({text}, {literal(_TS_OFFSET)}) else false end)"
+    )
+
+
 def normalized_name(expr: str) -> str:
     """SQL: a name compared without case, accents, spacing or punctuation."""
     return (
@@ -85,7 +111,7 @@ def _kept_column(src: SourceConfig, column: str) -> str:
     col = quote_ident(column)
     if not codes:
         return col
-    return f"(case when trim({col}) in ({_codes(codes)}) then null else {col} end)"
+    return f"(case when {trimmed(col)} in ({_codes(codes)}) then null else {col} end)"
 
 
 def _partial_expr(src: SourceConfig, field: str) -> str | None:
@@ -96,7 +122,7 @@ def _partial_expr(src: SourceConfig, field: str) -> str | None:
     if not later:
         return None
     tests = " or ".join(
-        f"coalesce(trim({quote_ident(c)}) in ({_codes(_column_missing(src, c))}), false)"
+        f"coalesce({trimmed(quote_ident(c))} in ({_codes(_column_missing(src, c))}), false)"
         for c in later
     )
     return f"({tests})"
@@ -127,15 +153,16 @@ def _cleaned_select(src: SourceConfig) -> str:
             own = src.columns.get(field)
             column_codes = _column_missing(src, own) if isinstance(own, str) else []
             codes = _codes(["", *src.missing_values, *column_codes])
+            text = trimmed(expr)
             fields.append(
-                f"case when trim({expr}) in ({codes}) then null else trim({expr}) end "
+                f"case when {text} in ({codes}) then null else {text} end "
                 f"as {quote_ident(field + _TEXT)}"
             )
         partial = _partial_expr(src, field)
         if partial is not None:
             fields.append(f"{partial} as {quote_ident(field + _PARTIAL)}")
     fields += [
-        f"lower(trim({quote_ident(g.column)})) as {quote_ident(_group_text(name))}"
+        f"lower({trimmed(quote_ident(g.column))}) as {quote_ident(_group_text(name))}"
         for name, g in sorted(src.groups.items())
     ]
     return ",\n        ".join(["_row_number", "_row_hash", quote_ident(_IN_SCOPE), *fields])
@@ -210,10 +237,7 @@ def local_timestamp(src: SourceConfig, field: str) -> str | None:
     if spec.format:
         return f"try_strptime({text}, {literal(spec.format)})"
     # No format: ISO 8601; a row with an explicit offset is not a local time.
-    return (
-        f"(case when not regexp_matches({text}, {literal(_TS_OFFSET)}) "
-        f"then try_cast({text} as timestamp) end)"
-    )
+    return f"(case when not {has_offset(text)} then try_cast({text} as timestamp) end)"
 
 
 def _zone_of(src: SourceConfig, city_tz: str) -> str:
@@ -238,17 +262,18 @@ def _timestamp_expr(src: SourceConfig, field: str, city_tz: str) -> str:
     text = _clean(src, field)
     spec = src.timestamp
     zone = _zone_of(src, city_tz)
-    fold = quote_ident(dst.FOLD_COLUMN) if _infers_folds(src, field) else None
     if _has_offset_format(src):
         keyword = _keyword_naive(src, field, text)
         return keyword if keyword is not None else f"try_strptime({text}, {literal(spec.format)})"
-    local = dst.localise(src, quote_ident(_LOCAL), zone, fold=fold)
+    # "infer" reads every repeated time as its first occurrence here; `fold_update` then
+    # moves the later rows of a series, found among the few rows in a fall-back hour
+    local = dst.localise(src, quote_ident(_LOCAL), zone)
     if spec.format or spec.stamped_utc_is_local:
         return local
     # No format: ISO 8601; an explicit offset wins over the declared zone.
     return (
         f"(case when {quote_ident(_LOCAL)} is not null then {local} "
-        f"when regexp_matches({text}, {literal(_TS_OFFSET)}) "
+        f"when {has_offset(text)} "
         f"then try_cast({text} as timestamptz) end)"
     )
 
@@ -295,28 +320,51 @@ def _row_keys(src: SourceConfig) -> list[str]:
     return ["_row_number", quote_ident(src.unpivot.name_field + _TEXT)]
 
 
-def _folds_cte(src: SourceConfig, city_tz: str) -> tuple[str, str]:
-    """The CTE numbering rows at a repeated local time within their series, in file order,
-    and the join that brings its number into `typed` (both empty when not inferring)."""
-    field = _TIME_FIELD[src.kind]
-    if not _infers_folds(src, field):
-        return "", ""
-    naive = local_timestamp(src, field)
-    if naive is None:  # _infers_folds is false when every row gives its own offset
-        raise RuntimeError(f"source '{src.name}': no local clock time to infer folds on")
-    spec = src.timestamp
-    iso = not (spec.format or spec.stamped_utc_is_local)
-    rough = f"try_cast({_clean(src, field)} as timestamp)" if iso else None
-    partition = ", ".join([*_series_keys(src), naive])
-    rows = _row_keys(src)
-    cte = (
-        f"folds as (\n    select {', '.join(rows)}, "  # noqa: S608 (compiled from config: identifiers quoted, zone and times literal())
-        f"row_number() over (partition by {partition} order by _row_number) "
-        f"as {quote_ident(dst.FOLD_COLUMN)}\n"
-        f"    from cleaned where {dst.ambiguous_rows(naive, _zone_of(src, city_tz), rough)}\n),\n"
-    )
-    # joined on the row's keys only (a number, and a name when unpivoted): cheap to probe
-    return cte, f" left join folds using ({', '.join(rows)})"
+#: Hidden columns of the conform step when "infer" reads repeated local times: the row's
+#: series and local time where that time is repeated (NULL elsewhere), and the value each
+#: column that depends on the instant takes at the later occurrence (`fold_update`).
+_FOLD_KEY = "__fold_key"
+_LATER = "__later_"
+
+
+def _fold_key(src: SourceConfig, city_tz: str) -> str:
+    """SQL (over `stamped`): the series and local time of a row at a repeated local time,
+    NULL for every other row (month and hour first: only rows near a change go further)."""
+    local = quote_ident(_LOCAL)
+    zone = _zone_of(src, city_tz)
+    keys = [*_series_keys(src), local]
+    fields = ", ".join(f"k{i} := {k}" for i, k in enumerate(keys))
+    return f"(case when {dst.ambiguous_rows(local, zone)} then struct_pack({fields}) end)"
+
+
+def _later(expr: str, src: SourceConfig, city_tz: str) -> str:
+    """`expr` with the row's instant read as the later occurrence of its local time."""
+    later = f"timezone({literal(_zone_of(src, city_tz))}, {quote_ident(_LOCAL)})"
+    return expr.replace(quote_ident(_TS), f"({later})")
+
+
+def fold_update(src: SourceConfig, city_tz: str, table: str) -> list[str]:
+    """Statements that finish `dst_ambiguous = "infer"` on the conformed table `table`.
+
+    The conform step reads a repeated local time as its first occurrence. Within a series
+    (per sensor and metric for sensors), the second and later rows at the same repeated
+    time, in file order, are the later occurrence (pandas' `ambiguous="infer"`): those rows
+    take the values the conform step computed for it, and the hidden columns are dropped.
+    The window runs over the rows of a fall-back hour only (`_FOLD_KEY` is NULL elsewhere),
+    not over the batch. Empty when the source does not infer."""
+    if not _infers_folds(src, _TIME_FIELD[src.kind]):
+        return []
+    later = [c for c, e in _typed_items(src, city_tz) if quote_ident(_TS) in e]
+    sets = ", ".join(f"{quote_ident(c)} = t.{quote_ident(_LATER + c)}" for c in later)
+    hidden = [_FOLD_KEY, *(_LATER + c for c in later)]
+    return [
+        f"update {table} as t set {sets} from ("  # noqa: S608 (work table by digest; columns from code)
+        f"select rowid as rid, row_number() over (partition by {quote_ident(_FOLD_KEY)} "
+        f"order by _row_number) as fold from {table} "
+        f"where {quote_ident(_FOLD_KEY)} is not null) as r "
+        "where t.rowid = r.rid and r.fold > 1",
+        *(f"alter table {table} drop column {quote_ident(c)}" for c in hidden),
+    ]
 
 
 def _dst_issue(src: SourceConfig, city_tz: str) -> str:
@@ -465,6 +513,35 @@ TEXT_CHECKED: dict[str, tuple[str, ...]] = {
 }
 
 
+def _typed_items(
+    src: SourceConfig, city_tz: str, *, keep_text: bool = False
+) -> list[tuple[str, str]]:
+    """The `typed` select's columns after the row number and hash: (name, SQL)."""
+    builder = {"survey": _survey, "incidents": _incidents, "sensors": _sensors}[src.kind]
+    exprs = builder(src, city_tz)
+    if set(exprs) != set(CONFORMED_COLUMNS[src.kind]):  # the code and the contract drifted
+        raise RuntimeError(
+            f"the {src.kind} conform step makes {sorted(exprs)}, but its contract "
+            f"(sql/sources/{src.kind}.toml) lists {sorted(CONFORMED_COLUMNS[src.kind])}"
+        )
+    items = [(c, exprs[c]) for c in CONFORMED_COLUMNS[src.kind]]
+    items.append(("in_scope", quote_ident(_IN_SCOPE)))
+    if src.kind == "survey":
+        items.append(("is_non_response", non_response_expr(src)))
+    if keep_text:
+        # check-config: the raw text of fields that can fail to read, to show samples
+        items += [
+            (f + _TEXT, _clean(src, f))
+            for f in TEXT_CHECKED[src.kind]
+            if _source_expr(src, f) is not None
+        ]
+        items += [(_group_text(n), quote_ident(_group_text(n))) for n in sorted(src.groups)]
+    if src.coordinates:
+        items += [(c, f"try_cast({_clean(src, c)} as double)") for c in ("coord_x", "coord_y")]
+    items.append((dst.ISSUE_COLUMN, _dst_issue(src, city_tz)))
+    return items
+
+
 def compile_conform(
     src: SourceConfig,
     batch_table: str,
@@ -496,43 +573,32 @@ def compile_conform(
             f"(select * from {base} unpivot include nulls "  # noqa: S608 (columns quoted; base built above)
             f"({quote_ident(_UNPIVOT_VALUE)} for {quote_ident(_UNPIVOT_NAME)} in ({cols})))"
         )
-    builder = {"survey": _survey, "incidents": _incidents, "sensors": _sensors}[src.kind]
-    exprs = builder(src, city_tz)
-    if set(exprs) != set(CONFORMED_COLUMNS[src.kind]):  # the code and the contract drifted
-        raise RuntimeError(
-            f"the {src.kind} conform step makes {sorted(exprs)}, but its contract "
-            f"(sql/sources/{src.kind}.toml) lists {sorted(CONFORMED_COLUMNS[src.kind])}"
-        )
-    extras = [f"{quote_ident(_IN_SCOPE)} as in_scope"]
-    if src.kind == "survey":
-        extras.append(f"{non_response_expr(src)} as is_non_response")
-    if keep_text:
-        # check-config: the raw text of fields that can fail to read, to show samples
-        extras += [
-            f"{_clean(src, f)} as {quote_ident(f + _TEXT)}"
-            for f in TEXT_CHECKED[src.kind]
-            if _source_expr(src, f) is not None
+    items = _typed_items(src, city_tz, keep_text=keep_text)
+    source = "stamped"
+    if _infers_folds(src, _TIME_FIELD[src.kind]):
+        # Only rows at a repeated local time get a key, and their values at the later
+        # occurrence (NULL elsewhere): `fold_update` reads them.
+        key = quote_ident(_FOLD_KEY)
+        source = f"(select *, {_fold_key(src, city_tz)} as {key} from stamped)"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
+        items += [(_FOLD_KEY, key)] + [
+            (_LATER + c, f"(case when {key} is not null then {_later(e, src, city_tz)} end)")
+            for c, e in items
+            if quote_ident(_TS) in e
         ]
-        extras += [f"{quote_ident(_group_text(n))}" for n in sorted(src.groups)]
-    if src.coordinates:
-        extras += [f"try_cast({_clean(src, c)} as double) as {c}" for c in ("coord_x", "coord_y")]
-    extras.append(f"{_dst_issue(src, city_tz)} as {dst.ISSUE_COLUMN}")
-    typed = ",\n    ".join(
-        [f"{exprs[c]} as {quote_ident(c)}" for c in CONFORMED_COLUMNS[src.kind]] + extras
+    typed = ",\n    ".join(f"{e} as {quote_ident(c)}" for c, e in items)
+    typed_sql = (
+        f"typed as (\n    select\n    _row_number,\n    _row_hash,\n    {typed}\n"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
+        f"    from {source}\n)\n"
     )
-    folds, folds_join = _folds_cte(src, city_tz)
     stamp = _timestamp_expr(src, _TIME_FIELD[src.kind], city_tz)
     local = local_timestamp(src, _TIME_FIELD[src.kind]) or "cast(null as timestamp)"
     sql = (
-        # not materialised: with "infer", the folds CTE reads it too, and a materialised copy
-        # of every row would cost more than reading the few columns it needs again
-        f"with cleaned as {'not materialized ' if folds else ''}(\n    select\n"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
+        f"with cleaned as (\n    select\n"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
         f"        {_cleaned_select(src)}\n"
-        f"    from {base} as batch_rows\n),\n{folds}"
+        f"    from {base} as batch_rows\n),\n"
         f"stamped as (\n    select *, {stamp} as {quote_ident(_TS)}\n    from (select *, "
-        f"{local} as {quote_ident(_LOCAL)} from cleaned{folds_join})\n),\n"
-        f"typed as (\n    select\n    _row_number,\n    _row_hash,\n    {typed}\n"
-        "    from stamped\n)\n"
+        f"{local} as {quote_ident(_LOCAL)} from cleaned)\n),\n"
+        f"{typed_sql}"
     )
     return sql + "select * from typed"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
 

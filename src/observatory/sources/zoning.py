@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from observatory.config import SourceConfig
-from observatory.sources.mapping import CITY_ZONE, normalized_name
+from observatory.sources.mapping import CITY_ZONE, fold_update, normalized_name
 from observatory.sql_util import literal
 from observatory.warehouse import table_exists
 from observatory.zones import Zones, assign_table
@@ -121,12 +121,21 @@ def _only_batch_records(src: SourceConfig, conf: str) -> str:
 
 
 def conform_with_zone(
-    con: duckdb.DuckDBPyConnection, src: SourceConfig, zones: Zones, conf: str, out: str
+    con: duckdb.DuckDBPyConnection,
+    src: SourceConfig,
+    zones: Zones,
+    conf: str,
+    out: str,
+    *,
+    city_tz: str,
 ) -> None:
     """Create `out`: the conformed batch plus `zone_id`, `prior_batch_id` (the batch in
     which the same record id was already accepted, for the cross-batch uniqueness check)
     and `copy_number` (1 for the first of identical rows: exact copies after it are
-    quarantined, while one id with different contents quarantines every version)."""
+    quarantined, while one id with different contents quarantines every version).
+
+    `city_tz`: the city's zone, for a source that infers repeated local times (its later
+    rows are set before the record ids are compared: `mapping.fold_update`)."""
     if src.kind == "sensors":
         key = normalized_name if (src.locations and src.locations.match == "normalized") else str
         # a declared alias (`[sources.locations] aliases`) names the locations file's id
@@ -177,6 +186,8 @@ def conform_with_zone(
         from {conf} as c {zone_join} {prior_join}
         """  # noqa: S608 (work tables by digest; fragments built above from code and literal())
     )
+    for statement in fold_update(src, city_tz, out):
+        con.execute(statement)
     if earlier and src.kind == "sensors":
         con.execute(
             f"""
