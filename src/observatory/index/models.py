@@ -354,6 +354,10 @@ def _kept_zones(
     return kept[zone_of]
 
 
+#: Refits solved together in `_bootstrap_refits` (a block of (refits, p, p) Gram matrices).
+_REFIT_BLOCK = 256
+
+
 def _bootstrap_refits(
     x: np.ndarray,
     y: np.ndarray,
@@ -363,14 +367,40 @@ def _bootstrap_refits(
     refits: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """(refits, 1 + p) intercept and coefficients refitted on zones drawn with replacement."""
+    """(refits, 1 + p) intercept and coefficients refitted on zones drawn with replacement.
+
+    Each refit is the weighted least squares of every cell, its weight multiplied by how
+    often its zone was drawn. The refits are solved together, by their normal equations on
+    columns centred and scaled over the cells (which keeps the systems well conditioned):
+    a scikit-learn fit per refit took 20 ms, nearly all of it overhead (issue 18). A refit
+    whose system is singular (a month or covariate no drawn zone has) is fitted by
+    scikit-learn as before (its minimum-norm solution)."""
     codes, zone_of = np.unique(zones, return_inverse=True)
+    # the zones drawn, one call per refit as before (the same stream, the same draws)
+    times = np.stack(
+        [
+            np.bincount(rng.integers(0, len(codes), len(codes)), minlength=len(codes))
+            for _ in range(refits)
+        ]
+    )
+    centre = np.average(x, axis=0, weights=w) if len(x) else np.zeros(x.shape[1])
+    scale = np.sqrt(np.average((x - centre) ** 2, axis=0, weights=w)) if len(x) else 1.0
+    scale = np.where(scale > 0, scale, 1.0)
+    z = np.column_stack([np.ones(len(x)), (x - centre) / scale])
     out = np.empty((refits, 1 + x.shape[1]))
-    ols = LinearRegression()
-    for r in range(refits):
-        times = np.bincount(rng.integers(0, len(codes), len(codes)), minlength=len(codes))
-        sw = w * times[zone_of]
-        keep = sw > 0
-        ols.fit(x[keep], y[keep], sample_weight=sw[keep])
-        out[r, 0], out[r, 1:] = ols.intercept_, ols.coef_
+    for first in range(0, refits, _REFIT_BLOCK):
+        sw = w[None, :] * times[first : first + _REFIT_BLOCK][:, zone_of]  # (r, n)
+        gram = np.einsum("rn,np,nq->rpq", sw, z, z, optimize=True)
+        rhs = (sw * y[None, :]) @ z
+        bad = ~(np.linalg.cond(gram) < 1e12)  # singular (or nearly): no unique solution
+        beta = np.zeros_like(rhs)
+        if (~bad).any():
+            beta[~bad] = np.linalg.solve(gram[~bad], rhs[~bad][..., None])[..., 0]
+        coef = beta[:, 1:] / scale
+        out[first : first + len(beta), 0] = beta[:, 0] - coef @ centre
+        out[first : first + len(beta), 1:] = coef
+        for i in np.flatnonzero(bad):  # as before: scikit-learn's minimum-norm fit
+            keep = sw[i] > 0
+            ols = LinearRegression().fit(x[keep], y[keep], sample_weight=sw[i][keep])
+            out[first + i, 0], out[first + i, 1:] = ols.intercept_, ols.coef_
     return out
