@@ -233,3 +233,52 @@ def test_months_to_compute_is_the_settled_plans_open_months() -> None:
     increment.expose(con, plan)
     increment.forget(con)
     assert increment.months_to_compute(con) is None
+
+
+def _every_period_mart() -> list[str]:
+    from observatory.contracts import load_contracts  # noqa: PLC0415
+
+    return sorted(k for k, c in load_contracts().items() if "period_start" in c.column_names)
+
+
+def _land_first_day(root: Path, aside: Path) -> None:
+    """June's first day of every source, as new landing files (what a daily run gets)."""
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect()
+    for folder, column, prefix, delim in (
+        ("survey", "data_compilazione", "01/06/2025", ";"),
+        ("incidents", "occurred_at", "2025-06-01", ","),
+        ("sensors/readings", "timestamp", "2025-06-01", ","),
+    ):
+        [src] = sorted((aside / folder).glob("*_2025_06.csv"))
+        out = root / "landing" / folder / f"{src.stem}_day01.csv"
+        con.execute(
+            f"copy (select * from read_csv('{src}', all_varchar = true, delim = '{delim}') "  # noqa: S608 (test paths and constants)
+            f"where starts_with({column}, ?)) to '{out}' (header, delimiter '{delim}')",
+            [prefix],
+        )
+    con.close()
+
+
+def test_one_more_day_recomputes_what_a_full_build_gives(generated: Path, tmp_path: Path) -> None:
+    """Issue 18, item 3: the Python steps compute only the open months
+    (`increment.months_to_compute`: the group cells, the trend tests), yet every period
+    mart's open-month rows after one more day equal those of `build --full`."""
+    root, cfg, aside = _city(generated, tmp_path, ["**/*_2025_06.csv"])
+    pipeline.run(cfg)
+    _land_first_day(root, aside)
+    pipeline.run(cfg)
+    june = dt.date(2025, 6, 1)
+    assert _frozen(cfg) == [dt.date(2025, m, 1) for m in (1, 2, 3, 4, 5)]
+    marts = _every_period_mart()
+    assert {"group_index", "zone_index", "zone_trends", "fear_gap"} <= set(marts)
+    with connect(cfg, read_only=True) as con:  # the steps wrote the open month only
+        assert con.execute("select min(period_start) from idx.idx_trends").fetchone()[0] == june
+    incremental = {m: _rows(cfg, m, [june], stamps=False) for m in marts}
+    assert len(incremental["group_index"]) > 0 and len(incremental["zone_trends"]) > 0
+    pipeline.build(cfg, full=True)
+    for mart in marts:
+        pd.testing.assert_frame_equal(
+            incremental[mart], _rows(cfg, mart, [june], stamps=False), obj=mart
+        )

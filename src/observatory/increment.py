@@ -268,7 +268,7 @@ def months_to_compute(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, ...] | N
     published by this build (the marts put back their frozen rows)."""
     exposed = con.execute(
         "select count(*) from duckdb_tables() where temporary and table_name = ?", [_OPEN_MONTHS]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exposed:
         return None
     return tuple(

@@ -23,6 +23,7 @@ See docs/methodology.md, "Change and trend".
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,9 @@ def benjamini_hochberg(p: np.ndarray, family: np.ndarray, q: float) -> np.ndarra
     return flagged
 
 
-def trend_tests(series: pd.DataFrame, window: int, min_periods: int) -> pd.DataFrame:
+def trend_tests(
+    series: pd.DataFrame, window: int, min_periods: int, months: Collection[int] | None = None
+) -> pd.DataFrame:
     """Trend test of every zone x band at every month, over the window ending there.
 
     Args:
@@ -81,21 +84,29 @@ def trend_tests(series: pd.DataFrame, window: int, min_periods: int) -> pd.DataF
             (year * 12 + month) and value; one row per published cell.
         window: months in the window (this one and the ones before).
         min_periods: fewest published months to test.
+        months: test only the windows ending in these months (`month_no`), the series
+            still read in full (an incremental build's open months); None: every month.
 
     Returns:
         One row per input row: n_periods_in_trend, trend_test, trend_s, trend_z,
-        trend_p_value (NaN if too few months), sen_slope_per_month.
+        trend_p_value (NaN if too few months, or not asked for), sen_slope_per_month.
     """
     rows: list[dict[str, object]] = []
     labels: list[object] = []
+    wanted = None if months is None else set(months)
     for _, part in series.sort_values("month_no").groupby(["zone_id", "time_band"]):
-        months = part["month_no"].to_numpy()
+        ends = part["month_no"].to_numpy()
         values = part["value"].to_numpy(dtype=float)
-        for i, month in enumerate(months):
-            keep = (months > month - window) & (months <= month)
-            rows.append(_test(months[keep], values[keep], min_periods))
+        for i, month in enumerate(ends):
+            if wanted is not None and month not in wanted:
+                continue
+            keep = (ends > month - window) & (ends <= month)
+            rows.append(_test(ends[keep], values[keep], min_periods))
             labels.append(part.index[i])
-    return pd.DataFrame(rows, index=labels, columns=list(_UNTESTED)).reindex(series.index)
+    tested = pd.DataFrame(rows, index=labels, columns=list(_UNTESTED)).reindex(series.index)
+    # typed even when no window was tested (a month with no published cell): DuckDB
+    # would read an all-missing object column as type NULL
+    return tested.astype(_TYPES)
 
 
 _UNTESTED: dict[str, object] = {
@@ -106,6 +117,9 @@ _UNTESTED: dict[str, object] = {
     "trend_p_value": np.nan,
     "sen_slope_per_month": np.nan,
 }
+
+
+_TYPES = {name: "string" if name == "trend_test" else "float64" for name in _UNTESTED}
 
 
 def _test(months: np.ndarray, values: np.ndarray, min_periods: int) -> dict[str, object]:

@@ -8,8 +8,10 @@ happens here.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import warnings
+from collections.abc import Collection
 
 import duckdb
 import numpy as np
@@ -17,6 +19,7 @@ import pandas as pd
 
 from observatory.config import IndexConfig
 from observatory.graph import PythonStep, python_step
+from observatory.increment import months_to_compute
 from observatory.index.blocks import block_rng, period_blocks
 from observatory.index.bootstrap import bootstrap_sums
 from observatory.index.design import design_effects
@@ -224,7 +227,10 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
             period_start=lambda f: pd.to_datetime(f["period_start"])
         )
         suppressed = keys.merge(flags, on=KEYS, how="left")["is_suppressed"]
-    tables["idx_trends"] = trends(tables["idx_composite"], suppressed, cfg)
+    # an increment publishes the open months only: their trend tests still read every month
+    tables["idx_trends"] = trends(
+        tables["idx_composite"], suppressed, cfg, months=months_to_compute(con)
+    )
     for name, frame in tables.items():
         write(con, name, frame)
     return list(tables)
@@ -335,11 +341,30 @@ def _composite(
     return tables
 
 
-def trends(composite: pd.DataFrame, suppressed: pd.Series, cfg: IndexConfig) -> pd.DataFrame:
+def build_respondent_groups(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
+    """Respondent-group cells -> idx.idx_groups, for the months this build publishes
+    (an increment's open months; the other months' rows stay, unpublished)."""
+    tables = build_groups(con, cfg, months=months_to_compute(con))
+    # a month no longer in the build (its batches retracted) keeps no rows to publish
+    con.execute(
+        "delete from idx.idx_groups where period_start not in "
+        "(select period_start from idx.idx_periods)"
+    )
+    return tables
+
+
+def trends(
+    composite: pd.DataFrame,
+    suppressed: pd.Series,
+    cfg: IndexConfig,
+    months: Collection[dt.date] | None = None,
+) -> pd.DataFrame:
     """Trend test of each zone x band at each month, flagged by Benjamini-Hochberg per month.
 
     Only published months enter a series; the p-values of one month (every zone and band)
-    are adjusted together at the configured q.
+    are adjusted together at the configured q. `months`: only those months' rows (an
+    incremental build's open months, `increment.months_to_compute`), each the same as
+    over every month (a window reads the months before it; a month's family is whole).
     """
     keys = composite[KEYS].copy()
     period = pd.to_datetime(keys["period_start"])
@@ -347,8 +372,12 @@ def trends(composite: pd.DataFrame, suppressed: pd.Series, cfg: IndexConfig) -> 
     series = keys.assign(
         month_no=period.dt.year * 12 + period.dt.month, value=composite["index_value"]
     )[published]
-    tested = trend_tests(series, cfg.trend_window, cfg.trend_min_periods)
+    wanted = None if months is None else {m.year * 12 + m.month for m in months}
+    tested = trend_tests(series, cfg.trend_window, cfg.trend_min_periods, wanted)
     out = keys.join(tested)
+    if wanted is not None:
+        out = out[(period.dt.year * 12 + period.dt.month).isin(wanted).to_numpy()].copy()
+        period = period[out.index]
     out["n_periods_in_trend"] = out["n_periods_in_trend"].fillna(0).astype(int)
     out["is_trend_significant"] = benjamini_hochberg(
         out["trend_p_value"].to_numpy(dtype=float), period.to_numpy(), cfg.fdr_q
@@ -470,9 +499,14 @@ PYTHON_STEPS: dict[str, PythonStep] = {
     )(build_composite),
     # who feels unsafe: respondent-group cells and their disclosure control (groups.py)
     "idx_groups": python_step(
-        inputs=["idx.idx_respondents", "idx.idx_suppression", "staging.stg_survey"],
+        inputs=[
+            "idx.idx_respondents",
+            "idx.idx_suppression",
+            "staging.stg_survey",
+            "idx.idx_periods",
+        ],
         outputs=["idx.idx_groups"],
-    )(build_groups),
+    )(build_respondent_groups),
     # did it work? interventions against comparison zones (observatory.interventions)
     "idx_intervention_effects": build_intervention_effects,
 }
