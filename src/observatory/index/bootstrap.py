@@ -45,6 +45,8 @@ def bootstrap_sums(
     n_cells: int,
     draws: int,
     rng: np.random.Generator,
+    *,
+    by_person: bool = False,
 ) -> BootstrapSums:
     """Poisson-bootstrap the weighted sums of every cell.
 
@@ -56,6 +58,9 @@ def bootstrap_sums(
         n_cells: number of cells.
         draws: number of bootstrap draws.
         rng: the seeded generator (builds are deterministic).
+        by_person: sum each respondent's rows of a cell before the draws (the same
+            totals up to rounding, without expanding the counts to every row; for
+            callers whose rows repeat people many times, e.g. the group cells).
 
     Returns:
         Score and weight totals per draw and cell.
@@ -64,11 +69,11 @@ def bootstrap_sums(
     designed = "psu" in respondents and "stratum" in respondents
     weight = respondents["weight"].to_numpy(dtype=float)
     score = respondents["score"].to_numpy(dtype=float)
-    rows = np.arange(len(respondents))
-    shape = (n_cells, len(respondents))
+    n_people = int(person.max()) + 1 if len(person) else 0
+    rows = person if by_person and not designed else np.arange(len(respondents))
+    shape = (n_cells, n_people if by_person and not designed else len(respondents))
     by_score = sparse.csr_matrix((weight * score, (cell, rows)), shape=shape)
     by_weight = sparse.csr_matrix((weight, (cell, rows)), shape=shape)
-    n_people = int(person.max()) + 1 if len(person) else 0
     score_sums = np.zeros((draws, n_cells))
     weight_sums = np.zeros((draws, n_cells))
     if designed:  # Rao-Wu: multipliers per PSU within strata (design.py)
@@ -77,7 +82,7 @@ def bootstrap_sums(
         unit = pd.factorize(respondents["psu"])[0]
     # draws multiplied together: each draw's column of the product is computed on its own,
     # so splitting a chunk changes no figure, only how many rows x draws are held at once
-    step = max(1, min(_CHUNK, _ROW_ENTRIES // max(len(respondents), 1)))
+    step = max(1, min(_CHUNK, _ROW_ENTRIES // max(shape[1], 1)))
     for start in range(0, draws, _CHUNK):
         size = min(_CHUNK, draws - start)
         if designed:
@@ -85,8 +90,30 @@ def bootstrap_sums(
         else:
             per_unit, of_row = rng.poisson(1.0, (n_people, size)), person
         for j in range(0, size, step):
-            g = per_unit[:, j : j + step].astype(float)[of_row]
+            g = per_unit[:, j : j + step].astype(float)
+            g = g if by_person and not designed else g[of_row]
             part = slice(start + j, start + min(j + step, size))
             score_sums[part] = (by_score @ g).T
             weight_sums[part] = (by_weight @ g).T
     return BootstrapSums(score_sums, weight_sums)
+
+
+def nan_percentiles(draws: np.ndarray, quantiles: tuple[float, ...]) -> list[np.ndarray]:
+    """`numpy.nanquantile(draws, q, axis=0)` (linear interpolation) for every q, computed
+    with one sort of all columns instead of one call per column (NaN for a column with
+    no finite draw)."""
+    ordered = np.sort(draws, axis=0)  # NaN last
+    n = (~np.isnan(draws)).sum(axis=0)
+    cols = np.arange(draws.shape[1])
+    out = []
+    for q in quantiles:
+        at = q * np.maximum(n - 1, 0)
+        low = np.floor(at).astype(np.int64)
+        high = np.minimum(low + 1, np.maximum(n - 1, 0))
+        t = at - low
+        a, b = ordered[low, cols], ordered[high, cols]
+        with np.errstate(invalid="ignore"):
+            diff = b - a
+            value = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # numpy's _lerp
+        out.append(np.where(n > 0, value, np.nan))
+    return out

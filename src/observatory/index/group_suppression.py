@@ -63,9 +63,10 @@ def suppress_groups(cells: pd.DataFrame, k: int, homogeneity_threshold: float = 
         & ~cells["is_margin_suppressed"].astype(bool)
     )
     band = ["group_by", "time_band", "period_start"]
-    rows = [cells[c] for c in (*band, "zone_id")]
+    # each line as one integer code, factorised once (the passes group by it many times)
+    rows = [pd.Series(cells.groupby([*band, "zone_id"]).ngroup(), index=cells.index)]
     zone_level = cells["zone_id"] != CITY
-    columns = [cells[c] for c in (*band, "group_label")]
+    columns = [pd.Series(cells.groupby([*band, "group_label"]).ngroup(), index=cells.index)]
     for _ in range(1000):
         before = int(reason.notna().sum())
         sensitive = reason.notna() & has_people & ~policy_only

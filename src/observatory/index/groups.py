@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import warnings
 from collections.abc import Collection
 
 import duckdb
@@ -33,7 +32,7 @@ import pandas as pd
 
 from observatory.config import IndexConfig
 from observatory.index.blocks import month_number
-from observatory.index.bootstrap import bootstrap_sums
+from observatory.index.bootstrap import bootstrap_sums, nan_percentiles
 from observatory.index.flags import benjamini_hochberg, change_p_values
 from observatory.index.group_suppression import CITY, UNSTATED, suppress_groups
 
@@ -78,12 +77,8 @@ def _respondents(
     units = con.execute(
         """
         with people as (
-            select zone_id, respondent_id,
-                any_value(respondent_groups) filter (where respondent_groups is not null)
-                    as respondent_groups,
-            from staging.stg_survey
+            select zone_id, respondent_id, respondent_groups from temp._group_people
             where period_start = $month
-            group by all
         ),
 
         groupings as (select unnest(cast($groupings as varchar[])) as group_by)
@@ -246,7 +241,9 @@ def _estimates(
     (added to `cells`). `where`: the cell (0..cells-1) or line (cells + line) of each
     row of `frame`; every unit is in its cell and its line, in its zone and the city."""
     n_cells = len(cells)
-    sums = bootstrap_sums(frame, where, n_cells + n_lines, cfg.uncertainty_draws, rng)
+    sums = bootstrap_sums(
+        frame, where, n_cells + n_lines, cfg.uncertainty_draws, rng, by_person=True
+    )
     point = _point_sums(frame, where, n_cells + n_lines)
     margin_of = cell_line + n_cells
     own = np.arange(n_cells)
@@ -274,9 +271,7 @@ def _point_sums(frame: pd.DataFrame, where: np.ndarray, n: int) -> tuple[np.ndar
 
 
 def _percentiles(draws: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # cells with no draw: NaN
-        low, high = np.nanquantile(draws, [tail, 1.0 - tail], axis=0)
+    low, high = nan_percentiles(draws, (tail, 1.0 - tail))  # cells with no draw: NaN
     return low, high
 
 
@@ -313,6 +308,23 @@ def _rest_varied(
         return top / n_rest.astype(float)
 
 
+def _stage_people(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> None:
+    """Each respondent's group labels in `months`, once, as temp._group_people (the survey
+    view would otherwise be read once a month)."""
+    con.execute(
+        """
+        create or replace temp table _group_people as
+        select zone_id, period_start, respondent_id,
+            any_value(respondent_groups) filter (where respondent_groups is not null)
+                as respondent_groups,
+        from staging.stg_survey
+        where period_start in (select unnest(cast($m as date[])))
+        group by all
+        """,
+        {"m": months},
+    )
+
+
 def build_groups(
     con: duckdb.DuckDBPyConnection,
     cfg: IndexConfig,
@@ -327,7 +339,7 @@ def build_groups(
     exists = con.execute(
         "select count(*) from duckdb_tables() "
         "where schema_name = 'idx' and table_name = 'idx_groups'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if months is None or not exists:
         con.execute(f"create or replace table idx.idx_groups as select * from ({_EMPTY})")  # noqa: S608 (empty select is a constant here)
     todo = _months(con)
@@ -341,19 +353,27 @@ def build_groups(
     groupings = _groupings(con) if todo else []
     totals = np.zeros(3, dtype=np.int64)
     view = "_groups_frame"
-    for month in todo:
-        out = _month_cells(con, cfg, month, groupings)
-        if out is None:
-            continue
-        totals += [len(out), int(out["is_suppressed"].sum()), int(out["is_gap_published"].sum())]
-        con.register(view, out)
-        try:
-            con.execute(
-                "insert into idx.idx_groups by name select * replace "  # noqa: S608 (fixed view name)
-                f"(cast(period_start as date) as period_start) from {view}"
-            )
-        finally:
-            con.unregister(view)
+    _stage_people(con, todo)
+    try:
+        for month in todo:
+            out = _month_cells(con, cfg, month, groupings)
+            if out is None:
+                continue
+            totals += [
+                len(out),
+                int(out["is_suppressed"].sum()),
+                int(out["is_gap_published"].sum()),
+            ]
+            con.register(view, out)
+            try:
+                con.execute(
+                    "insert into idx.idx_groups by name select * replace "  # noqa: S608 (fixed view name)
+                    f"(cast(period_start as date) as period_start) from {view}"
+                )
+            finally:
+                con.unregister(view)
+    finally:
+        con.execute("drop table if exists temp._group_people")
     log.info("groups: %d cells, %d withheld, %d gaps published", *totals)
     return ["idx_groups"]
 
