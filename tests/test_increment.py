@@ -261,15 +261,19 @@ def _land_first_day(root: Path, aside: Path) -> None:
     con.close()
 
 
-def test_one_more_day_recomputes_what_a_full_build_gives(generated: Path, tmp_path: Path) -> None:
+def test_one_more_day_recomputes_what_a_full_build_gives(
+    generated: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Issue 18, item 3: the Python steps compute only the open months
     (`increment.months_to_compute`: the group cells, the trend tests), yet every period
     mart's open-month rows after one more day equal those of `build --full`."""
     root, cfg, aside = _city(generated, tmp_path, ["**/*_2025_06.csv"])
     pipeline.run(cfg)
     _land_first_day(root, aside)
-    pipeline.run(cfg)
+    with caplog.at_level("INFO", logger="observatory.increment"):
+        pipeline.run(cfg)
     june = dt.date(2025, 6, 1)
+    assert "idx.idx_environment: read from 2025-06-01 on" in caplog.text
     assert _frozen(cfg) == [dt.date(2025, m, 1) for m in (1, 2, 3, 4, 5)]
     marts = _every_period_mart()
     assert {"group_index", "zone_index", "zone_trends", "fear_gap"} <= set(marts)
@@ -277,8 +281,30 @@ def test_one_more_day_recomputes_what_a_full_build_gives(generated: Path, tmp_pa
         assert con.execute("select min(period_start) from idx.idx_trends").fetchone()[0] == june
     incremental = {m: _rows(cfg, m, [june], stamps=False) for m in marts}
     assert len(incremental["group_index"]) > 0 and len(incremental["zone_trends"]) > 0
+    environment = "select * from idx.idx_environment order by all"  # read from June on
+    with connect(cfg, read_only=True) as con:
+        kept = con.execute(environment).df()
+    assert kept["period_start"].nunique() == 6
     pipeline.build(cfg, full=True)
+    with connect(cfg, read_only=True) as con:
+        pd.testing.assert_frame_equal(kept, con.execute(environment).df())
     for mart in marts:
         pd.testing.assert_frame_equal(
             incremental[mart], _rows(cfg, mart, [june], stamps=False), obj=mart
         )
+
+
+def test_recompute_since_is_the_first_month_an_increment_may_republish() -> None:
+    """The by-month index models read from the earliest month touched, provisional in the
+    previous publication, or after its last final month; a full plan reads every month."""
+    months = [dt.date(2025, m, 1) for m in range(1, 7)]
+    plan = increment.Plan(
+        False, "incremental", _previous_final=set(months[:5]), _previous_periods=set(months)
+    )
+    assert increment.recompute_since(plan) == months[5]  # June was provisional
+    plan.touched = {months[2], months[3]}  # a late batch of March
+    assert increment.recompute_since(plan) == months[2]
+    plan._previous_periods = set(months[:5])
+    plan.touched = set()
+    assert increment.recompute_since(plan) == months[5]  # a new month after May
+    assert increment.recompute_since(increment.Plan(True, "full build asked for")) is None

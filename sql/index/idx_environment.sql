@@ -1,8 +1,12 @@
 -- Environment component inputs per zone x band x period: mean illuminance, footfall per
 -- sensor-hour (independent of the counters' cadence) and the energy-average noise level
 -- (Leq: 10 log10 of the mean of 10^(L/10)), the acoustically correct mean of decibels.
+-- An incremental build reads the readings from the first month it may republish on
+-- ($recompute_since, UTC) and keeps the earlier months' rows (increment.BY_MONTH); a full
+-- build reads every reading.
 with readings as (
     select * from staging.stg_sensors
+    where measured_at >= $recompute_since
 ),
 
 footfall_per_sensor as (

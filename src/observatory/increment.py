@@ -69,6 +69,7 @@ class Plan:
     touched: set[dt.date] = field(default_factory=set)
     frozen: tuple[dt.date, ...] = ()
     _previous_final: set[dt.date] = field(default_factory=set)
+    _previous_periods: set[dt.date] = field(default_factory=set)
     _previous_reference: tuple[dt.date | None, dt.date | None] = (None, None)
 
 
@@ -196,6 +197,7 @@ def plan(
         build_id,
         touched,
         _previous_final=final,
+        _previous_periods=periods,
         _previous_reference=(ref_start, ref_end),
     )
 
@@ -233,6 +235,57 @@ def settle(con: duckdb.DuckDBPyConnection, plan_: Plan) -> tuple[dt.date, ...]:
     }
     plan_.frozen = tuple(sorted(plan_._previous_final - provisional - plan_.touched))
     return plan_.frozen
+
+
+#: Index models that aggregate each month from that month's rows alone (no window, no
+#: pooling): an increment recomputes them from `recompute_since` on and keeps the earlier
+#: months' rows (`run_by_month`). Their SQL reads its rows from `$recompute_since` (UTC).
+BY_MONTH = ("idx_environment",)
+
+#: `$recompute_since` of a full build: every row.
+EARLIEST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+
+
+def recompute_since(plan_: Plan) -> dt.date | None:
+    """The first month an incremental build may republish, known before the graph runs:
+    the earliest month touched, provisional in the previous publication, or after its
+    last final month. Every month before it is frozen or unchanged (no batch touched it).
+    None: every month (a full plan, or nothing final published)."""
+    if plan_.full or not plan_._previous_final:
+        return None
+    after_final = _add_months(max(plan_._previous_final), 1)
+    return min({after_final} | plan_.touched | (plan_._previous_periods - plan_._previous_final))
+
+
+def run_by_month(
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    params: dict[str, object],
+    since: dt.date | None,
+    tz: str,
+) -> None:
+    """Build `idx.<model>` (one of `BY_MONTH`) from `since` on, keeping its rows of the
+    months before (an increment: those months' rows are a full build's, their input
+    unchanged); the whole model when `since` is None or the kept rows do not fit."""
+    from observatory.sql_util import run_model  # noqa: PLC0415
+
+    table = f"idx.{model}"
+    if since is None or not table_exists(con, "idx", model):
+        run_model(con, "index", model, {**params, "recompute_since": EARLIEST})
+        return
+    kept = f"_kept_{model}"
+    con.execute(
+        f"create or replace temp table {kept} as select * from {table} where period_start < ?",  # noqa: S608 (model names from code)
+        [since],
+    )
+    at = dt.datetime(since.year, since.month, 1, tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
+    run_model(con, "index", model, {**params, "recompute_since": at})
+    if columns_of(con, kept) == columns_of(con, table):
+        con.execute(f"insert into {table} select * from {kept}")  # noqa: S608 (model names from code)
+        log.info("%s: read from %s on, earlier months kept", table, since)
+    else:  # the model's columns changed since the last build: every month again
+        run_model(con, "index", model, {**params, "recompute_since": EARLIEST})
+    con.execute(f"drop table {kept}")
 
 
 #: The settled plan, as the Python index steps read it (`months_to_compute`): one row per

@@ -184,6 +184,8 @@ def _build_params(
     from observatory.index import mart_params  # noqa: PLC0415
 
     params = {**_model_params(cfg), **mart_params(cfg.index), **_time_params(cfg, published_at)}
+    # every reading; an increment binds its own to the models of increment.BY_MONTH
+    params["recompute_since"] = increment.EARLIEST
     unused = graph.unused_parameters(params, order)
     if unused:  # the Python steps read the configuration, not these
         raise ValueError(f"parameters no SQL model binds: {', '.join(sorted(unused))}")
@@ -366,6 +368,11 @@ def _run_graph(
             # would be a third full copy of the largest feeds (docs/performance.md).
             run_model(con, "staging", model.key, params, materialized="view")
             built.append(f"staging.{model.key}")
+            done(built[-1])
+        elif model.key in increment.BY_MONTH:  # from the first month it may republish
+            since = increment.recompute_since(plan)
+            increment.run_by_month(con, model.key, params, since, cfg.city.timezone)
+            built.append(f"index.{model.key}")
             done(built[-1])
         elif model.layer == "index":
             run_model(con, "index", model.key, params)
