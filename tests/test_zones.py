@@ -91,3 +91,33 @@ def test_feature_without_id_property_is_named(tmp_path: Path) -> None:
     feat["properties"] = {"name": "no id"}
     with pytest.raises(ConfigError, match="feature 0 has no property 'zone_id'"):
         load_zones(load_config(_project(tmp_path, [feat])))
+
+
+def test_assignment_matches_an_strtree_intersects_query_on_the_demo_zones(
+    tmp_path: Path,
+) -> None:
+    """`Zones.assign` tests each zone's prepared polygon with `intersects_xy`; it gives what
+    a shapely STRtree `intersects` query gives (the smallest id on shared edges), on random
+    points, every vertex and every edge midpoint of the demo's zones."""
+    import shapely  # noqa: PLC0415
+
+    from observatory.demo.generator import generate  # noqa: PLC0415
+
+    generate(tmp_path, scale="small")
+    zones = load_zones(load_config(tmp_path / "observatory.toml"))
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = zones.extent
+    verts = np.concatenate([shapely.get_coordinates(g) for g in zones.geometries])
+    mids = (verts[:-1] + verts[1:]) / 2
+    lon = np.concatenate([rng.uniform(x0 - 0.01, x1 + 0.01, 5000), verts[:, 0], mids[:, 0]])
+    lat = np.concatenate([rng.uniform(y0 - 0.01, y1 + 0.01, 5000), verts[:, 1], mids[:, 1]])
+    points = shapely.points(lon, lat)
+    point_i, zone_i = shapely.STRtree(np.array(zones.geometries)).query(
+        points, predicate="intersects"
+    )
+    expected: list[str | None] = [None] * len(lon)
+    for p, z in zip(point_i.tolist(), zone_i.tolist(), strict=True):
+        zid = zones.ids[z]
+        expected[p] = zid if expected[p] is None else min(expected[p], zid)
+    assert zones.assign(lon, lat) == expected
+    assert sum(z is not None for z in expected) > len(verts)

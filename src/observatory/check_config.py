@@ -19,7 +19,13 @@ import duckdb
 
 from observatory import progress
 from observatory.config import Config, SourceConfig, respondent_warning
-from observatory.ingest import _Batch, landing_files, refresh_sensor_locations, validate_batch
+from observatory.ingest import (
+    _Batch,
+    attach_work_catalog,
+    landing_files,
+    refresh_sensor_locations,
+    validate_batch,
+)
 from observatory.sources import crosswalk
 from observatory.sources.mapping import TEXT_CHECKED, check_columns, compile_conform
 from observatory.sources.readers import BatchError, drop_batch_table, load_file
@@ -73,6 +79,7 @@ def _check_source(
         result.error = f"no files match {cfg.resolve(src.path)}"
         return result
     batch = _Batch(src, files[0], "0" * 64, dt.datetime.now(dt.UTC), label="check-")
+    attach_work_catalog(con)
     try:
         if src.kind == "sensors":
             refresh_sensor_locations(con, cfg, src, zones)

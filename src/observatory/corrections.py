@@ -318,12 +318,12 @@ def skip_loaded_rows(
         f"create or replace table {kept} as select * from {table} where _row_number > ?",  # noqa: S608 (the batch's work table, named by file digest; offset bound)
         [offset],
     )
-    schema, name = table.split(".")
-    is_view = con.execute(
-        "select count(*) from duckdb_views() where schema_name = ? and view_name = ?",
-        [schema, name],
-    ).fetchone()[0]
-    con.execute(f"drop {'view' if is_view else 'table'} {table}")
+    name = table.rsplit(".", 1)[-1]
+    for kind in ("view", "table"):  # `table` is one or the other (in any catalog)
+        try:
+            con.execute(f"drop {kind} if exists {table}")
+        except duckdb.CatalogException:
+            pass
     con.execute(f"alter table {kept} rename to {name}")
     return through, int(dropped)
 

@@ -89,6 +89,11 @@ class IngestReport:
         return [b for b in self.batches if b.status == "failed"]
 
 
+def _clock() -> tuple[float, float]:
+    """Wall and CPU time now (the process's CPU: DuckDB's threads count too)."""
+    return time.perf_counter(), time.process_time()
+
+
 @dataclass(frozen=True)
 class _Batch:
     """Identity of one file being ingested."""
@@ -98,12 +103,15 @@ class _Batch:
     digest: str
     started_at: dt.datetime
     label: str = ""
-    #: seconds per step of the batch (ops.batch_steps)
+    #: seconds per step of the batch, wall and CPU (ops.batch_steps)
     timings: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+    cpu: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
 
-    def timed(self, step: str, started: float) -> None:
-        """Add the seconds since `started` (a perf_counter reading) to `step`."""
-        self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - started
+    def timed(self, step: str, started: tuple[float, float]) -> None:
+        """Add the wall and CPU seconds since `started` (a `_clock()` reading) to `step`."""
+        wall, cpu = _clock()
+        self.timings[step] = self.timings.get(step, 0.0) + wall - started[0]
+        self.cpu[step] = self.cpu.get(step, 0.0) + cpu - started[1]
 
     @property
     def batch_id(self) -> str:
@@ -111,8 +119,24 @@ class _Batch:
         return f"{self.src.name}:{self.label}{self.digest[:16]}"
 
     def table(self, prefix: str) -> str:
-        """A work table private to this batch."""
-        return f"work.{prefix}_{self.digest[:16]}"
+        """A work table private to this batch (in the in-memory `WORK_CATALOG`)."""
+        return f"{WORK_CATALOG}.{prefix}_{self.digest[:16]}"
+
+
+#: The in-memory database a batch's work tables live in (attached by `attach_work_catalog`).
+#: They are dropped with the batch, so nothing there needs the warehouse file: written to
+#: memory, uncompressed, a sensor month's text and conformed tables cost a third of the CPU
+#: they cost on disk (DuckDB spills them to its temporary folder past `memory_limit`).
+WORK_CATALOG = "ingest_work"
+
+
+def attach_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
+    """Attach the in-memory `WORK_CATALOG` to `con`'s database, unless it is there."""
+    (attached,) = con.execute(
+        "select count(*) from duckdb_databases() where database_name = ?", [WORK_CATALOG]
+    ).fetchone()
+    if not attached:
+        con.execute(f"attach ':memory:' as {WORK_CATALOG}")
 
 
 def file_hash(path: Path) -> str:
@@ -237,8 +261,9 @@ def validate_batch(
         BatchError: an error-severity table-level expectation failed (the whole batch fails).
     """
     src = batch.src
+    attach_work_catalog(con)
     b, c, z, f = (batch.table(p) for p in ("b", "c", "z", "f"))
-    step = time.perf_counter()
+    step = _clock()
     conform = mapping.compile_conform(src, b, cfg.city.timezone, columns_of(con, b))
     if src.kind == "sensors":
         # Zones come from a join with the sensor locations: no need to materialise the
@@ -248,7 +273,7 @@ def validate_batch(
         con.execute(f"create or replace table {c} as {conform}")
         conform_with_zone(con, src, zones, c, z, city_tz=cfg.city.timezone)
     batch.timed("conform", step)
-    step = time.perf_counter()
+    step = _clock()
     suite = load_suite(src, suite_parameters(src, zones.extent, now), cfg)
     outcomes = gx_engine.validate_table_single_pass(con, z, suite)
     batch.timed("validate", step)
@@ -259,7 +284,7 @@ def validate_batch(
         raise BatchError(f"{batch.path}: the batch as a whole fails {names}")
     # Only the failing rows are written (with z's rowid): the accepted ones are read from z
     # at commit, so the largest batches are not copied once more just to carry empty flags.
-    step = time.perf_counter()
+    step = _clock()
     con.execute(
         f"create or replace table {f} as select _zrow, _row_number, record_id, _failed, "  # noqa: S608 (work tables named by digest; checks compiled with quote_ident/literal())
         f"_reasons from ({flag_sql(f'(select rowid as _zrow, * from {z})', checks)}) "  # noqa: S608 (work table named by digest)
@@ -306,8 +331,9 @@ def ingest_file(
     if done is not None:
         return done
     b = batch.table("b")
+    attach_work_catalog(con)
     try:
-        step = time.perf_counter()
+        step = _clock()
         rows_in_file = load_file(con, src.format, path, src.read, b)
         batch.timed("read", step)
         # an append-only file that grew: only its new rows (`rows_through` marks the end)
@@ -417,10 +443,10 @@ def _commit_batch(
     )
     stored = None
     if append_raw:
-        step = time.perf_counter()
+        step = _clock()
         stored = archive.store(archive.archive_root(con), src.name, path, digest)
         batch.timed("archive", step)
-    step = time.perf_counter()
+    step = _clock()
     with transaction(con):
         if also:
             also()
@@ -535,12 +561,12 @@ def _commit_batch(
             con, batch_id=batch_id, src=src, read=read, quarantined=quarantined, limit=hold_limit
         )
         batch.timed("append", step)
-        step = time.perf_counter()
+        step = _clock()
     batch.timed("commit", step)
     con.execute("delete from ops.batch_steps where batch_id = ?", [batch_id])
     con.executemany(
-        "insert into ops.batch_steps values (?, ?, ?)",
-        [[batch_id, name, seconds] for name, seconds in batch.timings.items()],
+        "insert into ops.batch_steps (batch_id, step, seconds, cpu_seconds) values (?, ?, ?, ?)",
+        [[batch_id, name, seconds, batch.cpu.get(name)] for name, seconds in batch.timings.items()],
     )
 
 

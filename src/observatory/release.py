@@ -20,7 +20,14 @@ import duckdb
 
 from observatory import archive
 from observatory.config import Config, SourceConfig
-from observatory.ingest import BatchReport, _Batch, _commit_batch, drop_work_tables, validate_batch
+from observatory.ingest import (
+    BatchReport,
+    _Batch,
+    _commit_batch,
+    attach_work_catalog,
+    drop_work_tables,
+    validate_batch,
+)
 from observatory.sources.mapping import quote_ident
 from observatory.sources.readers import drop_batch_table, load_file
 from observatory.warehouse import connect
@@ -197,6 +204,7 @@ def release(
         if n == 0:
             return BatchReport(src.name, "quarantine", "-", "skipped")
         batch = _Batch(src, Path("quarantine-release"), digest, now, label="release-")
+        attach_work_catalog(con)
         try:
             _build_release_batch(con, src, batch.table("b"))
             suite, outcomes = validate_batch(con, cfg, batch, zones, now)

@@ -99,6 +99,8 @@ create table if not exists ops.batch_steps (
     step varchar not null,
     seconds double not null
 );
+-- and the CPU seconds of each (the process's, DuckDB's threads included)
+alter table ops.batch_steps add column if not exists cpu_seconds double;
 -- the raw layer: each landing file archived under its SHA-256 (observatory.archive)
 create table if not exists raw.files (
     source_name varchar not null,

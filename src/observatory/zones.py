@@ -1,8 +1,8 @@
 """Zones: the city's polygons, and which zone a point falls in.
 
-Zones come from a GeoJSON FeatureCollection in WGS84 (lon/lat). Points are assigned with a
-vectorised shapely STRtree query; a point on an edge shared by two zones goes to the zone
-with the smaller id, so every point inside the city belongs to exactly one zone.
+Zones come from a GeoJSON FeatureCollection in WGS84 (lon/lat). Points are assigned zone by
+zone with shapely's vectorised `intersects_xy`; a point on an edge shared by two zones
+goes to the zone with the smaller id, so every point inside the city belongs to exactly one zone.
 """
 
 from __future__ import annotations
@@ -48,26 +48,29 @@ class Zones:
         )
 
     def assign(self, lon: np.ndarray, lat: np.ndarray) -> list[str | None]:
-        """Zone id for each (lon, lat); None where the point is in no zone or not a number."""
+        """Zone id for each (lon, lat); None where the point is in no zone or not a number.
+
+        Zone by zone, smallest id first (a point on a shared edge stays with the first):
+        the points inside the zone's bounding box are tested with `intersects_xy` on the
+        prepared polygon, without making a point geometry each (that took 0.1-0.4 s for a
+        month of incidents; the result is the same as an STRtree `intersects` query)."""
         lon = np.asarray(lon, dtype=float)
         lat = np.asarray(lat, dtype=float)
-        result: list[str | None] = [None] * len(lon)
-        ok = np.isfinite(lon) & np.isfinite(lat)
-        if not ok.any():
-            return result
-        idx = np.flatnonzero(ok)
-        points = shapely.points(lon[idx], lat[idx])
-        tree = shapely.STRtree(np.array(self.geometries))
-        point_i, zone_i = tree.query(points, predicate="intersects")
-        # Ties on shared edges: keep the smallest zone id (deterministic, documented).
-        best: dict[int, str] = {}
-        for p, z in zip(point_i.tolist(), zone_i.tolist(), strict=True):
-            zid = self.ids[z]
-            if p not in best or zid < best[p]:
-                best[p] = zid
-        for p, zid in best.items():
-            result[int(idx[p])] = zid
-        return result
+        result = np.full(len(lon), None, dtype=object)
+        free = np.isfinite(lon) & np.isfinite(lat)
+        geometries = np.array(self.geometries)
+        bounds = shapely.bounds(geometries)
+        for k in sorted(range(len(self.ids)), key=lambda i: self.ids[i]):
+            x0, y0, x1, y1 = bounds[k]
+            inside = free & (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+            candidates = np.flatnonzero(inside)
+            if not len(candidates):
+                continue
+            shapely.prepare(geometries[k])
+            hit = candidates[shapely.intersects_xy(geometries[k], lon[candidates], lat[candidates])]
+            result[hit] = self.ids[k]
+            free[hit] = False
+        return result.tolist()
 
 
 def _check_crs(doc: dict, path: Path) -> None:

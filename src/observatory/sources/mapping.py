@@ -14,7 +14,7 @@ from __future__ import annotations
 from observatory import source_contracts
 from observatory.config import CANONICAL_FIELDS, SourceConfig
 from observatory.sources import dst
-from observatory.sources.readers import BatchError
+from observatory.sources.readers import BatchError, trimmed
 from observatory.sql_util import literal, quote_ident
 
 _TS_OFFSET = r"(Z|[+-]\d\d:?\d\d)$"
@@ -27,19 +27,6 @@ _PARTIAL = "__partial"
 _SERIAL_EPOCH = "timestamp '1899-12-30 00:00:00'"
 #: A city-wide row (source `level = "city"`) has this zone id; it is in no zone's cells.
 CITY_ZONE = "_city"
-
-
-def trimmed(expr: str) -> str:
-    """SQL: `trim(expr)`, skipped where it cannot change the text.
-
-    DuckDB's `trim` strips Unicode space separators (U+0020, U+00A0, U+3000, ...), all of
-    them non-ASCII but the space: an ASCII value without a space at either end is already
-    trimmed. Testing that costs a fifth of `trim` itself, which on a 1.28M-row sensor
-    batch was 0.2 s of CPU per column (tests/test_mapping.py checks every code point)."""
-    return (
-        f"(case when {expr} like ' %' or {expr} like '% ' or strlen({expr}) <> length({expr}) "
-        f"then trim({expr}) else {expr} end)"
-    )
 
 
 def has_offset(text: str) -> str:

@@ -33,6 +33,19 @@ def _options_sql(options: dict[str, Any]) -> str:
     return "".join(f", {quote_ident(k)} = {literal(v)}" for k, v in sorted(options.items()))
 
 
+def trimmed(expr: str) -> str:
+    """SQL: `trim(expr)`, skipped where it cannot change the text.
+
+    DuckDB's `trim` strips Unicode space separators (U+0020, U+00A0, U+3000, ...), all of
+    them non-ASCII but the space: an ASCII value without a space at either end is already
+    trimmed. Testing that costs a fifth of `trim` itself, which on a 1.28M-row sensor
+    batch was 0.2 s of CPU per column (tests/test_mapping.py checks every code point)."""
+    return (
+        f"(case when {expr} like ' %' or {expr} like '% ' or strlen({expr}) <> length({expr}) "
+        f"then trim({expr}) else {expr} end)"
+    )
+
+
 def literal_path(path: Path) -> str:
     """SQL literal of a file name that DuckDB's readers take as that one file, never a glob.
 
@@ -115,14 +128,12 @@ def read_csv(
     # A line of only delimiters or spaces (a spreadsheet's empty row) comes through as a row
     # of NULLs: not a record, so it is set aside, but counted, wherever it is in the file.
     # (Empty lines, with no character at all, DuckDB's reader skips itself.)
+    # One statement: the delete says how many rows it removed.
     data_cols = _file_columns(con, target)
     if data_cols:
-        all_null = " and ".join(f"nullif(trim({quote_ident(c)}), '') is null" for c in data_cols)
-        con.execute(
-            f"create or replace table {target}__blank as "  # noqa: S608 (work table named in code; columns quoted)
-            f"select count(*) as n from {target}__file where {all_null}"
-        )
-        con.execute(f"delete from {target}__file where {all_null}")  # noqa: S608 (work table named in code; columns quoted)
+        all_null = " and ".join(f"nullif({trimmed(quote_ident(c))}, '') is null" for c in data_cols)
+        (n,) = con.execute(f"delete from {target}__file where {all_null}").fetchone()  # noqa: S608 (work table named in code; columns quoted)
+        con.execute(f"create or replace table {target}__blank as select ?::bigint as n", [n])
 
 
 def read_json(
