@@ -94,6 +94,8 @@ def ratio_draws(
 
 #: Grid of mean / scale on which each cell's posterior is tabulated (log-spaced).
 _GRID = np.logspace(-4.0, 3.0, 241)
+#: Draws x cells sampled at once (issue 18: five years of 200 zones took 300 MB at once).
+_CHUNK_ENTRIES = 1_000_000
 
 
 def _posterior_draws(
@@ -119,13 +121,21 @@ def _posterior_draws(
     dens = np.exp(logdens - logdens.max(axis=1, keepdims=True))
     cdf = np.cumsum(dens, axis=1)
     cdf /= cdf[:, -1:]
-    cells = np.arange(len(y))[None, :]
-    flat = (cdf + cells.T).ravel()  # each cell's CDF, shifted into [i, i + 1]
-    u = rng.random((draws, len(y)))
-    pos = np.searchsorted(flat, u + cells) - cells * len(_GRID)
-    col = np.clip(pos, 1, len(_GRID) - 1)
-    lo_cdf, hi_cdf = cdf[cells, col - 1], cdf[cells, col]
-    frac = np.clip((u - lo_cdf) / np.maximum(hi_cdf - lo_cdf, 1e-300), 0.0, 1.0)
     log_mu = np.log(mu)
-    lo_mu, hi_mu = log_mu[cells, col - 1], log_mu[cells, col]
-    return np.exp(lo_mu + frac * (hi_mu - lo_mu))
+    u = rng.random((draws, len(y)))
+    out = np.empty_like(u)
+    # cells a chunk at a time (the same figures: each cell's draws read only its own CDF
+    # and uniforms), so the temporaries stay (draws x chunk) whatever the months x zones
+    step = max(1, _CHUNK_ENTRIES // max(draws, 1))
+    for start in range(0, len(y), step):
+        part = slice(start, min(start + step, len(y)))
+        cells = np.arange(part.start, part.stop)[None, :]
+        local = cells - part.start
+        flat = (cdf[part] + cells.T).ravel()  # each cell's CDF, shifted into [i, i + 1]
+        pos = np.searchsorted(flat, u[:, part] + cells) - local * len(_GRID)
+        col = np.clip(pos, 1, len(_GRID) - 1)
+        lo_cdf, hi_cdf = cdf[cells, col - 1], cdf[cells, col]
+        frac = np.clip((u[:, part] - lo_cdf) / np.maximum(hi_cdf - lo_cdf, 1e-300), 0.0, 1.0)
+        lo_mu, hi_mu = log_mu[cells, col - 1], log_mu[cells, col]
+        out[:, part] = np.exp(lo_mu + frac * (hi_mu - lo_mu))
+    return out

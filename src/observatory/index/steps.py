@@ -206,20 +206,14 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     A history longer than `blocks.BLOCK_MONTHS` is computed in blocks of months, so that
     the Monte Carlo's arrays do not grow with the years (`observatory.index.blocks`)."""
     cells = read(con, _CELLS.format(**_WITH_PERCEPTION))
-    respondents = read(
-        con,
-        "select zone_id, time_band, period_start, respondent_id, score, weight, "
-        "stratum_id, cluster_id "
-        "from idx.idx_respondents "
-        "order by period_start, time_band, zone_id, respondent_id",  # fixed order: same draws
-    )
     periods = sorted({pd.Timestamp(p) for p in pd.to_datetime(cells["period_start"])})
     blocks = period_blocks(periods)
     if len(blocks) == 1:
+        respondents = _composite_respondents(con)
         tables = _composite(cells, respondents, cfg, np.random.default_rng(cfg.seed))
         suppressed = cells["is_suppressed"]
     else:
-        tables = _composite_in_blocks(cells, respondents, cfg, periods, blocks)
+        tables = _composite_in_blocks(con, cells, cfg, periods, blocks)
         keys = tables["idx_composite"][KEYS].assign(
             period_start=lambda f: pd.to_datetime(f["period_start"])
         )
@@ -241,17 +235,31 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
 _NOT_BY_MONTH = ("idx_method", "idx_fear_gap_model")
 
 
+def _composite_respondents(
+    con: duckdb.DuckDBPyConnection, months: list[pd.Timestamp] | None = None
+) -> pd.DataFrame:
+    """The survey units the composite's bootstrap counts (of `months`; None: all)."""
+    return con.execute(
+        "select zone_id, time_band, period_start, respondent_id, score, weight, "
+        "stratum_id, cluster_id "
+        "from idx.idx_respondents "
+        "where $all or period_start in (select unnest(cast($months as date[]))) "
+        "order by period_start, time_band, zone_id, respondent_id",  # fixed order: same draws
+        {"all": months is None, "months": [m.date() for m in months or []]},
+    ).df()
+
+
 def _composite_in_blocks(
+    con: duckdb.DuckDBPyConnection,
     cells: pd.DataFrame,
-    respondents: pd.DataFrame,
     cfg: IndexConfig,
     periods: list[pd.Timestamp],
     blocks: list[list[object]],
 ) -> dict[str, pd.DataFrame]:
     """The composite per block of months, each with the months before it that the fear
-    gap's window and the change on the previous month read (computed, not kept)."""
+    gap's window and the change on the previous month read (computed, not kept). Each
+    block reads only its window's survey units (five years of them took 380 MB)."""
     period = pd.to_datetime(cells["period_start"])
-    answered = pd.to_datetime(respondents["period_start"])
     context = max(cfg.fear_gap_months - 1, 1)
     parts: dict[str, list[pd.DataFrame]] = {}
     for block in blocks:
@@ -259,7 +267,7 @@ def _composite_in_blocks(
         window = periods[max(0, first - context) : first + len(block)]
         tables = _composite(
             cells[period.isin(window)].reset_index(drop=True),
-            respondents[answered.isin(window)].reset_index(drop=True),
+            _composite_respondents(con, window),
             cfg,
             block_rng(cfg.seed, block),
         )
