@@ -72,26 +72,42 @@ def perception_draws(
     """
     r = boot_means.shape[0]
     g, var = model.gamma, np.nan_to_num(model.variance)
+    # the arrays are (draws x cells): summed in place, and each freed once added, so that
+    # five years of 200 zones hold a few of them at a time (the same figures, issue 18)
     own = model.raw + _rescaled(boot_means - model.raw, var)
-    own = np.where(np.isnan(own), model.raw + np.sqrt(var) * rng.standard_normal(own.shape), own)
+    fallback = rng.standard_normal(own.shape)
+    fallback *= np.sqrt(var)
+    fallback += model.raw
+    np.copyto(own, fallback, where=np.isnan(own))
+    del fallback
     # one normal per band-month: exact for the city mean, and for covariates it treats the
     # target's errors in the zones of a band-month as perfectly correlated
     shared = rng.standard_normal((r, *model.target.shape[:-1]))[..., None]
     city = model.target + np.sqrt(np.nan_to_num(model.target_var)) * shared
     pull = np.where(g < 1.0, (1.0 - g) * np.nan_to_num(city), 0.0)
-    spread = np.sqrt(np.clip(g * (1.0 - g) * var, 0.0, None)) * rng.standard_normal(
-        boot_means.shape
-    )
+    del city
+    theta = g * own
+    del own
+    theta += pull
+    del pull
+    spread = rng.standard_normal(boot_means.shape)
+    spread *= np.sqrt(np.clip(g * (1.0 - g) * var, 0.0, None))
+    theta += spread
+    del spread
     # the estimation of A (g3 and the adjustment's bias term) widens the posterior
     extra_var = np.clip(
         np.nan_to_num(model.mse) - g * var - (1.0 - g) ** 2 * np.nan_to_num(model.target_var),
         0.0,
         None,
     )
-    extra = np.sqrt(np.where(np.isnan(g), 0.0, extra_var)) * rng.standard_normal(boot_means.shape)
-    theta = g * own + pull + spread + extra
-    theta = np.where(model.modelled, _modelled_draws(model, boot_means.shape, rng), theta)
-    return np.clip(theta, 0.0, 100.0)
+    extra = rng.standard_normal(boot_means.shape)
+    extra *= np.sqrt(np.where(np.isnan(g), 0.0, extra_var))
+    theta += extra
+    del extra
+    modelled = _modelled_draws(model, boot_means.shape, rng)
+    np.copyto(theta, modelled, where=np.broadcast_to(model.modelled, theta.shape))
+    del modelled
+    return np.clip(theta, 0.0, 100.0, out=theta)
 
 
 def _modelled_draws(
@@ -244,10 +260,22 @@ def onto_nominal_scale(
     return (draws - m_pt) * stretch + m_nom
 
 
+#: Band-months ranked at once: rankdata's temporaries over every draw of five years of
+#: 200 zones took 160 MB (issue 18); each band-month is ranked on its own either way.
+_RANK_ROWS = 20_000
+
+
 def ranks(index: np.ndarray, published: np.ndarray) -> np.ndarray:
     """Rank of each published cell within its band-month (1 = highest index), NaN otherwise."""
     masked = np.where(published, -index, np.nan)
-    return rankdata(masked, axis=-1, method="min", nan_policy="omit")
+    rows = masked.reshape(-1, masked.shape[-1])
+    if len(rows) <= _RANK_ROWS:
+        return rankdata(masked, axis=-1, method="min", nan_policy="omit")
+    out = np.empty(rows.shape)
+    for start in range(0, len(rows), _RANK_ROWS):
+        part = slice(start, start + _RANK_ROWS)
+        out[part] = rankdata(rows[part], axis=-1, method="min", nan_policy="omit")
+    return out.reshape(masked.shape)
 
 
 def factorial_sobol(values: np.ndarray, n_factors: int) -> tuple[np.ndarray, np.ndarray]:
