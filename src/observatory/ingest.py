@@ -1,7 +1,8 @@
 """Ingestion: landing files -> raw -> validated, or quarantine with reasons.
 
 One file is one batch, identified by the source and the file's SHA-256, so re-ingesting
-the same bytes adds nothing. Each batch is read with DuckDB's readers into a work table,
+the same bytes adds nothing. Each batch is read with DuckDB's readers into a work table
+(in an in-memory database attached beside the warehouse: `WORK_CATALOG`),
 conformed by the source's compiled mapping, given its zone, validated by its GX suite
 (every expectation's metrics in one query: `gx_engine.validate_table_single_pass`), its
 file archived as it came under its hash (the raw layer: `observatory.archive`, listed in
