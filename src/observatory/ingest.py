@@ -494,8 +494,9 @@ def _commit_batch(
             [run_id, batch_id, src.name, suite["name"], failed == 0, len(outcomes), failed]
             + [now, gx_result],
         )
-        con.executemany(
-            "insert into ops.validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _insert_rows(
+            con,
+            "ops.validation_results",
             [
                 [
                     run_id,
@@ -564,10 +565,24 @@ def _commit_batch(
         batch.timed("append", step)
         step = _clock()
     batch.timed("commit", step)
-    con.execute("delete from ops.batch_steps where batch_id = ?", [batch_id])
-    con.executemany(
-        "insert into ops.batch_steps (batch_id, step, seconds, cpu_seconds) values (?, ?, ?, ?)",
-        [[batch_id, name, seconds, batch.cpu.get(name)] for name, seconds in batch.timings.items()],
+    with transaction(con):  # one commit, not one per row
+        con.execute("delete from ops.batch_steps where batch_id = ?", [batch_id])
+        _insert_rows(
+            con,
+            "ops.batch_steps (batch_id, step, seconds, cpu_seconds)",
+            [[batch_id, name, secs, batch.cpu.get(name)] for name, secs in batch.timings.items()],
+        )
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, target: str, rows: list[list]) -> None:
+    """Insert `rows` (values bound) into `target` in one statement: `executemany` runs one
+    statement per row, and outside a transaction each commits (and syncs) on its own."""
+    if not rows:
+        return
+    row = f"({', '.join('?' * len(rows[0]))})"
+    con.execute(
+        f"insert into {target} values {', '.join([row] * len(rows))}",  # noqa: S608 (target from code; values bound)
+        [value for r in rows for value in r],
     )
 
 
