@@ -268,9 +268,9 @@ _RANK_ROWS = 20_000
 def ranks(index: np.ndarray, published: np.ndarray) -> np.ndarray:
     """Rank of each published cell within its band-month (1 = highest index), NaN otherwise."""
     masked = np.where(published, -index, np.nan)
-    rows = masked.reshape(-1, masked.shape[-1])
-    if len(rows) <= _RANK_ROWS:
+    if masked.size <= _RANK_ROWS * max(masked.shape[-1], 1):
         return rankdata(masked, axis=-1, method="min", nan_policy="omit")
+    rows = masked.reshape(-1, masked.shape[-1])
     out = np.empty(rows.shape)
     for start in range(0, len(rows), _RANK_ROWS):
         part = slice(start, start + _RANK_ROWS)
