@@ -2,13 +2,14 @@
 
 The Monte Carlo of the composite (draws x bands x months x zones) grows with the months
 of history: five years of 200 zones would not fit in 1 GiB (the respondent groups run one
-month at a time instead, each month with its own stream: groups.py). Up to `BLOCK_MONTHS` months they run as one block, as
-before (the same seeded streams, so the same figures); a longer history runs in blocks of
-`BLOCK_MONTHS` calendar months counted from its first month, each with its own seeded
-stream (keyed on the block's first month, so a block's draws do not depend on how many
-blocks follow). A composite block also reads the months before it that its windows need
-(the fear gap's window, the change on the previous month); those are computed but not
-kept. docs/methodology.md section 13 says what is pooled within a block.
+month at a time instead, each month with its own stream: groups.py). Up to `BLOCK_MONTHS`
+months they run as one block, as before (the same seeded streams, so the same figures); a
+longer history runs in blocks of `BLOCK_MONTHS` calendar months counted from its first
+month, each with its own seeded stream (keyed on the block's first month, so a block's
+draws do not depend on how many blocks follow). A composite block also reads the months
+before it that its windows need (the fear gap's window, the change on the previous
+month); those are computed but not kept. docs/methodology.md section 13 says what is
+pooled within a block.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: Months per block: the 13-month benchmark city and the demo stay one block.
-BLOCK_MONTHS = 24
+#: Months per block: the 13-month benchmark city and the demo stay one block, and every
+#: block of a longer history holds more than a year for the pooled estimates. 24-month
+#: blocks (26 months with their context) took the 5-year build to 1.2 GB; 13 keep it
+#: near the XL city's own peak.
+BLOCK_MONTHS = 13
 
 
 def month_number(period: object) -> int:
