@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -75,6 +76,32 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def _wait_ready(
+    launcher: subprocess.Popen[str],
+    root: psutil.Process,
+    seen: dict[int, psutil.Process],
+    said: list[str],
+    port: int,
+) -> None:
+    """Until the API answers and the launcher says it is ready (its own health poll can
+    lag ours by a few seconds on a loaded machine: a Ctrl-C before it is another path)."""
+    deadline = time.monotonic() + 400
+    answered = False
+    while not (answered and any("Airflow is ready" in line for line in said)):
+        assert launcher.poll() is None, "".join(said)
+        assert time.monotonic() < deadline, f"not ready: {''.join(said)}"
+        seen.update({p.pid: p for p in _tree(root)})
+        try:
+            url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.status == 200
+                answered = True
+        except OSError:
+            time.sleep(1)
+        else:
+            time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_launcher_listens_on_loopback_only_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     city = tmp_path / "city"
@@ -93,19 +120,11 @@ def test_launcher_listens_on_loopback_only_and_stops_on_ctrl_c(tmp_path: Path) -
     )  # fmt: skip
     root = psutil.Process(launcher.pid)
     seen: dict[int, psutil.Process] = {}
+    said: list[str] = []  # the launcher's output, read as it comes (a pipe must not fill)
+    reader = threading.Thread(target=lambda: said.extend(launcher.stdout), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 400
-        while True:
-            assert launcher.poll() is None, launcher.stdout.read()
-            assert time.monotonic() < deadline, "the API never answered"
-            seen.update({p.pid: p for p in _tree(root)})
-            try:
-                url = f"http://127.0.0.1:{port}/api/v2/monitor/health"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                time.sleep(1)
+        _wait_ready(launcher, root, seen, said, port)
         time.sleep(3)  # the components are up: let them open whatever they listen on
         family = _tree(root)
         seen.update({p.pid: p for p in family})
@@ -122,11 +141,15 @@ def test_launcher_listens_on_loopback_only_and_stops_on_ctrl_c(tmp_path: Path) -
 
         started = time.monotonic()
         launcher.send_signal(signal.SIGINT)  # Ctrl-C: the terminal signals the launcher
-        _, alive = psutil.wait_procs(list(seen.values()), timeout=10)
+        # the launcher's own exit status first (psutil reaping it would hide it from Popen)
+        code = launcher.wait(timeout=10)
+        others = [p for pid, p in seen.items() if pid != launcher.pid]
+        _, alive = psutil.wait_procs(others, timeout=max(0.1, 10 - (time.monotonic() - started)))
         elapsed = time.monotonic() - started
         assert not alive, f"still running {elapsed:.1f} s after Ctrl-C: {alive}"
-        assert launcher.wait(timeout=1) == 0
-        assert "stopping Airflow" in launcher.stdout.read()
+        reader.join(timeout=5)
+        assert code == 0, "".join(said)
+        assert "stopping Airflow" in "".join(said)
     finally:
         for proc in _tree(root) + list(seen.values()):
             try:
