@@ -76,6 +76,18 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def _names(family: list[psutil.Process]) -> dict[int, str]:
+    """Each live process's command line; one that exits or is a zombie meanwhile (Airflow
+    starts short-lived helpers) is left out rather than failing the test."""
+    names: dict[int, str] = {}
+    for proc in family:
+        try:
+            names[proc.pid] = " ".join(proc.cmdline()[1:4])
+        except psutil.Error:  # NoSuchProcess, ZombieProcess, AccessDenied
+            continue
+    return names
+
+
 def _wait_ready(
     launcher: subprocess.Popen[str],
     root: psutil.Process,
@@ -128,7 +140,7 @@ def test_launcher_listens_on_loopback_only_and_stops_on_ctrl_c(tmp_path: Path) -
         time.sleep(3)  # the components are up: let them open whatever they listen on
         family = _tree(root)
         seen.update({p.pid: p for p in family})
-        names = {p.pid: " ".join(p.cmdline()[1:4]) for p in family if p.is_running()}
+        names = _names(family)
         listening = _listening(set(names))
         assert listening, "nothing of the launcher's tree listens"
         assert {ip for ip, _, _ in listening} == {"127.0.0.1"}, [
