@@ -6,6 +6,7 @@ raw, quarantine and validated, and logs no personal data."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import duckdb
@@ -237,3 +238,65 @@ def test_erase_a_respondent_from_raw_quarantine_and_validated(demo_copy: DemoCit
     ]
     with pytest.raises(corrections.CorrectionError, match="no row"):
         corrections.erase(cfg, src.name, respondent=person)
+
+
+def test_erase_scrubs_sampled_values_from_validation_results_and_data_docs(
+    demo_copy: DemoCity,
+) -> None:
+    """Samples of failing values are values, not rows: every sample of a batch that held
+    the person goes (ops.validation_results, GX's results, the Data Docs pages), counts stay,
+    and other batches keep theirs."""
+    from observatory.validation.data_docs import build_docs  # noqa: PLC0415
+
+    cfg = demo_copy.cfg
+    src = next(s for s in cfg.sources if s.kind == "survey")
+    column = src.columns["respondent_id"]
+    # a person with a quarantined row in a batch whose results sample failing values
+    rows = query(
+        cfg,
+        "select json_extract_string(q.raw_row, ?) as person, q.batch_id from quarantine.survey as q "
+        "where q.source_name = ? and json_extract_string(q.raw_row, ?) is not null "
+        "and exists (select 1 from ops.validation_results as r where r.batch_id = q.batch_id "
+        "and r.column_name is not null and json_array_length(r.sample_values) > 0) "
+        "order by 2, 1 limit 1",
+        ["$." + column, src.name, "$." + column],
+    )
+    assert rows, "the demo has no quarantined survey row in a batch with samples"
+    person, _ = rows[0]
+    touched = {
+        b
+        for (b,) in query(
+            cfg,
+            "select distinct batch_id from validated.survey where respondent_id = ? union "
+            "select distinct batch_id from quarantine.survey where json_extract_string(raw_row, ?) = ?",
+            [person, "$." + column, person],
+        )
+    }
+    site = build_docs(cfg)
+    samples = "select batch_id, expectation_type, column_name, unexpected_count, sample_values from ops.validation_results order by all"
+    before = query(cfg, samples)
+
+    corrections.erase(cfg, src.name, respondent=person, rebuild=False)
+
+    after = query(cfg, samples)
+    assert len(after) == len(before)
+    scrubbed = 0
+    for old, new in zip(before, after, strict=True):
+        assert old[:4] == new[:4]  # counts stay
+        if old[0] in touched and old[2] is not None and old[4] and json.loads(old[4]):
+            assert json.loads(new[4]) == [corrections.ERASED] * len(json.loads(old[4]))
+            scrubbed += 1
+        else:
+            assert new[4] == old[4]
+    assert scrubbed
+    for (text,) in query(
+        cfg,
+        f"select result_json from ops.validation_runs where batch_id in ({', '.join('?' for _ in touched)})",
+        sorted(touched),
+    ):
+        for evr in json.loads(text)["results"]:
+            res = evr.get("result") or {}
+            assert set(res.get("partial_unexpected_list") or []) <= {corrections.ERASED}
+            assert "partial_unexpected_index_list" not in res
+    pages = [p.read_text("utf-8") for p in site.parent.rglob("*.html")]
+    assert any(corrections.ERASED in page for page in pages), "Data Docs not rendered again"

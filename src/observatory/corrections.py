@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from observatory.config import Config, SourceConfig
 from observatory.source_contracts import KINDS
 from observatory.sources.readers import BatchError
 from observatory.sql_util import quote_ident
-from observatory.warehouse import connect, table_exists, transaction
+from observatory.warehouse import columns_of, connect, table_exists, transaction
 
 _LINEAGE_DDL = """
 alter table ops.batches add column if not exists supersedes varchar;
@@ -406,6 +407,74 @@ def erase_raw_rows(con: duckdb.DuckDBPyConnection, src: SourceConfig, keys: str)
     return removed
 
 
+#: What an erasure leaves in place of a sampled value (ops.validation_results, the GX
+#: results in ops.validation_runs, Data Docs).
+ERASED = "(erased)"
+#: Sample lists in a GX expectation result (`result_format` SUMMARY and larger).
+_SAMPLE_LISTS = ("partial_unexpected_list", "unexpected_list")
+
+
+def _scrubbed_result(result: dict) -> bool:
+    """Replace every sampled row value of a GX suite result (one dict, changed in place) by
+    `ERASED`; return whether anything changed. Counts and percentages stay: they are
+    aggregates. A column expectation's `observed_value` (a column's min, max or most common
+    value can be one person's) goes too; a table's (row count, columns) stays."""
+    changed = False
+    for evr in result.get("results") or []:
+        res = evr.get("result") or {}
+        for key in _SAMPLE_LISTS:
+            if res.get(key):
+                res[key] = [ERASED] * len(res[key])
+                changed = True
+        if res.get("partial_unexpected_counts"):
+            res["partial_unexpected_counts"] = [
+                {**c, "value": ERASED} for c in res["partial_unexpected_counts"]
+            ]
+            changed = True
+        for key in ("partial_unexpected_index_list", "unexpected_index_list", "unexpected_rows"):
+            changed = res.pop(key, None) is not None or changed
+        column = ((evr.get("expectation_config") or {}).get("kwargs") or {}).get("column")
+        if column is not None and res.get("observed_value") is not None:
+            res["observed_value"] = ERASED
+            changed = True
+    return changed
+
+
+def scrub_validation_samples(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> int:
+    """Remove the sampled values of every validation run of these batches: an erased
+    person's failing value may be among them (samples are values, not rows, so which
+    sample is whose cannot be told; the whole batch's samples go). Returns the runs
+    changed. Call inside the erasure's transaction; Data Docs are rebuilt from the result
+    after it (`build_docs`)."""
+    if not batch_ids or not table_exists(con, "ops", "validation_results"):
+        return 0
+    marks = ", ".join("?" for _ in batch_ids)
+    con.execute(
+        f"update ops.validation_results set sample_values = to_json([{ERASED!r} "  # noqa: S608 (placeholders only; the marker a constant)
+        "for x in range(cast(json_array_length(sample_values) as bigint))]) "
+        f"where batch_id in ({marks}) and column_name is not null "
+        "and json_array_length(sample_values) > 0",
+        batch_ids,
+    )
+    if "result_json" not in columns_of(con, "ops.validation_runs"):
+        return 0
+    runs = con.execute(
+        f"select run_id, result_json from ops.validation_runs where batch_id in ({marks}) "  # noqa: S608 (placeholders only)
+        "and result_json is not null",
+        batch_ids,
+    ).fetchall()
+    changed = 0
+    for run_id, text in runs:
+        result = json.loads(text)
+        if _scrubbed_result(result):
+            con.execute(
+                "update ops.validation_runs set result_json = ? where run_id = ?",
+                [json.dumps(result), run_id],
+            )
+            changed += 1
+    return changed
+
+
 def erase(
     cfg: Config,
     source: str,
@@ -456,6 +525,7 @@ def erase(
                 f"delete from quarantine.{src.kind} as t where source_name = ? and {matches}",  # noqa: S608 (kind from config; values bound)
                 [source],
             ).fetchone()
+            scrub_validation_samples(con, sorted({b for b, _ in rows}))
             key = respondent if respondent is not None else record
             result = Erasure(source, len({b for b, _ in rows}), raw, validated, int(quarantined))
             con.execute(
@@ -472,6 +542,11 @@ def erase(
                 ],
             )
         con.execute(f"drop table {keys}")
+        site = cfg.resolve(cfg.project.data_docs) / "index.html"
+        if site.is_file():  # the site shows the samples: render it again without them
+            from observatory.validation.data_docs import build_docs  # noqa: PLC0415
+
+            build_docs(cfg, con)
         if rebuild:
             import inspect  # noqa: PLC0415
 
