@@ -14,6 +14,7 @@ from observatory import pipeline
 from observatory.cli import app
 from observatory.config import Config, ConfigError, load_config
 from observatory.ops import holds
+from observatory.release import release as quarantine_release
 from observatory.warehouse import connect
 from tests.support import city_toml, police_source, query, write_zones
 
@@ -193,3 +194,66 @@ def test_status_counts_the_held_batches(project) -> None:
     assert (police["batches_loaded"], police["batches_held"]) == (2, 1)
     text = CliRunner().invoke(app, ["status", "--config", config]).output
     assert "(failed 0, held 1)" in text
+
+
+def _fix_categories(cfg: Config, severity: str) -> Config:
+    """The data engineer's fix: the source's severity list gains categories."""
+    (cfg.base_dir / "observatory.toml").write_text(
+        city_toml() + police_source("", severity), encoding="utf-8"
+    )
+    return load_config(cfg.base_dir / "observatory.toml")
+
+
+def _june_total(cfg: Config) -> int:
+    return sum(n for *_, n in _june_incidents(cfg))
+
+
+def test_releasing_a_held_batchs_quarantine_after_a_fix_lifts_the_hold(project) -> None:
+    cfg = project()
+    batch_id = _held_city(cfg)
+    pipeline.build(cfg)
+    before = _june_total(cfg)
+    # released without a fix: the rows fail again, so the batch stays held
+    unfixed = quarantine_release(cfg, "police", batch_id=batch_id)
+    assert (unfixed.rows_accepted, unfixed.rows_quarantined) == (0, 10)
+    with connect(cfg, read_only=True) as con:
+        assert holds.open_hold(con, batch_id)
+    # the fix, then the release of what failed again: nothing of the file is in quarantine
+    cfg = _fix_categories(cfg, "theft = 1.0\nalien = 1.0")
+    fixed = quarantine_release(cfg, "police")
+    assert (fixed.rows_accepted, fixed.rows_quarantined) == (10, 0)
+    with connect(cfg, read_only=True) as con:
+        assert holds.open_hold(con, batch_id) is None
+        (note,) = con.execute(
+            "select note from ops.batch_holds where batch_id = ?", [batch_id]
+        ).fetchall()[0]
+    assert f"lifted by quarantine release {fixed.batch_id}" in note and "0.0%" in note
+    pipeline.build(cfg)
+    assert _june_total(cfg) == before + 20  # the file's 10 good rows and its 10 fixed ones
+
+
+def test_a_release_that_leaves_too_much_in_quarantine_is_held_with_its_file(project) -> None:
+    cfg = project()
+    _land(cfg, "a.csv", _rows("a", 10, "05") + _rows("b", 10, "06"))
+    pipeline.ingest(cfg, now=NOW)
+    pipeline.build(cfg)
+    before = _june_total(cfg)
+    bad = _rows("d", 5, "06", bad=True) + _rows("u", 5, "06").replace("theft", "ufo")
+    _land(cfg, "b.csv", _rows("c", 10, "06") + bad)
+    [report] = [r for r in pipeline.ingest(cfg, now=NOW) if r.status == "loaded"]
+    assert report.held and report.rows_quarantined == 10
+    # half the fix: the 5 'alien' rows pass, the 5 'ufo' rows fail again (25% > 20%)
+    cfg = _fix_categories(cfg, "theft = 1.0\nalien = 1.0")
+    partial = quarantine_release(cfg, "police", batch_id=report.batch_id)
+    assert (partial.rows_accepted, partial.rows_quarantined) == (5, 5)
+    with connect(cfg, read_only=True) as con:
+        assert holds.open_hold(con, report.batch_id)
+        held_with = holds.open_hold(con, partial.batch_id)
+    assert held_with and f"held batch {report.batch_id} (25.0%" in held_with
+    pipeline.build(cfg)
+    assert _june_total(cfg) == before  # neither the file nor its released part
+    holds.release(cfg, report.batch_id, by="analyst", note="ufo reports are kept out")
+    with connect(cfg, read_only=True) as con:
+        assert holds.open_hold(con, partial.batch_id) is None  # released with it
+    pipeline.build(cfg)
+    assert _june_total(cfg) == before + 15

@@ -28,6 +28,7 @@ from observatory.ingest import (
     drop_work_tables,
     validate_batch,
 )
+from observatory.ops import holds
 from observatory.sources.mapping import quote_ident
 from observatory.sources.readers import drop_batch_table, load_file
 from observatory.warehouse import connect
@@ -222,6 +223,25 @@ def release(
                       and q.released_at is null
                     """,  # noqa: S608 (kind a config Literal; values bound)
                     [now, batch.batch_id],
+                )
+                # how many of each batch's released rows fail again (flagged in this
+                # batch's work tables: its quarantine rows are written after this)
+                zoned, flagged = batch.table("z"), batch.table("f")
+                again = dict.fromkeys(
+                    (r[0] for r in con.execute(
+                        "select distinct batch_id from work.release_set").fetchall()),
+                    0,
+                )  # fmt: skip
+                again |= dict(
+                    con.execute(
+                        f"select rr._orig_batch_id, count(*) from {zoned} as z "  # noqa: S608 (the batch's work tables, named by digest)
+                        "join work.release_rows as rr on rr._row_number = z._row_number "
+                        f"where exists (select 1 from {flagged} as f where f._zrow = z.rowid) "
+                        "group by 1"
+                    ).fetchall()
+                )
+                holds.after_quarantine_release(
+                    con, cfg, src, batch.batch_id, requarantined=again, now=now
                 )
 
             _commit_batch(

@@ -193,16 +193,130 @@ def release(
         now = dt.datetime.now(dt.UTC)
         by = by or getpass.getuser()
         with transaction(con):
-            con.execute(
-                "update ops.batch_holds set released_at = ?, released_by = ?, note = ? "
-                "where batch_id = ? and released_at is null",
-                [now, by, note, batch_id],
-            )
+            _release_rows(con, batch_id, now, by, note)
         return {"batch_id": batch_id, "source_name": source_name, "released_at": now,
                 "released_by": by, "note": note, "already_released": False}  # fmt: skip
     finally:
         if own:
             con.close()
+
+
+def _release_rows(
+    con: duckdb.DuckDBPyConnection, batch_id: str, now: dt.datetime, by: str, note: str | None
+) -> None:
+    """Release the batch's open hold, and those of the quarantine-release batches held
+    with it (`held_with`: its rows re-processed while it was held), in the caller's
+    transaction."""
+    _ensure_held_with(con)
+    con.execute(
+        "update ops.batch_holds set released_at = ?, released_by = ?, note = ? "
+        "where batch_id = ? and released_at is null",
+        [now, by, note, batch_id],
+    )
+    con.execute(
+        "update ops.batch_holds set released_at = ?, released_by = ?, note = ? "
+        "where held_with = ? and released_at is null",
+        [now, by, f"released with {batch_id}", batch_id],
+    )
+
+
+def _ensure_held_with(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("alter table ops.batch_holds add column if not exists held_with varchar")
+
+
+def after_quarantine_release(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    release_batch_id: str,
+    *,
+    requarantined: dict[str, int],
+    now: dt.datetime,
+    by: str | None = None,
+) -> dict[str, str]:
+    """Settle the holds a quarantine release touches, in the release's own transaction.
+
+    A held batch whose quarantined rows were released has less in quarantine now: its
+    share is measured again, on its rows still quarantined (those not released, and those
+    the release quarantined again), and the hold is lifted if that is within the limit
+    (the note says by which release). If it is still above, the hold stays and the release
+    batch is held with it (`held_with`): its rows are part of the same file, and
+    publishing them without the file's other rows would publish part of a file.
+    Releasing the batch (`release`) releases both. A release of rows that an earlier
+    release quarantined again counts for the file they came from.
+
+    Args:
+        requarantined: Each batch whose rows were released -> how many of them the
+            release quarantined again.
+
+    Returns:
+        Each held batch the release touched -> "lifted" or "still held".
+    """
+    _ensure_held_with(con)
+    again: dict[str, int] = {}
+    for batch_id, n in requarantined.items():
+        rows = con.execute(
+            "select held_with from ops.batch_holds where batch_id = ? and released_at is null",
+            [batch_id],
+        ).fetchall()
+        if rows:  # held: count it for the file it belongs to
+            root = rows[0][0] or batch_id
+            again[root] = again.get(root, 0) + int(n)
+    by = by or getpass.getuser()
+    limit = max_share(cfg, src)
+    outcome: dict[str, str] = {}
+    for root in sorted(again):
+        family = [root] + [
+            r[0]
+            for r in con.execute(
+                "select batch_id from ops.batch_holds where held_with = ? and released_at is null",
+                [root],
+            ).fetchall()
+        ]
+        marks = ", ".join("?" for _ in family)
+        (still,) = con.execute(
+            f"select count(*) from quarantine.{src.kind} where batch_id in ({marks}) "  # noqa: S608 (kind a config Literal; placeholders only)
+            "and released_at is null",
+            family,
+        ).fetchall()[0]
+        (read,) = con.execute(
+            "select coalesce(max(rows_read), 0) from ops.batches where batch_id = ?", [root]
+        ).fetchall()[0]
+        out_of_scope = 0
+        if src.keep_rows is not None:
+            (out_of_scope,) = con.execute(
+                f"select count(*) from quarantine.{src.kind} where batch_id = ? and reason = ?",  # noqa: S608 (kind a config Literal; values bound)
+                [root, src.keep_rows.reason],
+            ).fetchall()[0]
+        total = int(read) - out_of_scope
+        share = (still + again[root] - out_of_scope) / total if total > 0 else 0.0
+        if share <= limit:
+            _release_rows(
+                con,
+                root,
+                now,
+                by,
+                f"lifted by quarantine release {release_batch_id}: {share:.1%} of its rows "
+                f"still in quarantine, within the limit of {limit:.0%}",
+            )
+            outcome[root] = "lifted"
+        else:
+            con.execute(
+                "insert into ops.batch_holds (batch_id, source_name, held_at, reason, "
+                "quarantined_share, max_share, held_with) values (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    release_batch_id,
+                    src.name,
+                    now,
+                    f"re-processed rows of held batch {root} ({share:.1%} of its rows still "
+                    f"in quarantine, above {limit:.0%}): released with it",
+                    share,
+                    limit,
+                    root,
+                ],
+            )
+            outcome[root] = "still held"
+    return outcome
 
 
 def unconsumed(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
