@@ -406,3 +406,34 @@ def test_the_demo_city_total_pins_no_primary_cell(demo_city) -> None:
     with demo_city.connect() as con:
         attack = city_total_attack(con)
     _assert_protected(attack, demo_city.cfg.index.min_respondents)
+
+
+def test_a_city_that_withholds_its_total_publishes_no_trace_of_withheld_answers(
+    tmp_path: Path,
+) -> None:
+    """`city_total = "withheld_with_cells"`: the city total of every band-month with a
+    withheld cell is withheld, and then nothing published moves at all when every withheld
+    cell's answers are 30 points off, though no cell was withheld across zones."""
+    index = {**INDEX, "city_total": "withheld_with_cells"}
+    root = tmp_path / "city"
+    _, survey, _ = city_frames()
+    base = build(root, survey, index)
+    cells = withheld_cells(base)
+    assert not cells.empty
+    assert not cells["suppression_reason"].str.contains("city total").any()
+    totals = base.query(
+        "select time_band, period_start, bool_or(is_total_suppressed) as withheld "
+        "from idx.idx_suppression group by all"
+    )
+    with_cells = {(r.time_band, pd.Timestamp(r.period_start)) for r in cells.itertuples()}
+    withheld_totals = {
+        (r.time_band, pd.Timestamp(r.period_start)) for r in totals.itertuples() if r.withheld
+    }
+    assert withheld_totals == with_cells  # every band-month with a withheld cell, no other
+    before = published(base, root)
+    after = published(build(root, shifted(survey, cells), index), root)
+    diff = differences(before, after)
+    assert not diff, _describe(diff)
+    # and the default publishes the totals, withholding more cells to protect them
+    default = withheld_cells(build(root, survey, INDEX))
+    assert len(default) > len(cells)

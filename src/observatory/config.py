@@ -221,6 +221,12 @@ class IndexConfig(_Model):
     #: cell withheld for its own sake must stay free to lie in a range at least twice this
     #: wide (points), else more cells are withheld with it; 0 turns it off.
     protection_points: float = Field(default=10.0, ge=0.0, le=50.0)
+    #: The city total of a band-month (`city_summary.city_perception`, design-weighted over
+    #: every respondent) when some of its cells are withheld: "published" (the pooled mean
+    #: of the withheld cells can then be worked out, so cells are withheld with them until
+    #: it protects each: docs/methodology.md section 9) or "withheld_with_cells" (the total
+    #: is withheld instead, and no cell is withheld to protect it).
+    city_total: Literal["published", "withheld_with_cells"] = "published"
     #: Expert weights of the three components (used when `weighting = "expert"`).
     weights: dict[Literal["perception", "incidents", "environment"], float] = Field(
         default_factory=lambda: {"perception": 0.5, "incidents": 0.25, "environment": 0.25}

@@ -108,7 +108,10 @@ def build_suppression(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[
         ) as h using (zone_id, time_band, period_start)
         """,
     )
-    flags = suppress(cells, cfg.min_respondents, cfg.homogeneity_threshold, cfg.protection_points)
+    flags = suppress(
+        cells, cfg.min_respondents, cfg.homogeneity_threshold, cfg.protection_points,
+        cfg.city_total,
+    )  # fmt: skip
     write(con, "idx_suppression", flags)
     return ["idx_suppression"]
 

@@ -10,7 +10,9 @@ suppression then makes sure no withheld value can be worked out from what is pub
   gives the pooled mean of its withheld cells, so they must be at least two and hold at
   least k respondents together; the published cell with the fewest respondents is withheld
   with them until they do. When no such partner exists, the band-month's city total is
-  withheld instead.
+  withheld instead. A city may choose to withhold the city total of every band-month with
+  a withheld cell instead (`city_total = "withheld_with_cells"`): then no cell needs
+  withholding across zones.
 
   Where the cells' answer sums are given, a protection interval is also required: from
   the pooled mean, the 0-100 scale and the pooled spread (the most the city total's
@@ -50,6 +52,7 @@ def suppress(
     k: int,
     homogeneity_threshold: float = 1.01,
     protection_points: float = 0.0,
+    city_total: str = "published",
 ) -> pd.DataFrame:
     """Flag the cells to withhold.
 
@@ -64,6 +67,10 @@ def suppress(
         protection_points: half the width of the range each primary-withheld cell's mean
             must stay free to lie in, given what the city total and its interval reveal
             (0: no protection interval; needs the answer sums).
+        city_total: "published": the band-month's city total is published, so cells are
+            withheld to protect the withheld ones from it (and the total only when no
+            cell can be); "withheld_with_cells": the total of every band-month with a
+            withheld cell is withheld, and no cell is withheld across zones.
 
     Returns:
         The keys and n_respondents with is_suppressed, suppression_reason (null when
@@ -84,9 +91,15 @@ def suppress(
     for _ in range(1000):
         before = reason.notna().sum()
         reason = _across_bands(out, reason, has_data)
-        reason, total_withheld = _across_zones(out, reason, has_data, k, protection_points)
+        if city_total == "published":
+            reason, total_withheld = _across_zones(out, reason, has_data, k, protection_points)
         if reason.notna().sum() == before:
             break
+    if city_total == "withheld_with_cells":
+        group = [out["period_start"], out["time_band"]]
+        total_withheld = (reason.notna() & has_data).groupby(group).transform("any")
+    elif city_total != "published":
+        raise ValueError(f"city_total must be 'published' or 'withheld_with_cells': {city_total!r}")
     out["is_suppressed"] = reason.notna()
     out["suppression_reason"] = reason
     out["is_total_suppressed"] = total_withheld
