@@ -300,3 +300,36 @@ def test_erase_scrubs_sampled_values_from_validation_results_and_data_docs(
             assert "partial_unexpected_index_list" not in res
     pages = [p.read_text("utf-8") for p in site.parent.rglob("*.html")]
     assert any(corrections.ERASED in page for page in pages), "Data Docs not rendered again"
+
+
+def test_retracting_a_file_withdraws_the_rows_a_release_took_from_it(project) -> None:
+    """A file's quarantined rows released (after a fix) into a release batch with another
+    file's: retracting the file withdraws its own rows and the released ones it gave,
+    and nothing of the other file."""
+    from observatory.release import release  # noqa: PLC0415
+
+    cfg = project()
+    _land(cfg, HEADER + "".join(ROWS) + "4,2025-06-01T12:00:00Z,45.05,7.62,alien\n")
+    _land(cfg, HEADER + "7,2025-06-02T10:00:00Z,45.05,7.62,theft\n"
+          "8,2025-06-02T11:00:00Z,45.05,7.62,alien\n", "b.csv")  # fmt: skip
+    first, second = pipeline.ingest(cfg, now=NOW)
+    assert (first.rows_quarantined, second.rows_quarantined) == (1, 1)
+    (cfg.base_dir / "observatory.toml").write_text(
+        city_toml() + police_source("", "theft = 1.0\nrobbery = 2.0\nalien = 1.0"),
+        encoding="utf-8",
+    )
+    cfg = load_config(cfg.base_dir / "observatory.toml")
+    released = release(cfg, "police")
+    assert (released.rows_read, released.rows_accepted) == (2, 2)
+    origins = query(
+        cfg,
+        f"select o.origin_batch_id, v.incident_id from ({corrections.release_origins_sql('incidents')}) "
+        "as o join validated.incidents as v on v.batch_id = ? and v.row_number = o.row_number "
+        "order by 2",
+        [released.batch_id, released.batch_id],
+    )
+    assert origins == [(first.batch_id, "4"), (second.batch_id, "8")]
+
+    w = corrections.retract(cfg, first.batch_id, "the police withdrew the file")
+    assert w.rows_validated == 4  # its three rows and the one released from it
+    assert _validated(cfg) == [("7", "theft", second.batch_id), ("8", "alien", released.batch_id)]

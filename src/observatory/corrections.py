@@ -94,31 +94,85 @@ def _batch(con: duckdb.DuckDBPyConnection, batch_id: str) -> tuple[str, str, str
     return rows[0]
 
 
+def release_origins_sql(kind: str) -> str:
+    """A query (one parameter: a quarantine-release batch id) of the file row each row of
+    that release batch came from: row_number, origin_batch_id, origin_row_number.
+
+    A release batch numbers its rows 1.. in the order of the released rows' original
+    (batch, row) (`release._build_release_batch`), and the originals keep the release's
+    id (`released_batch_id`), so the origin of every row is known without storing it."""
+    if kind not in KINDS:
+        raise CorrectionError(f"unknown source kind {kind!r}")
+    return (
+        "select row_number() over (order by batch_id, row_number) as row_number, "  # noqa: S608 (kind checked against KINDS)
+        "batch_id as origin_batch_id, row_number as origin_row_number from ("
+        f"select distinct batch_id, row_number from quarantine.{kind} "
+        "where released_batch_id = ?)"
+    )
+
+
 def _withdraw(
     con: duckdb.DuckDBPyConnection, kind: str, batch_id: str, now: dt.datetime, closed_by: str
 ) -> Withdrawal:
     """Remove a batch's rows from validated and close its open quarantine (in the caller's
-    transaction)."""
+    transaction), and the same for the rows a quarantine release took from it: the records
+    of a withdrawn file leave wherever a release put them."""
     w = Withdrawal(batch_id, "")
+    _withdraw_rows(con, kind, batch_id, None, now=now, closed_by=closed_by, w=w)
+    return w
+
+
+def _withdraw_rows(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    batch_id: str,
+    rows: list[int] | None,
+    *,
+    now: dt.datetime,
+    closed_by: str,
+    w: Withdrawal,
+) -> None:
+    """Withdraw `rows` (file row numbers; None: all) of one batch, adding to `w`; then,
+    for every release batch that took some of them, the rows it made of them."""
+    only = "" if rows is None else " and row_number in (select unnest(?::bigint[]))"
+    params: list = [batch_id] + ([] if rows is None else [rows])
     tables = [("validated", kind)] + (
         [("validated", "survey_non_response")] if kind == "survey" else []
     )
     for schema, table in tables:
         if table_exists(con, schema, table):
             (n,) = con.execute(
-                f"delete from {schema}.{table} where batch_id = ?",  # noqa: S608 (kind checked against KINDS in _batch; values bound)
-                [batch_id],
+                f"delete from {schema}.{table} where batch_id = ?{only}",  # noqa: S608 (kind checked against KINDS in _batch; condition from code; values bound)
+                params,
             ).fetchone()
             if table == kind:
-                w.rows_validated = int(n)
+                w.rows_validated += int(n)
             else:
-                w.rows_non_response = int(n)
-    (w.quarantine_closed,) = con.execute(
-        f"update quarantine.{kind} set released_at = ?, released_batch_id = ? "  # noqa: S608 (kind checked against KINDS in _batch; values bound)
-        "where batch_id = ? and released_at is null",
-        [now, closed_by, batch_id],
+                w.rows_non_response += int(n)
+    released = con.execute(
+        f"select distinct q.released_batch_id from quarantine.{kind} as q "  # noqa: S608 (kind checked against KINDS in _batch; condition from code; values bound)
+        f"join ops.batches as b on b.batch_id = q.released_batch_id and b.status = 'loaded' "
+        f"where q.batch_id = ?{only.replace('row_number', 'q.row_number')} order by 1",
+        params,
+    ).fetchall()
+    (closed,) = con.execute(
+        f"update quarantine.{kind} set released_at = ?, released_batch_id = ? "  # noqa: S608 (kind checked against KINDS in _batch; condition from code; values bound)
+        f"where batch_id = ? and released_at is null{only}",
+        [now, closed_by, *params],
     ).fetchone()
-    return w
+    w.quarantine_closed += int(closed)
+    for (release_batch,) in released:
+        of_rows = "" if rows is None else " and origin_row_number in (select unnest(?::bigint[]))"
+        taken = [
+            r[0]
+            for r in con.execute(
+                f"select row_number from ({release_origins_sql(kind)}) "  # noqa: S608 (fixed query of release_origins_sql; condition from code)
+                f"where origin_batch_id = ?{of_rows}",
+                [release_batch, batch_id] + ([] if rows is None else [rows]),
+            ).fetchall()
+        ]
+        if taken:
+            _withdraw_rows(con, kind, release_batch, taken, now=now, closed_by=closed_by, w=w)
 
 
 def retract(cfg: Config, batch_id: str, reason: str, now: dt.datetime | None = None) -> Withdrawal:

@@ -155,6 +155,8 @@ def _build_release_batch(con: duckdb.DuckDBPyConnection, src: SourceConfig, targ
         ).fetchall()
     ]
     cols = ", ".join(f"raw_row ->> {_lit(k)} as {quote_ident(k)}" for k in keys)
+    # the rows are numbered in the order of their original (batch, row): a withdrawal of
+    # an original batch finds its rows by it (corrections.release_origins_sql)
     parts.append(
         "select distinct batch_id as _orig_batch_id, row_number as _orig_row_number"  # noqa: S608 (JSON keys escaped by _lit() and quote_ident(); batch ids escaped)
         f"{', ' + cols if cols else ''} from work.release_set "
