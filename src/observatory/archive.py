@@ -4,7 +4,10 @@ A batch's raw rows are the file itself. At commit its bytes are stored once, imm
 `<warehouse folder>/archive/<source>/<sha256><suffix>[.zst|.gz]` (compressed when that
 saves space: zstd when the `zstd` program is installed, gzip otherwise; Parquet and
 already-compressed files are kept as they are), written to a temporary name, synced and
-renamed, so a crash leaves either the whole file or none. `raw.files` (created with the
+renamed, so a crash leaves either the whole file or none. The ingest starts zstd (a child
+process) when the batch starts (`start`) and waits for it just before the batch's
+transaction (`PendingArchive.finish`); a batch that fails first stops it and removes its
+temporary file (`PendingArchive.cancel`). `raw.files` (created with the
 warehouse's bookkeeping tables) lists every archived file (source, original path, hash,
 sizes, rows, batch, when), written in the batch's own transaction: a file archived for a
 batch that then rolled back is unlisted, and the same bytes arriving again reuse it.
@@ -65,43 +68,101 @@ def _fsync_replace(tmp: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def _compress(source: Path, tmp_dir: Path) -> tuple[Path, str]:
-    """Compress `source` into a temporary file in `tmp_dir`; return it and the method."""
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=".incoming-")
-    os.close(fd)
-    tmp = Path(name)
+def _zstd_command(source: Path, tmp: Path) -> list[str] | None:
+    """zstd's command line compressing `source` into `tmp`, or None without zstd."""
     zstd = shutil.which("zstd")
-    if zstd:
-        subprocess.run([zstd, "-q", "-1", "-f", str(source), "-o", str(tmp)], check=True)  # noqa: S603 (zstd on PATH, fixed args, no shell)
-        return tmp, "zstd"
-    with source.open("rb") as src, gzip.open(tmp, "wb", compresslevel=1) as out:
-        shutil.copyfileobj(src, out, 1 << 20)
-    return tmp, "gzip"
+    return [zstd, "-q", "-1", "-f", str(source), "-o", str(tmp)] if zstd else None
 
 
-def store(root: Path, source_name: str, path: Path, digest: str) -> ArchivedFile:
-    """Archive `path` (whose SHA-256 is `digest`) under `root`; reuse it if already there."""
-    folder = root / source_name
-    folder.mkdir(parents=True, exist_ok=True)
-    base = f"{digest}{''.join(path.suffixes[-1:]).lower()}"
+def _temporary(folder: Path) -> Path:
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-")
+    os.close(fd)
+    return Path(name)
+
+
+def _existing(folder: Path, base: str) -> ArchivedFile | None:
     for compression, suffix in (("zstd", ".zst"), ("gzip", ".gz"), (None, "")):
         existing = folder / f"{base}{suffix}"
         if existing.is_file():
             return ArchivedFile(existing, existing.stat().st_size, compression)
-    size = path.stat().st_size
-    if not base.endswith(_COMPRESSED):
-        tmp, method = _compress(path, folder)
-        if tmp.stat().st_size < size:
-            dest = folder / f"{base}{'.zst' if method == 'zstd' else '.gz'}"
-            _fsync_replace(tmp, dest)
-            return ArchivedFile(dest, dest.stat().st_size, method)
-        tmp.unlink()
-    fd, name = tempfile.mkstemp(dir=folder, prefix=".incoming-")
-    os.close(fd)
-    shutil.copyfile(path, name)
-    dest = folder / base
-    _fsync_replace(Path(name), dest)
-    return ArchivedFile(dest, size, None)
+    return None
+
+
+class PendingArchive:
+    """A landing file being archived while its batch is worked on (`start`).
+
+    zstd compresses it in a child process from the batch's start; `finish` waits for it
+    and puts the file in place (synced, renamed) before the batch's transaction lists it;
+    `cancel` (a batch that failed first) stops the child and removes its temporary file,
+    so a failed batch leaves nothing behind. Without zstd, or for a file already archived
+    or not worth compressing, `finish` does the whole work as `store` did."""
+
+    def __init__(self, root: Path, source_name: str, path: Path, digest: str) -> None:
+        self.path, self.folder = path, root / source_name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.base = f"{digest}{''.join(path.suffixes[-1:]).lower()}"
+        self.done = _existing(self.folder, self.base)
+        self.tmp: Path | None = None
+        self.proc: subprocess.Popen | None = None
+        if self.done is None and not self.base.endswith(_COMPRESSED):
+            self.tmp = _temporary(self.folder)
+            command = _zstd_command(path, self.tmp)
+            if command:
+                self.proc = subprocess.Popen(command)  # noqa: S603 (zstd on PATH, fixed args, no shell)
+
+    def finish(self) -> ArchivedFile:
+        """Wait for the compression, if any, and store the file; the archived file."""
+        if self.done is not None:
+            return self.done
+        try:
+            self.done = self._finish()
+        finally:
+            self.cancel()  # a failure here removes the temporary file too
+        return self.done
+
+    def _finish(self) -> ArchivedFile:
+        size = self.path.stat().st_size
+        if self.tmp is not None:
+            if self.proc is not None:
+                if self.proc.wait() != 0:
+                    raise subprocess.CalledProcessError(self.proc.returncode, self.proc.args)
+                method = "zstd"
+            else:
+                with self.path.open("rb") as src, gzip.open(self.tmp, "wb", compresslevel=1) as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                method = "gzip"
+            if self.tmp.stat().st_size < size:
+                dest = self.folder / f"{self.base}{'.zst' if method == 'zstd' else '.gz'}"
+                _fsync_replace(self.tmp, dest)
+                self.tmp = None
+                return ArchivedFile(dest, dest.stat().st_size, method)
+        name = _temporary(self.folder)
+        shutil.copyfile(self.path, name)
+        dest = self.folder / self.base
+        _fsync_replace(name, dest)
+        return ArchivedFile(dest, size, None)
+
+    def cancel(self) -> None:
+        """Stop the compression if it still runs and remove its temporary file (no-op
+        once `finish` has stored the file)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
+
+
+def start(root: Path, source_name: str, path: Path, digest: str) -> PendingArchive:
+    """Begin archiving `path` (SHA-256 `digest`) under `root`: see `PendingArchive`."""
+    return PendingArchive(root, source_name, path, digest)
+
+
+def store(root: Path, source_name: str, path: Path, digest: str) -> ArchivedFile:
+    """Archive `path` (whose SHA-256 is `digest`) under `root`; reuse it if already there."""
+    return start(root, source_name, path, digest).finish()
 
 
 def record(

@@ -336,6 +336,8 @@ def ingest_file(
         return done
     b = batch.table("b")
     attach_work_catalog(con)
+    # the file is compressed into the archive (a child process) while DuckDB works on it
+    pending = archive.start(archive.archive_root(con), src.name, path, batch.digest)
     try:
         step = _clock()
         rows_in_file = load_file(con, src.format, path, src.read, b)
@@ -355,6 +357,7 @@ def ingest_file(
             outcomes,
             hold_limit=holds.max_share(cfg, src),
             rows_blank=report.rows_blank,
+            pending=pending,
         )
         corrections.record_rows_through(con, batch.batch_id, through)
     except landing.FileStillChanging as exc:
@@ -367,6 +370,7 @@ def ingest_file(
         _record_failure(con, batch, report.error)
         log.error("batch failed: %s", report.error)
     finally:
+        pending.cancel()  # a batch that failed before its commit: no archive file left
         drop_work_tables(con, batch)
     if report.status not in ("failed", "waiting"):
         row = con.execute(
@@ -424,10 +428,14 @@ def _commit_batch(
     also: Callable[[], None] | None = None,
     hold_limit: float | None = None,
     rows_blank: int = 0,
+    pending: archive.PendingArchive | None = None,
 ) -> None:
     """Archive the file (the raw layer), append accepted and quarantined rows and the
     bookkeeping, all or nothing (an archived file whose batch rolls back stays unlisted in
     `raw.files`, and is reused when the same bytes come again).
+
+    `pending`: the file's archiving, started with the batch (`archive.start`); it is
+    waited for here, before the transaction that lists it.
 
     `also` runs inside the same transaction (the quarantine release marks its originals).
     A batch quarantining more than `hold_limit` of its rows is held in that transaction too
@@ -448,7 +456,9 @@ def _commit_batch(
     stored = None
     if append_raw:
         step = _clock()
-        stored = archive.store(archive.archive_root(con), src.name, path, digest)
+        if pending is None:
+            pending = archive.start(archive.archive_root(con), src.name, path, digest)
+        stored = pending.finish()
         batch.timed("archive", step)
     step = _clock()
     with transaction(con):
