@@ -43,7 +43,7 @@ from observatory.sources.readers import (
     duckdb_message,
     load_file,
 )
-from observatory.sources.zoning import conform_with_zone
+from observatory.sources.zoning import conform_with_zone, repeated_table
 from observatory.validation import data_docs, gx_engine
 from observatory.validation.quarantine import flag_sql, row_checks
 from observatory.validation.suites import load_suite, suite_parameters
@@ -279,7 +279,9 @@ def validate_batch(
     batch.timed("conform", step)
     step = _clock()
     suite = load_suite(src, suite_parameters(src, zones.extent, now), cfg)
-    outcomes = gx_engine.validate_table_single_pass(con, z, suite)
+    outcomes = gx_engine.validate_table_single_pass(
+        con, z, suite, repeated={"record_id": repeated_table(z)}
+    )
     batch.timed("validate", step)
     reasons = {i: e.get("meta", {}).get("reason", "") for i, e in enumerate(suite["expectations"])}
     checks, batch_failures = row_checks(outcomes, reasons)
@@ -302,7 +304,8 @@ def drop_work_tables(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     """Remove a batch's work tables (they hold nothing that is not elsewhere)."""
     c = batch.table("c")
     drop_batch_table(con, batch.table("b"))
-    for table in (*(batch.table(p) for p in ("z", "f")), c, f"{c}_zones", f"{c}_lonlat"):
+    z = batch.table("z")
+    for table in (z, repeated_table(z), batch.table("f"), c, f"{c}_zones", f"{c}_lonlat"):
         con.execute(f"drop table if exists {table}")
     con.execute(f"drop table if exists {c}_ll")
     con.execute(f"drop table if exists {c}_ll_zones")

@@ -214,6 +214,11 @@ def validate_table(
         con: An open DuckDB connection (to a file or in-memory); it is left open.
         table: `table`, `schema.table` or `catalog.schema.table`, unquoted.
         suite: A GX 1.x ExpectationSuite as a JSON dict.
+        repeated: column -> a table (`schema.table`, unquoted) holding, in a column of
+            the same name, every non-null value that occurs more than once in that column
+            of `table` (more is allowed): a uniqueness expectation on the column then
+            counts its repeats among those values only, the same count for less work
+            (the ingest computes them once per batch for its copy numbers too).
 
     Returns:
         One outcome per expectation, in suite order.
@@ -247,6 +252,11 @@ def validate_dataframe(df: pd.DataFrame, suite: dict) -> list[ExpectationOutcome
     Args:
         df: The data.
         suite: A GX 1.x ExpectationSuite as a JSON dict.
+        repeated: column -> a table (`schema.table`, unquoted) holding, in a column of
+            the same name, every non-null value that occurs more than once in that column
+            of `table` (more is allowed): a uniqueness expectation on the column then
+            counts its repeats among those values only, the same count for less work
+            (the ingest computes them once per batch for its copy numbers too).
 
     Returns:
         One outcome per expectation, in suite order.
@@ -377,12 +387,16 @@ def _condition_columns(condition: Any) -> set[str]:
     return {condition["column"]["name"]}
 
 
-def _metric_sql(i: int, exp: dict, table: str) -> tuple[list[str], list[str]]:
+def _metric_sql(
+    i: int, exp: dict, table: str, repeated: dict[str, str] | None = None
+) -> tuple[list[str], list[str]]:
     """Inner select items and outer aggregates of one map expectation (`_e<i>_*` columns).
 
     Plain `count_if`s (a FILTER clause per aggregate costs far more on a wide select). A
     uniqueness expectation counts its repeated values with a group-by of its own, a scalar
-    subquery of the same statement, instead of a window over the batch."""
+    subquery of the same statement, instead of a window over the batch; over only the
+    values of `repeated[column]` when the caller knows them (see
+    `validate_table_single_pass`)."""
     kwargs = exp["kwargs"]
     col = quote_ident(kwargs["column"])
     condition = _condition_sql(kwargs["row_condition"]) if kwargs.get("row_condition") else None
@@ -397,6 +411,9 @@ def _metric_sql(i: int, exp: dict, table: str) -> tuple[list[str], list[str]]:
         outer += [f"count(*) as _e{i}_rows", f"count(*) - count({col}) as _e{i}_nulls"]
     if exp["type"] == "expect_column_values_to_be_unique":
         where = f"({condition}) and {col} is not null" if condition else f"{col} is not null"
+        if repeated and kwargs["column"] in repeated:
+            known = ".".join(quote_ident(p) for p in repeated[kwargs["column"]].split("."))
+            where += f" and {col} in (select {col} from {known})"  # noqa: S608 (column and table quoted)
         outer.append(
             f"(select coalesce(sum(n), 0) from (select count(*) as n from {table} where {where} "  # noqa: S608 (column quoted; condition compiled with literal(); table from code)
             f"group by {col} having count(*) > 1)) as _e{i}_unexpected"
@@ -436,7 +453,11 @@ def _unexpected_values(
 
 
 def validate_table_single_pass(
-    con: duckdb.DuckDBPyConnection, table: str, suite: dict
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    suite: dict,
+    *,
+    repeated: dict[str, str] | None = None,
 ) -> list[ExpectationOutcome]:
     """Validate a DuckDB table with GX, computing every expectation's metrics in one query.
 
@@ -458,6 +479,11 @@ def validate_table_single_pass(
         con: An open DuckDB connection; it is left open.
         table: `schema.table` (unquoted), a table (its rowid orders the sampled values).
         suite: A GX 1.x ExpectationSuite as a JSON dict.
+        repeated: column -> a table (`schema.table`, unquoted) holding, in a column of
+            the same name, every non-null value that occurs more than once in that column
+            of `table` (more is allowed): a uniqueness expectation on the column then
+            counts its repeats among those values only, the same count for less work
+            (the ingest computes them once per batch for its copy numbers too).
 
     Returns:
         One outcome per expectation, in suite order.
@@ -486,7 +512,7 @@ def validate_table_single_pass(
                     continue
                 used |= needs
                 every_column |= isinstance(kwargs.get("row_condition"), str)
-                item_inner, item_outer = _metric_sql(i, exp, qualified)
+                item_inner, item_outer = _metric_sql(i, exp, qualified, repeated)
                 inner += item_inner
                 outer += item_outer
             elif exp["type"] not in _SINGLE_PASS_TABLE:
