@@ -53,6 +53,9 @@ def _survey(cfg: Config, zones: set[str], extent: tuple) -> pd.DataFrame:
         )
         answer = long["label"].str.lower().map(labels)
         answer = answer.fillna(pd.to_numeric(long["label"], errors="coerce"))
+        codes = {c.strip().lower() for c in src.non_response}
+        is_non_response = long["label"].str.strip().str.lower().isin(codes)
+        local = pd.to_datetime(long["data_compilazione"], format="%d/%m/%Y %H:%M", errors="coerce")
         frame = pd.DataFrame(
             {
                 "record_id": long["id_risposta"] + "|" + long["item_id"],
@@ -65,17 +68,19 @@ def _survey(cfg: Config, zones: set[str], extent: tuple) -> pd.DataFrame:
                 "answer": answer,
                 "score": (answer - 1) / 4 * 100,
                 "weight": pd.to_numeric(long["peso"], errors="coerce").fillna(1.0),
-                "surveyed_at": pd.to_datetime(
-                    long["data_compilazione"], format="%d/%m/%Y %H:%M", errors="coerce"
-                )
-                .dt.tz_localize(cfg.city.timezone, ambiguous="NaT", nonexistent="NaT")
-                .dt.tz_convert("UTC"),
+                "surveyed_at": local.dt.tz_localize(
+                    cfg.city.timezone, ambiguous="NaT", nonexistent="NaT"
+                ).dt.tz_convert("UTC"),
+                "is_non_response": is_non_response,
+                "dst_issue": _dst_issue(local, cfg.city.timezone),
             }
         )
         frame = _common(frame)
         _validate(frame, cfg, "survey", extent)
         ok = (
-            frame["zone_id"].notna()
+            ~frame["is_non_response"]
+            & frame["dst_issue"].isna()
+            & frame["zone_id"].notna()
             & frame["score"].between(0, 100)
             & (frame["weight"] > 0)
             & frame["surveyed_at"].notna()
@@ -83,6 +88,21 @@ def _survey(cfg: Config, zones: set[str], extent: tuple) -> pd.DataFrame:
         )
         out.append(frame.loc[ok, ["zone_id", "time_band", "score", "weight", "surveyed_at"]])
     return pd.concat(out, ignore_index=True)
+
+
+def _dst_issue(local: pd.Series, tz: str) -> pd.Series:
+    """'nonexistent' or 'ambiguous' where a local time cannot be read at a daylight-saving
+    change (as the suite's `dst_issue` checks), else None."""
+    read = local.notna()
+    gap = read & local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna()
+    nonexistent = (
+        read
+        & local.dt.tz_localize(
+            tz, ambiguous=np.zeros(len(local), dtype=bool), nonexistent="NaT"
+        ).isna()
+    )
+    issue = np.select([nonexistent, gap], ["nonexistent", "ambiguous"], default="")
+    return pd.Series(issue, index=local.index).replace("", None)
 
 
 def _incidents(cfg: Config, extent: tuple) -> pd.DataFrame:
@@ -102,6 +122,7 @@ def _incidents(cfg: Config, extent: tuple) -> pd.DataFrame:
                 "zone_id": zones.assign(lon.to_numpy(), lat.to_numpy()),
                 "category": raw["category"],
                 "severity": raw["category"].map(src.severity),
+                "dst_issue": None,  # UTC timestamps: no local time to misread
             }
         )
         frame = _common(frame)
@@ -140,6 +161,7 @@ def _sensors(cfg: Config, extent: tuple) -> pd.DataFrame:
                 ),
                 "metric": raw["metric"],
                 "value": value,
+                "dst_issue": None,  # UTC timestamps: no local time to misread
             }
         ).merge(sites[["sensor_id", "zone_id"]], on="sensor_id", how="left")
         frame = _common(frame)
