@@ -289,6 +289,8 @@ def status(
     for f in info.get("latest_failures", [])[:5]:
         check = f"{f['expectation']}({f['column']})"
         typer.echo(f"  failed check: {check} x{f['unexpected_count']} in {f['batch_id']}")
+    for w in info.get("waiting_files", []):
+        typer.echo(f"  waiting since {w['first_seen_at'][:16]}: {w['reason']}")
 
 
 @app.command("declare-late")

@@ -789,6 +789,9 @@ class MonitoringConfig(_Model):
     ingest_deadline_minutes: float = Field(default=60.0, gt=0)
     #: Every observatory task is stopped after this many minutes (`execution_timeout`).
     task_timeout_minutes: float = Field(default=120.0, gt=0)
+    #: A landing file seen waiting (not complete yet: still being copied, or without its
+    #: marker) for longer than this alerts (`ops.waiting_files`, the monitoring DAG).
+    waiting_alert_hours: float = Field(default=6.0, gt=0)
     #: Freshness on data time: a source is stale when its newest record (event time) is
     #: older than this many schedule periods (a source's `max_data_age_hours` overrides;
     #: not judged for a synthetic city, whose dates are fixed).

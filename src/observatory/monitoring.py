@@ -1,4 +1,5 @@
-"""Monitoring checks: is each source fresh, did a batch quarantine too much, did an index jump?
+"""Monitoring checks: is each source fresh, did a batch quarantine too much, did an index
+jump, is a landing file stuck waiting?
 
 Each check is a read-only query over the warehouse and returns findings; no finding means
 healthy. The checks know nothing about Airflow: the monitoring DAG
@@ -277,3 +278,30 @@ def check_index_shifts(con: duckdb.DuckDBPyConnection, cfg: Config) -> list[Find
         )
         for zone_id, name, band, period, prev, cur in rows
     ]
+
+
+def check_waiting(con: duckdb.DuckDBPyConnection, cfg: Config, now: dt.datetime) -> list[Finding]:
+    """Landing files that ingest runs have seen waiting (not complete yet) for longer than
+    `waiting_alert_hours` (`ops.waiting_files`, recorded by every ingest run)."""
+    from observatory.ops.waiting import waiting_files  # noqa: PLC0415
+
+    limit = cfg.monitoring.waiting_alert_hours
+    findings = []
+    for row in waiting_files(con):
+        hours = (now - row["first_seen_at"]).total_seconds() / 3600
+        if hours <= limit:
+            continue
+        findings.append(
+            Finding(
+                "waiting",
+                row["file_path"],
+                f"{row['source_name']}: {row['file_path']} has been waiting {hours:.1f} h "
+                f"(first seen {row['first_seen_at']:%Y-%m-%d %H:%M} UTC, last "
+                f"{row['last_seen_at']:%Y-%m-%d %H:%M} UTC), more than {limit:g} h: "
+                f"{row['reason']}. Finish the copy (or write its marker file), or remove a "
+                "file that will never be complete; the next ingest run loads or forgets it.",
+                round(hours, 2),
+                limit,
+            )
+        )
+    return findings

@@ -12,7 +12,7 @@ cities), and defaults to the demo's `var/demo/observatory.toml` in this reposito
   rebuilds the Data Docs and the quarantine summary;
 - `<city>.index`, scheduled on those Assets: rebuilds staging -> index -> marts, then exports;
 - `<city>.monitor`, on `[monitoring] schedule` and unpaused from the start: freshness (load
-  time and data time), quarantine spikes, index shifts.
+  time and data time), quarantine spikes, index shifts, landing files stuck waiting.
 
 Alerts (`observatory.ops.alerts`) go to the log and, per `[monitoring] notifier`, by e-mail
 and to a webhook: on every failed task, and when an ingest run misses its deadline.
@@ -657,6 +657,8 @@ Every `{mon.schedule}`, as of the end of the run's data interval:
 * **index_shifts** (when the marts were rebuilt in the interval; always on a run without one):
   zone x band cells whose index moved more than {mon.index_shift_points:g} points from the
   previous to the latest period.
+* **waiting**: landing files the ingest runs have seen waiting (still being copied, or
+  without their marker) for more than {mon.waiting_alert_hours:g} h (`ops.waiting_files`).
 
 A red task is an alert: its log lists the findings (which file, how many rows, why, what to
 do), and it was sent to {", ".join(mon.notifier)}. Thresholds and notifiers live in the
@@ -718,9 +720,16 @@ do), and it was sent to {", ".join(mon.notifier)}. Thresholds and notifiers live
                     raise AirflowSkipException("the marts were not rebuilt in this interval")
             _findings("index_shifts", lambda m, con, p: m.check_index_shifts(con, p))
 
+        @task(pool=pool_name(cfg))
+        def waiting() -> None:
+            """Is a landing file stuck waiting (a copy that died, a marker never written)?"""
+            now = _run_time(get_current_context())
+            _findings("waiting", lambda m, con, p: m.check_waiting(con, p, now))
+
         freshness()
         quarantine()
         index_shifts()
+        waiting()
 
     return _monitor_dag()
 

@@ -22,6 +22,7 @@ from observatory.config import Config
 from observatory.contracts import load_contracts
 from observatory.ingest import BatchReport, ingest_source
 from observatory.interventions import write_register
+from observatory.ops import waiting
 from observatory.sql_util import run_model
 from observatory.timebands import write_day_bands
 from observatory.warehouse import columns_of, connect, table_exists, transaction
@@ -78,7 +79,10 @@ def ingest(
             write_zones(con, cfg, zones)
         reports: list[BatchReport] = []
         for src in selected:
-            reports.extend(ingest_source(con, cfg, src, zones, now))
+            done = ingest_source(con, cfg, src, zones, now)
+            # files not complete yet, and since when (the monitoring DAG's `waiting` check)
+            waiting.record(con, src.name, done, now or dt.datetime.now(dt.UTC))
+            reports.extend(done)
         return reports
     finally:
         if own:

@@ -81,6 +81,18 @@ def status(cfg: Config) -> dict[str, Any]:
         )
         for s in result["sources"]:  # loaded but not published (`observatory batches held`)
             s["batches_held"] = held.get(s["source"], 0)
+        from observatory.ops.waiting import waiting_files  # noqa: PLC0415
+
+        result["waiting_files"] = [
+            {
+                "source": w["source_name"],
+                "file": w["file_path"],
+                "first_seen_at": w["first_seen_at"].isoformat(),
+                "last_seen_at": w["last_seen_at"].isoformat(),
+                "reason": w["reason"],
+            }
+            for w in waiting_files(con)
+        ]
         if table_exists(con, "marts", "zone_index"):
             zones, periods, latest = con.execute(
                 "select count(distinct zone_id), count(distinct period_start), "
