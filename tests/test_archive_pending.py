@@ -77,3 +77,13 @@ def test_a_failed_compression_leaves_no_file(tmp_path: Path, monkeypatch) -> Non
     with pytest.raises(subprocess.CalledProcessError):
         pending.finish()
     assert list((root / "s").iterdir()) == []
+
+
+def test_a_compressor_that_cannot_start_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    path, digest = _big_file(tmp_path)
+    root = tmp_path / "archive"
+    missing = str(tmp_path / "no-such-zstd")
+    monkeypatch.setattr(archive, "_zstd_command", lambda source, tmp: [missing])
+    with pytest.raises(FileNotFoundError):
+        archive.start(root, "s", path, digest)
+    assert list((root / "s").iterdir()) == []

@@ -108,7 +108,11 @@ class PendingArchive:
             self.tmp = _temporary(self.folder)
             command = _zstd_command(path, self.tmp)
             if command:
-                self.proc = subprocess.Popen(command)  # noqa: S603 (zstd on PATH, fixed args, no shell)
+                try:
+                    self.proc = subprocess.Popen(command)  # noqa: S603 (zstd on PATH, fixed args, no shell)
+                except BaseException:
+                    self.cancel()  # no temporary file left behind
+                    raise
 
     def finish(self) -> ArchivedFile:
         """Wait for the compression, if any, and store the file; the archived file."""
