@@ -68,6 +68,13 @@ ingest_deadline_minutes = 0.02
 """
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Leaves a redirect to the caller (it raises as an HTTPError with its Location)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class _Api:
     """Just enough of the REST API v2, with the token from POST /auth/token."""
 
@@ -273,11 +280,27 @@ def _held_until_released(api: _Api, airflow: Airflow) -> None:
     plugins = {p["name"]: p for p in api.get("/plugins")["plugins"]}
     views = {(v["name"], v["destination"]) for v in plugins["observatory"]["external_views"]}
     assert {("Data Docs", "dag"), ("Quarantine", "task")} <= views
-    with urllib.request.urlopen(post["links"]["Quarantine"], timeout=30) as page:
-        assert batch_id in page.read().decode("utf-8")
+    # the pages need a user Airflow lets see plugins: an API token here (a UI session's
+    # cookie in a browser); without one, a 401, and a browser goes to the login page
     docs_url = f"{airflow.url}/observatory/dag/{dag_id}/data-docs/index.html"
-    with urllib.request.urlopen(docs_url, timeout=30) as page:
+    bearer = {"Authorization": f"Bearer {api.token}"}
+    with urllib.request.urlopen(
+        urllib.request.Request(post["links"]["Quarantine"], headers=bearer), timeout=30
+    ) as page:
+        assert batch_id in page.read().decode("utf-8")
+    with urllib.request.urlopen(
+        urllib.request.Request(docs_url, headers=bearer), timeout=30
+    ) as page:
         assert page.status == 200
+    for url in (post["links"]["Quarantine"], docs_url):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=30)
+        assert refused.value.code == 401, url
+    browser = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as sent:
+        browser.open(urllib.request.Request(docs_url, headers={"Accept": "text/html"}), timeout=30)
+    assert sent.value.code == 303
+    assert "/auth/" in sent.value.headers["Location"] and "login" in sent.value.headers["Location"]
 
     # held: no index run was started for it, and June's exports are as they were
     time.sleep(10)  # the scheduler's few seconds to react to an Asset event, were there one

@@ -11,8 +11,12 @@ this package installed loads it. It adds
   of an observatory DAG id).
 
 The pages are static files written by the DAGs: serving them never opens a warehouse.
-They are as public as the Airflow API server (bound to loopback by `make airflow`); the
-Data Docs are redacted (no record ids or exact coordinates, docs/operations.md).
+Airflow does not authenticate a plugin's FastAPI app (a mounted app inherits none of the
+API's dependencies), so this one does: every page needs a user whom Airflow's auth manager
+lets see plugins (`AccessView.PLUGINS`: a logged-in UI session's cookie or an API token),
+a browser without one is sent to Airflow's login page and back, and an Airflow without
+that API refuses every page (fail closed). The Data Docs are also redacted (no record ids
+or exact coordinates, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from observatory.ops.quality_page import PAGE
 
@@ -60,9 +66,40 @@ def _city_of(dag_id: str) -> str:
     return dag_id.split(".", 1)[0]
 
 
+def _access() -> list[Any]:
+    """The dependency every page has: Airflow's own check that the caller may see plugins."""
+    try:
+        from airflow.api_fastapi.auth.managers.models.resource_details import (  # noqa: PLC0415
+            AccessView,
+        )
+        from airflow.api_fastapi.core_api.security import requires_access_view  # noqa: PLC0415
+    except ImportError:  # an Airflow without the API: nobody is let in
+
+        def _deny() -> None:
+            raise HTTPException(403, "this Airflow cannot check access: the pages are closed")
+
+        return [Depends(_deny)]
+    return [Depends(requires_access_view(AccessView.PLUGINS))]
+
+
+async def _to_login(request: Request, exc: StarletteHTTPException) -> Response:
+    """A browser that is not logged in goes to Airflow's login page, and back here after."""
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if exc.status_code == 401 and wants_page and request.method == "GET":
+        from airflow.api_fastapi.app import get_auth_manager  # noqa: PLC0415
+
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), 303)
+    return await http_exception_handler(request, exc)
+
+
 def create_app() -> FastAPI:
     """The FastAPI app mounted at `/observatory`."""
-    app = FastAPI(title="observatory", description="Data Docs and quarantine per city")
+    app = FastAPI(
+        title="observatory",
+        description="Data Docs and quarantine per city",
+        dependencies=_access(),
+        exception_handlers={StarletteHTTPException: _to_login},
+    )
 
     @app.get("/", response_class=HTMLResponse)
     def cities() -> str:
