@@ -308,3 +308,57 @@ def test_recompute_since_is_the_first_month_an_increment_may_republish() -> None
     plan.touched = set()
     assert increment.recompute_since(plan) == months[5]  # a new month after May
     assert increment.recompute_since(increment.Plan(True, "full build asked for")) is None
+
+
+def test_a_multi_block_increment_computes_only_the_open_block(
+    generated: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 18 (session 7): in blocks of 2 months the 6-month demo is three blocks; after
+    one more day of June, the blocks of January-February and March-April (their months and
+    the months their windows read all frozen) are not computed again, yet every period
+    mart's open-month rows, and the interventions' effects (which read every month), are
+    those of `build --full`."""
+    from observatory.index import blocks, steps  # noqa: PLC0415
+
+    monkeypatch.setattr(blocks, "BLOCK_MONTHS", 2)
+    computed: list[object] = []
+    real = steps._composite
+
+    def spy(cells, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        computed.append(pd.to_datetime(cells["period_start"]).max())
+        return real(cells, *args, **kwargs)
+
+    monkeypatch.setattr(steps, "_composite", spy)
+    root, cfg, aside = _city(generated, tmp_path, ["**/*_2025_06.csv"])
+    pipeline.run(cfg)
+    assert len(computed) == 3  # January-May: three blocks, the last of May alone
+    _land_first_day(root, aside)
+    computed.clear()
+    with caplog.at_level("INFO", logger="observatory.index.steps"):
+        pipeline.run(cfg)
+    june = dt.date(2025, 6, 1)
+    assert _frozen(cfg) == [dt.date(2025, m, 1) for m in (1, 2, 3, 4, 5)]
+    assert computed == [pd.Timestamp(june)]  # the block of May and June alone
+    assert "block from 2025-01-01" in caplog.text and "block from 2025-03-01" in caplog.text
+    marts = _every_period_mart()
+    incremental = {m: _rows(cfg, m, [june], stamps=False) for m in marts}
+    assert len(incremental["zone_trends"]) > 0
+    effects = (
+        "select * exclude (build_id, published_at) from marts.intervention_effects order by all"
+    )
+    with connect(cfg, read_only=True) as con:
+        kept = con.execute("select count(distinct period_start) from idx.idx_composite").fetchone()
+        incremental_effects = con.execute(effects).df()
+    assert kept == (6,)  # the frozen blocks' rows stay, for the trends and interventions
+    computed.clear()
+    pipeline.build(cfg, full=True)
+    assert len(computed) == 3
+    for mart in marts:
+        pd.testing.assert_frame_equal(
+            incremental[mart], _rows(cfg, mart, [june], stamps=False), obj=mart
+        )
+    with connect(cfg, read_only=True) as con:
+        pd.testing.assert_frame_equal(incremental_effects, con.execute(effects).df())

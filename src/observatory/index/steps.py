@@ -37,6 +37,7 @@ from observatory.index.outputs import result_tables
 from observatory.index.shrinkage import fay_herriot, no_shrinkage, sampling_variance
 from observatory.index.suppression import suppress
 from observatory.interventions.step import build_intervention_effects
+from observatory.warehouse import table_exists
 
 log = logging.getLogger(__name__)
 
@@ -211,26 +212,158 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     cells = read(con, _CELLS.format(**_WITH_PERCEPTION))
     periods = sorted({pd.Timestamp(p) for p in pd.to_datetime(cells["period_start"])})
     blocks = period_blocks(periods)
+    kept_months: list[object] = []
     if len(blocks) == 1:
         respondents = _composite_respondents(con)
         tables = _composite(cells, respondents, cfg, np.random.default_rng(cfg.seed))
         suppressed = cells["is_suppressed"]
     else:
-        tables = _composite_in_blocks(con, cells, cfg, periods, blocks)
-        keys = tables["idx_composite"][KEYS].assign(
-            period_start=lambda f: pd.to_datetime(f["period_start"])
-        )
+        kept = _frozen_blocks(con, blocks, periods, cfg)
+        tables = _composite_in_blocks(con, cells, cfg, periods, blocks, skip=kept)
+        kept_months = [m for block in kept for m in block]
+        composite = tables["idx_composite"]
+        if kept_months:  # their rows of the previous build: the trend windows read them
+            composite = pd.concat(
+                [
+                    frame[[*KEYS, "index_value"]].assign(
+                        period_start=lambda f: pd.to_datetime(f["period_start"])
+                    )
+                    for frame in (composite, _kept_rows(con, "idx_composite", kept_months))
+                ],
+                ignore_index=True,
+            )
+        keys = composite[KEYS].assign(period_start=lambda f: pd.to_datetime(f["period_start"]))
         flags = cells[[*KEYS, "is_suppressed"]].assign(
             period_start=lambda f: pd.to_datetime(f["period_start"])
         )
         suppressed = keys.merge(flags, on=KEYS, how="left")["is_suppressed"]
     # an increment publishes the open months only: their trend tests still read every month
     tables["idx_trends"] = trends(
+        composite if len(blocks) > 1 else tables["idx_composite"],
+        suppressed,
+        cfg,
+        months=months_to_compute(con),
+    )
+    if kept_months and not _write_keeping(con, tables, kept_months):
+        log.warning("composite: kept blocks' columns changed: every block computed")
+        return _build_composite_in_full(con, cfg, cells, periods, blocks)
+    if not kept_months:
+        for name, frame in tables.items():
+            write(con, name, frame)
+    _record_blocks(con, blocks)
+    return [*tables, "idx_composite_blocks"]
+
+
+def _build_composite_in_full(
+    con: duckdb.DuckDBPyConnection,
+    cfg: IndexConfig,
+    cells: pd.DataFrame,
+    periods: list[pd.Timestamp],
+    blocks: list[list[object]],
+) -> list[str]:
+    """Every block computed (what `build_composite` does when no block is frozen)."""
+    tables = _composite_in_blocks(con, cells, cfg, periods, blocks)
+    keys = tables["idx_composite"][KEYS].assign(
+        period_start=lambda f: pd.to_datetime(f["period_start"])
+    )
+    flags = cells[[*KEYS, "is_suppressed"]].assign(
+        period_start=lambda f: pd.to_datetime(f["period_start"])
+    )
+    suppressed = keys.merge(flags, on=KEYS, how="left")["is_suppressed"]
+    tables["idx_trends"] = trends(
         tables["idx_composite"], suppressed, cfg, months=months_to_compute(con)
     )
     for name, frame in tables.items():
         write(con, name, frame)
-    return list(tables)
+    _record_blocks(con, blocks)
+    return [*tables, "idx_composite_blocks"]
+
+
+#: The blocks of months the last build's composite ran in (`_frozen_blocks`).
+_BLOCKS_TABLE = "idx_composite_blocks"
+
+
+def _record_blocks(con: duckdb.DuckDBPyConnection, blocks: list[list[object]]) -> None:
+    con.execute(f"create or replace table idx.{_BLOCKS_TABLE} (block_start date, months date[])")
+    con.executemany(
+        f"insert into idx.{_BLOCKS_TABLE} values (?, ?)",  # noqa: S608 (table name from code)
+        [[pd.Timestamp(b[0]).date(), [pd.Timestamp(m).date() for m in b]] for b in blocks],
+    )
+
+
+def _frozen_blocks(
+    con: duckdb.DuckDBPyConnection,
+    blocks: list[list[object]],
+    periods: list[pd.Timestamp],
+    cfg: IndexConfig,
+) -> list[list[object]]:
+    """The blocks an increment need not compute: every month of the block and of the
+    months before it that its windows read is closed (frozen), the previous build ran the
+    same block (same months, so the same seeded stream) and left its rows. Their published
+    rows are frozen in the marts; their idx rows are the previous build's, which the
+    trend windows and the interventions read (a full build computes them again: the same
+    point figures, as a frozen month's, docs/build-graph.md). Never the last block, whose
+    method tables (`_NOT_BY_MONTH`) the build keeps. None in a full build."""
+    open_months = months_to_compute(con)
+    if open_months is None or not table_exists(con, "idx", _BLOCKS_TABLE):
+        return []
+    before = {
+        tuple(months)
+        for (months,) in con.execute(f"select months from idx.{_BLOCKS_TABLE}").fetchall()  # noqa: S608 (table name from code)
+    }
+    present = {
+        p for (p,) in con.execute("select distinct period_start from idx.idx_composite").fetchall()
+    }
+    opened = {pd.Timestamp(m) for m in open_months}
+    context = max(cfg.fear_gap_months - 1, 1)
+    frozen = []
+    for block in blocks[:-1]:
+        first = periods.index(pd.Timestamp(block[0]))
+        window = periods[max(0, first - context) : first + len(block)]
+        months = tuple(pd.Timestamp(m).date() for m in block)
+        if opened.isdisjoint(window) and months in before and set(months) <= present:
+            frozen.append(block)
+    return frozen
+
+
+def _kept_rows(con: duckdb.DuckDBPyConnection, table: str, months: list[object]) -> pd.DataFrame:
+    return con.execute(
+        f"select * from idx.{table} where period_start in (select unnest(cast($m as date[])))",  # noqa: S608 (idx table names from code)
+        {"m": [pd.Timestamp(m).date() for m in months]},
+    ).df()
+
+
+def _write_keeping(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], months: list[object]
+) -> bool:
+    """Write the composite's tables, the by-month ones keeping the previous build's rows
+    of `months` (frozen blocks: `_frozen_blocks`); idx_trends holds the open months only.
+    False (nothing kept) if a table's columns or their types are not the kept rows': the
+    caller computes every block then."""
+    days = [pd.Timestamp(m).date() for m in months]
+    by_month = [
+        n
+        for n, f in tables.items()
+        if "period_start" in f and n not in (*_NOT_BY_MONTH, "idx_trends")
+    ]
+    for name in by_month:
+        con.execute(
+            f"create or replace temp table _kept_{name} as select * from idx.{name} "  # noqa: S608 (idx table names from code)
+            "where period_start in (select unnest(cast($m as date[])))",
+            {"m": days},
+        )
+    for name, frame in tables.items():
+        write(con, name, frame)
+    same = all(_schema(con, f"_kept_{n}") == _schema(con, f"idx.{n}") for n in by_month)
+    for name in by_month:
+        if same:
+            con.execute(f"insert into idx.{name} select * from _kept_{name}")  # noqa: S608 (idx table names from code)
+        con.execute(f"drop table _kept_{name}")
+    return same
+
+
+def _schema(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(f"describe {table}").fetchall()]
 
 
 #: Tables of the composite step that describe the method, not months: a multi-block
@@ -258,14 +391,20 @@ def _composite_in_blocks(
     cfg: IndexConfig,
     periods: list[pd.Timestamp],
     blocks: list[list[object]],
+    *,
+    skip: list[list[object]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The composite per block of months, each with the months before it that the fear
     gap's window and the change on the previous month read (computed, not kept). Each
-    block reads only its window's survey units (five years of them took 380 MB)."""
+    block reads only its window's survey units (five years of them took 380 MB). The
+    blocks of `skip` are not computed (an increment's frozen blocks)."""
     period = pd.to_datetime(cells["period_start"])
     context = max(cfg.fear_gap_months - 1, 1)
     parts: dict[str, list[pd.DataFrame]] = {}
     for block in blocks:
+        if skip and block in skip:
+            log.info("composite: block from %s frozen, not recomputed", block[0])
+            continue
         first = periods.index(pd.Timestamp(block[0]))
         window = periods[max(0, first - context) : first + len(block)]
         tables = _composite(
@@ -506,6 +645,7 @@ PYTHON_STEPS: dict[str, PythonStep] = {
             "idx.idx_city",
             "idx.idx_method",
             "idx.idx_trends",
+            "idx.idx_composite_blocks",
         ],
     )(build_composite),
     # who feels unsafe: respondent-group cells and their disclosure control (groups.py)
