@@ -285,10 +285,12 @@ _BLOCKS_TABLE = "idx_composite_blocks"
 
 def _record_blocks(con: duckdb.DuckDBPyConnection, blocks: list[list[object]]) -> None:
     con.execute(f"create or replace table idx.{_BLOCKS_TABLE} (block_start date, months date[])")
-    con.executemany(
-        f"insert into idx.{_BLOCKS_TABLE} values (?, ?)",  # noqa: S608 (table name from code)
-        [[pd.Timestamp(b[0]).date(), [pd.Timestamp(m).date() for m in b]] for b in blocks],
-    )
+    rows = [[pd.Timestamp(b[0]).date(), [pd.Timestamp(m).date() for m in b]] for b in blocks if b]
+    if rows:  # a city with no cells yet has one empty block and records none
+        con.executemany(
+            f"insert into idx.{_BLOCKS_TABLE} values (?, ?)",  # noqa: S608 (table name from code)
+            rows,
+        )
 
 
 def _frozen_blocks(
