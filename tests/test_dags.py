@@ -607,12 +607,34 @@ def test_the_plugin_links_dags_and_tasks_to_data_docs_and_quarantine(
     assert views[("Data Docs", "dag")] == "/observatory/dag/{DAG_ID}/data-docs/index.html"
     assert views[("Quarantine", "task")] == "/observatory/dag/{DAG_ID}/quarantine"
     [app] = plugin.fastapi_apps
-    client = TestClient(app["app"])
-    page = client.get(f"/dag/{INGEST['survey_quartieri']}/data-docs/index.html")
+    from airflow.api_fastapi.app import init_auth_manager  # noqa: PLC0415
+
+    init_auth_manager()  # what the API server does before it mounts the plugin's app
+    docs = f"/dag/{INGEST['survey_quartieri']}/data-docs/index.html"
+    # nobody logged in: a script gets 401, a browser goes to Airflow's login page
+    stranger = TestClient(app["app"], follow_redirects=False)
+    assert stranger.get(docs).status_code == 401
+    assert stranger.get(f"/{CITY}/quarantine").status_code == 401
+    sent = stranger.get(docs, headers={"Accept": "text/html"})
+    assert sent.status_code == 303 and "login" in sent.headers["location"]
+    # a user Airflow lets see plugins (a token from Airflow's own auth manager)
+    client = TestClient(app["app"], headers={"Authorization": f"Bearer {_token()}"})
+    page = client.get(docs)
     assert page.status_code == 200 and "<html" in page.text.lower()
     quarantine = client.get(f"/{CITY}/quarantine")
     assert quarantine.status_code == 200 and "Open quarantine" in quarantine.text
     assert client.get(f"/{CITY}/data-docs/../../observatory.toml").status_code == 404
+
+
+def _token() -> str:
+    """A JWT for an admin user, signed by the configured auth manager (what POST
+    /auth/token hands out; tests/test_airflow_e2e.py takes it that way from a real server)."""
+    from airflow.api_fastapi.app import get_auth_manager  # noqa: PLC0415
+    from airflow.api_fastapi.auth.managers.simple.user import (  # noqa: PLC0415
+        SimpleAuthManagerUser,
+    )
+
+    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
 
 
 # --- last: a provisional month (changes the warehouse, so it runs after everything else) ----
