@@ -55,8 +55,45 @@ class CorrectionError(BatchError):
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """The lineage columns of ops.batches and the erasure log."""
+    """The lineage columns of ops.batches, the erasure log and the release origins."""
     con.execute(_LINEAGE_DDL)
+    ensure_release_rows(con)
+
+
+#: Each row of a quarantine-release batch -> the file row (batch, row) it was made from.
+_RELEASE_ROWS_DDL = """
+create table ops.release_rows (
+    release_batch_id varchar not null,
+    row_number bigint not null,
+    origin_batch_id varchar not null,
+    origin_row_number bigint not null
+)
+"""
+
+
+def ensure_release_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """`ops.release_rows`, the origin of every row of every quarantine-release batch.
+
+    A release writes its rows' origins there as it commits (`observatory.release`). The
+    origins are stored, not derived from quarantine, because an erasure deletes quarantine
+    rows and a supersede re-marks closed ones: either would shift a derived numbering, and
+    a withdrawal would then take another file's rows. A warehouse from before the table
+    gets the origins as its releases numbered them: the released rows in the order of
+    their original (batch, row), for every batch whose file is `quarantine-release`."""
+    if table_exists(con, "ops", "release_rows"):
+        return
+    con.execute(_RELEASE_ROWS_DDL)
+    if not table_exists(con, "ops", "batches"):
+        return
+    for kind in KINDS:
+        if table_exists(con, "quarantine", kind):
+            con.execute(
+                "insert into ops.release_rows select released_batch_id, row_number() over "  # noqa: S608 (kinds fixed in code)
+                "(partition by released_batch_id order by batch_id, row_number), batch_id, "
+                "row_number from (select distinct q.released_batch_id, q.batch_id, q.row_number "
+                f"from quarantine.{kind} as q join ops.batches as b "
+                "on b.batch_id = q.released_batch_id and b.file_path = 'quarantine-release')"
+            )
 
 
 @dataclass
@@ -94,31 +131,32 @@ def _batch(con: duckdb.DuckDBPyConnection, batch_id: str) -> tuple[str, str, str
     return rows[0]
 
 
-def release_origins_sql(kind: str) -> str:
+def release_origins_sql() -> str:
     """A query (one parameter: a quarantine-release batch id) of the file row each row of
-    that release batch came from: row_number, origin_batch_id, origin_row_number.
-
-    A release batch numbers its rows 1.. in the order of the released rows' original
-    (batch, row) (`release._build_release_batch`), and the originals keep the release's
-    id (`released_batch_id`), so the origin of every row is known without storing it."""
-    if kind not in KINDS:
-        raise CorrectionError(f"unknown source kind {kind!r}")
+    that release batch came from: row_number, origin_batch_id, origin_row_number
+    (`ops.release_rows`)."""
     return (
-        "select row_number() over (order by batch_id, row_number) as row_number, "  # noqa: S608 (kind checked against KINDS)
-        "batch_id as origin_batch_id, row_number as origin_row_number from ("
-        f"select distinct batch_id, row_number from quarantine.{kind} "
-        "where released_batch_id = ?)"
+        "select row_number, origin_batch_id, origin_row_number from ops.release_rows "
+        "where release_batch_id = ?"
     )
 
 
 def _withdraw(
-    con: duckdb.DuckDBPyConnection, kind: str, batch_id: str, now: dt.datetime, closed_by: str
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    batch_id: str,
+    now: dt.datetime,
+    closed_by: str,
+    *,
+    stash: str | None = None,
 ) -> Withdrawal:
     """Remove a batch's rows from validated and close its open quarantine (in the caller's
     transaction), and the same for the rows a quarantine release took from it: the records
-    of a withdrawn file leave wherever a release put them."""
+    of a withdrawn file leave wherever a release put them. With `stash` (a batch id), every
+    validated row removed is first copied to that batch's stash (`_stash`), so `_restore`
+    can put all of them back."""
     w = Withdrawal(batch_id, "")
-    _withdraw_rows(con, kind, batch_id, None, now=now, closed_by=closed_by, w=w)
+    _withdraw_rows(con, kind, batch_id, None, now=now, closed_by=closed_by, w=w, stash=stash)
     return w
 
 
@@ -131,6 +169,7 @@ def _withdraw_rows(
     now: dt.datetime,
     closed_by: str,
     w: Withdrawal,
+    stash: str | None = None,
 ) -> None:
     """Withdraw `rows` (file row numbers; None: all) of one batch, adding to `w`; then,
     for every release batch that took some of them, the rows it made of them."""
@@ -141,6 +180,12 @@ def _withdraw_rows(
     )
     for schema, table in tables:
         if table_exists(con, schema, table):
+            if stash is not None:
+                con.execute(
+                    f"insert into {_stash(stash, table)} by name select * from {schema}.{table} "  # noqa: S608 (stash named by a digest; kind checked against KINDS in _batch; values bound)
+                    f"where batch_id = ?{only}",
+                    params,
+                )
             (n,) = con.execute(
                 f"delete from {schema}.{table} where batch_id = ?{only}",  # noqa: S608 (kind checked against KINDS in _batch; condition from code; values bound)
                 params,
@@ -149,10 +194,12 @@ def _withdraw_rows(
                 w.rows_validated += int(n)
             else:
                 w.rows_non_response += int(n)
+    ensure_release_rows(con)
+    of_rows = "" if rows is None else " and origin_row_number in (select unnest(?::bigint[]))"
     released = con.execute(
-        f"select distinct q.released_batch_id from quarantine.{kind} as q "  # noqa: S608 (kind checked against KINDS in _batch; condition from code; values bound)
-        f"join ops.batches as b on b.batch_id = q.released_batch_id and b.status = 'loaded' "
-        f"where q.batch_id = ?{only.replace('row_number', 'q.row_number')} order by 1",
+        "select distinct o.release_batch_id from ops.release_rows as o "  # noqa: S608 (condition from code; values bound)
+        "join ops.batches as b on b.batch_id = o.release_batch_id and b.status = 'loaded' "
+        f"where o.origin_batch_id = ?{of_rows} order by 1",
         params,
     ).fetchall()
     (closed,) = con.execute(
@@ -162,17 +209,18 @@ def _withdraw_rows(
     ).fetchone()
     w.quarantine_closed += int(closed)
     for (release_batch,) in released:
-        of_rows = "" if rows is None else " and origin_row_number in (select unnest(?::bigint[]))"
         taken = [
             r[0]
             for r in con.execute(
-                f"select row_number from ({release_origins_sql(kind)}) "  # noqa: S608 (fixed query of release_origins_sql; condition from code)
-                f"where origin_batch_id = ?{of_rows}",
+                f"select row_number from ({release_origins_sql()}) "  # noqa: S608 (fixed query of release_origins_sql; condition from code)
+                f"where origin_batch_id = ?{of_rows} order by 1",
                 [release_batch, batch_id] + ([] if rows is None else [rows]),
             ).fetchall()
         ]
         if taken:
-            _withdraw_rows(con, kind, release_batch, taken, now=now, closed_by=closed_by, w=w)
+            _withdraw_rows(
+                con, kind, release_batch, taken, now=now, closed_by=closed_by, w=w, stash=stash
+            )
 
 
 def retract(cfg: Config, batch_id: str, reason: str, now: dt.datetime | None = None) -> Withdrawal:
@@ -251,11 +299,11 @@ def supersede_with(
         for table in tables:
             if table_exists(con, "validated", table):
                 con.execute(
-                    f"create or replace table {_stash(batch_id, table)} as "  # noqa: S608 (stash named by a digest; kind from config; values bound)
-                    f"select * from validated.{table} where batch_id = ?",
-                    [batch_id],
+                    f"create or replace table {_stash(batch_id, table)} as "  # noqa: S608 (stash named by a digest; kind from config)
+                    f"select * from validated.{table} limit 0"
                 )
-        w = _withdraw(con, kind, batch_id, now, f"superseding:{batch_id}")
+        # the stash gets every row withdrawn: the file's and those releases took from it
+        w = _withdraw(con, kind, batch_id, now, f"superseding:{batch_id}", stash=batch_id)
         con.execute("update ops.batches set status = 'superseding' where batch_id = ?", [batch_id])
     report = ingest_file(con, cfg, src, path, zones, now=now)  # type: ignore[arg-type]
     # loaded now, or loaded before as a batch of its own (the same bytes under another name)
@@ -293,7 +341,12 @@ def _restore(con: duckdb.DuckDBPyConnection, kind: str, batch_id: str) -> None:
             stash = _stash(batch_id, table)
             schema, name = stash.split(".")
             if table_exists(con, schema, name):
-                con.execute(f"delete from validated.{table} where batch_id = ?", [batch_id])  # noqa: S608 (kind checked against KINDS in _batch; values bound)
+                # the stash holds whole file rows (of the batch and of releases from it):
+                # those left in validated (a restore after a crash) are replaced, not doubled
+                con.execute(
+                    f"delete from validated.{table} as v where exists (select 1 from {stash} "  # noqa: S608 (kind checked against KINDS in _batch; stash named by a digest)
+                    "as s where s.batch_id = v.batch_id and s.row_number = v.row_number)"
+                )
                 con.execute(f"insert into validated.{table} by name select * from {stash}")  # noqa: S608 (kind checked in _batch; stash named by a digest)
         con.execute(
             f"update quarantine.{kind} set released_at = null, released_batch_id = null "  # noqa: S608 (kind checked against KINDS in _batch; values bound)
@@ -439,6 +492,57 @@ def _rows_of(
     ).fetchall()
 
 
+def _withdrawn_rows_of(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    respondent: str | None,
+    record: str | None,
+) -> list[tuple[str, int]]:
+    """(batch_id, file row) of the person's rows in the archived files of the source's
+    withdrawn batches (superseded or retracted): their rows left validated, but the file
+    stays archived for lineage, and the person is in it.
+
+    Each file is read with the source's reader; a respondent is found by the mapped
+    column, a record by the record id the mapping makes of the row."""
+    if not table_exists(con, "raw", "files"):
+        return []
+    from observatory import archive  # noqa: PLC0415  (raw as archived files)
+    from observatory.sources.mapping import compile_conform  # noqa: PLC0415
+    from observatory.sources.readers import drop_batch_table, load_file  # noqa: PLC0415
+
+    batches = con.execute(
+        "select batch_id from ops.batches where source_name = ? "
+        "and status in ('superseded', 'retracted') order by 1",
+        [src.name],
+    ).fetchall()
+    found: list[tuple[str, int]] = []
+    work = "work.erase_withdrawn_file"
+    for (batch_id,) in batches:
+        path = archive.archived_path(con, batch_id)
+        if path is None or not path.is_file():
+            continue
+        load_file(con, src.format, path, src.read, work)
+        try:
+            if respondent is not None:
+                column = _respondent_column(src)
+                if column not in columns_of(con, work):
+                    continue
+                sql = f"select distinct _row_number from {work} where {quote_ident(column)} = ?"  # noqa: S608 (work table fixed; column quoted)
+            else:
+                conform = compile_conform(src, work, cfg.city.timezone, columns_of(con, work))
+                sql = f"select distinct _row_number from ({conform}) where record_id = ?"  # noqa: S608 (compiled from config: identifiers quoted, values literal())
+            found += [
+                (batch_id, int(r[0]))
+                for r in con.execute(
+                    sql, [respondent if respondent is not None else record]
+                ).fetchall()
+            ]
+        finally:
+            drop_batch_table(con, work)
+    return found
+
+
 def erase_raw_rows(con: duckdb.DuckDBPyConnection, src: SourceConfig, keys: str) -> int:
     """Remove file rows (`keys`: a table of batch_id, row_number) from the raw layer, the
     one place that knows how raw is kept: rows of `raw.<source>` where that is a table,
@@ -551,6 +655,7 @@ def erase(
     with connect(cfg) as con:
         ensure_tables(con)
         rows = _rows_of(con, src, respondent, record)
+        rows = sorted(set(rows) | set(_withdrawn_rows_of(con, cfg, src, respondent, record)))
         if not rows:
             raise CorrectionError(
                 f"source {source!r} holds no row of that {'respondent' if respondent else 'record'}"

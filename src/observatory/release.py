@@ -1,18 +1,26 @@
 """Analysts act on quarantine: list it, look at rows, and release them after a fix.
 
 A release re-processes quarantined rows through the *current* mapping and suite, as one
-new batch (`<source>:release:<hash>`): rows that now pass are appended to `validated`,
+new batch per file they came from (`<source>:release-<hash>`): rows that now pass are
+appended to `validated`,
 rows that still fail are quarantined again under the new batch with their new reasons,
 and the originals are stamped `released_at` in the same transaction. So nothing is lost,
 nothing is released twice, and the release batch reconciles like any other
 (released = accepted + re-quarantined). Records already accepted are never duplicated:
 the suite's cross-batch id check still applies.
+
+One release batch per original batch keeps a release batch part of exactly one file: a
+hold on that file (`observatory.ops.holds`) holds its release batch and nothing of another
+file's, and releasing the hold releases both. Each release batch commits on its own; a
+release stopped half-way has released some files' rows and leaves the others open, and
+running it again releases those.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +28,7 @@ import duckdb
 
 from observatory import archive
 from observatory.config import Config, SourceConfig
+from observatory.corrections import ensure_release_rows
 from observatory.ingest import (
     BatchReport,
     _Batch,
@@ -155,8 +164,9 @@ def _build_release_batch(con: duckdb.DuckDBPyConnection, src: SourceConfig, targ
         ).fetchall()
     ]
     cols = ", ".join(f"raw_row ->> {_lit(k)} as {quote_ident(k)}" for k in keys)
-    # the rows are numbered in the order of their original (batch, row): a withdrawal of
-    # an original batch finds its rows by it (corrections.release_origins_sql)
+    # the rows are numbered in the order of their original (batch, row); each row's origin
+    # is stored as the batch commits (ops.release_rows): a withdrawal of the original
+    # batch finds its rows there
     parts.append(
         "select distinct batch_id as _orig_batch_id, row_number as _orig_row_number"  # noqa: S608 (JSON keys escaped by _lit() and quote_ident(); batch ids escaped)
         f"{', ' + cols if cols else ''} from work.release_set "
@@ -185,17 +195,27 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+@dataclass
+class ReleaseReport(BatchReport):
+    """A release's totals, and the release batch of each file its rows came from."""
+
+    batches: list[BatchReport] = field(default_factory=list)
+
+
 def release(
     cfg: Config,
     source: str,
     batch_id: str | None = None,
     reason: str | None = None,
     now: dt.datetime | None = None,
-) -> BatchReport:
-    """Re-process open quarantined rows of one source through validation.
+) -> ReleaseReport:
+    """Re-process open quarantined rows of one source through validation, as one release
+    batch per batch they came from.
 
     Returns:
-        The release batch's report (rows read = released records).
+        The totals over the release batches (rows read = released records), and each
+        release batch's report in `batches`. `batch_id` is the release batch's id when
+        there is one, the ids joined by ", " when there are more.
     """
     src = cfg.source(source)
     now = now or dt.datetime.now(dt.UTC)
@@ -203,63 +223,106 @@ def release(
     zones = load_zones(cfg)
     con = connect(cfg)
     try:
-        n, digest = _select_release_set(con, src.kind, where, params)
-        if n == 0:
-            return BatchReport(src.name, "quarantine", "-", "skipped")
-        batch = _Batch(src, Path("quarantine-release"), digest, now, label="release-")
-        attach_work_catalog(con)
-        try:
-            _build_release_batch(con, src, batch.table("b"))
-            suite, outcomes = validate_batch(con, cfg, batch, zones, now)
-            _keep_released_records(con, batch)
-            (rows,) = con.execute("select count(*) from work.release_rows").fetchall()[0]
-
-            def mark_originals() -> None:
-                con.execute(
-                    f"""
-                    update quarantine.{src.kind} as q
-                    set released_at = ?, released_batch_id = ?
-                    from work.release_set as r
-                    where q.batch_id = r.batch_id and q.row_number = r.row_number
-                      and q.record_id is not distinct from r.record_id
-                      and q.released_at is null
-                    """,  # noqa: S608 (kind a config Literal; values bound)
-                    [now, batch.batch_id],
-                )
-                # how many of each batch's released rows fail again (flagged in this
-                # batch's work tables: its quarantine rows are written after this)
-                zoned, flagged = batch.table("z"), batch.table("f")
-                again = dict.fromkeys(
-                    (r[0] for r in con.execute(
-                        "select distinct batch_id from work.release_set").fetchall()),
-                    0,
-                )  # fmt: skip
-                again |= dict(
-                    con.execute(
-                        f"select rr._orig_batch_id, count(*) from {zoned} as z "  # noqa: S608 (the batch's work tables, named by digest)
-                        "join work.release_rows as rr on rr._row_number = z._row_number "
-                        f"where exists (select 1 from {flagged} as f where f._zrow = z.rowid) "
-                        "group by 1"
-                    ).fetchall()
-                )
-                holds.after_quarantine_release(
-                    con, cfg, src, batch.batch_id, requarantined=again, now=now
-                )
-
-            _commit_batch(
-                con, batch, int(rows), suite, outcomes, append_raw=False, also=mark_originals
+        ensure_release_rows(con)
+        origins = [
+            r[0]
+            for r in con.execute(
+                f"select distinct batch_id from quarantine.{src.kind} where {where} order by 1",  # noqa: S608 (kind a config Literal; filter columns from code, values bound)
+                params,
+            ).fetchall()
+        ]
+        reports = [
+            _release_one(
+                con, cfg, src, (f"{where} and batch_id = ?", [*params, o]), zones=zones, now=now
             )
-        finally:
-            drop_work_tables(con, batch)
-        (read, accepted, quarantined) = con.execute(
-            "select rows_read, rows_accepted, rows_quarantined from ops.batches where batch_id = ?",
-            [batch.batch_id],
-        ).fetchall()[0]
-        return BatchReport(
-            src.name, "quarantine", batch.batch_id, "loaded", read, accepted, quarantined
-        )
+            for o in origins
+        ]
     finally:
         con.close()
+    done = [r for r in reports if r.status == "loaded"]
+    if not done:
+        return ReleaseReport(src.name, "quarantine", "-", "skipped")
+    return ReleaseReport(
+        src.name,
+        "quarantine",
+        ", ".join(r.batch_id for r in done),
+        "loaded",
+        sum(r.rows_read for r in done),
+        sum(r.rows_accepted for r in done),
+        sum(r.rows_quarantined for r in done),
+        batches=done,
+    )
+
+
+def _release_one(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    src: SourceConfig,
+    selected: tuple[str, list],
+    *,
+    zones: Any,
+    now: dt.datetime,
+) -> BatchReport:
+    """Release the `selected` quarantine rows (condition and its parameters; all of one
+    original batch) as one batch."""
+    n, digest = _select_release_set(con, src.kind, *selected)
+    if n == 0:
+        return BatchReport(src.name, "quarantine", "-", "skipped")
+    batch = _Batch(src, Path("quarantine-release"), digest, now, label="release-")
+    attach_work_catalog(con)
+    try:
+        _build_release_batch(con, src, batch.table("b"))
+        suite, outcomes = validate_batch(con, cfg, batch, zones, now)
+        _keep_released_records(con, batch)
+        (rows,) = con.execute("select count(*) from work.release_rows").fetchall()[0]
+
+        def mark_originals() -> None:
+            con.execute(
+                f"""
+                update quarantine.{src.kind} as q
+                set released_at = ?, released_batch_id = ?
+                from work.release_set as r
+                where q.batch_id = r.batch_id and q.row_number = r.row_number
+                  and q.record_id is not distinct from r.record_id
+                  and q.released_at is null
+                """,  # noqa: S608 (kind a config Literal; values bound)
+                [now, batch.batch_id],
+            )
+            con.execute(
+                "insert into ops.release_rows select ?, _row_number, _orig_batch_id, "
+                "_orig_row_number from work.release_rows",
+                [batch.batch_id],
+            )
+            # how many of the batch's released rows fail again (flagged in this batch's
+            # work tables: its quarantine rows are written after this)
+            zoned, flagged = batch.table("z"), batch.table("f")
+            again = dict.fromkeys(
+                (r[0] for r in con.execute(
+                    "select distinct batch_id from work.release_set").fetchall()),
+                0,
+            )  # fmt: skip
+            again |= dict(
+                con.execute(
+                    f"select rr._orig_batch_id, count(*) from {zoned} as z "  # noqa: S608 (the batch's work tables, named by digest)
+                    "join work.release_rows as rr on rr._row_number = z._row_number "
+                    f"where exists (select 1 from {flagged} as f where f._zrow = z.rowid) "
+                    "group by 1"
+                ).fetchall()
+            )
+            holds.after_quarantine_release(
+                con, cfg, src, batch.batch_id, requarantined=again, now=now
+            )
+
+        _commit_batch(con, batch, int(rows), suite, outcomes, append_raw=False, also=mark_originals)
+    finally:
+        drop_work_tables(con, batch)
+    (read, accepted, quarantined) = con.execute(
+        "select rows_read, rows_accepted, rows_quarantined from ops.batches where batch_id = ?",
+        [batch.batch_id],
+    ).fetchall()[0]
+    return BatchReport(
+        src.name, "quarantine", batch.batch_id, "loaded", read, accepted, quarantined
+    )
 
 
 def _keep_released_records(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
