@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,13 @@ import pytest
 from observatory import pipeline
 from observatory.config import Config, load_config
 from observatory.demo.generator import generate
+
+# The build's cache of parsed SQL (observatory.graph.references_cache) stays out of the
+# home folder of whoever runs the tests (child processes inherit it).
+os.environ.setdefault(
+    "OBSERVATORY_CACHE_DIR",
+    str(Path(tempfile.gettempdir()) / f"observatory-test-cache-{os.getuid()}"),
+)
 
 
 @dataclass

@@ -106,3 +106,31 @@ def test_no_parameter_is_offered_that_no_model_binds(tmp_path: Path) -> None:
     assert graph.unused_parameters(params, order) == set()
     # and one more would be refused by name
     assert graph.unused_parameters({**params, "lux_worst": 0.0}, order) == {"lux_worst"}
+
+
+def test_parsed_references_are_cached_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OBSERVATORY_CACHE_DIR", str(tmp_path / "cache"))
+    parsed = {m.key: m.inputs for m in graph.sql_models()}
+    cache = graph.references_cache()
+    assert cache.is_file()
+    # a second read comes from the cache, and gives what parsing gave
+    calls: list[str] = []
+    real = graph.table_references
+    monkeypatch.setattr(graph, "table_references", lambda sql: calls.append(sql) or real(sql))
+    assert {m.key: m.inputs for m in graph.sql_models()} == parsed
+    assert calls == []
+    # an edited model misses (its key is its text) and is parsed again, the others not
+    root = tmp_path / "sql"
+    shutil.copytree(repo_dir("sql"), root)
+    edited = root / "marts" / "zone_index_latest.sql"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n-- edited\n", encoding="utf-8")
+    models = {m.key: m.inputs for m in graph.sql_models(root)}
+    assert len(calls) == 1 and calls[0].endswith("-- edited\n")
+    assert models == parsed
+    # a cache that is not JSON, or not writable, only costs the parse
+    cache.write_text("{not json", encoding="utf-8")
+    assert {m.key: m.inputs for m in graph.sql_models()} == parsed
+    monkeypatch.setenv("OBSERVATORY_CACHE_DIR", str(cache / "inside-a-file"))
+    assert {m.key: m.inputs for m in graph.sql_models()} == parsed

@@ -4,6 +4,8 @@
   holding one `select`. It writes `<schema>.<name>` (schemas `staging`, `idx`, `marts`) and
   its inputs are the schema-qualified tables it reads, found by parsing the SQL with
   sqlglot (`docs/architecture-graph.md` says why not dbt). Adding a model is adding a file.
+  The tables found are kept in a cache keyed by the SHA-256 of the SQL text and sqlglot's
+  version (`references_cache`), so a process that builds parses only what changed.
 * A **Python step** (`observatory.index.steps.PYTHON_STEPS`) declares the tables it reads
   and writes with `python_step(inputs=..., outputs=...)`.
 * Tables of the source schemas (`ref`, `validated`, `ops`, `quarantine`, `raw`) are written
@@ -18,7 +20,12 @@ from __future__ import annotations
 
 import functools
 import graphlib
+import hashlib
+import json
+import logging
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +42,8 @@ SOURCE_SCHEMAS = frozenset({"ref", "validated", "ops", "quarantine", "raw"})
 LOG_TABLES = frozenset({"marts.publication_log"})
 
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,25 +97,81 @@ def table_references(sql: str) -> frozenset[str]:
     return frozenset(f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db)
 
 
+def references_cache() -> Path:
+    """The file of the cache of `table_references` (`$OBSERVATORY_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/observatory`, else `~/.cache/observatory`)."""
+    base = os.environ.get("OBSERVATORY_CACHE_DIR") or (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "observatory"
+    )
+    return Path(base) / "sql_references.json"
+
+
+#: Entries the references cache keeps before it drops those of texts not in this build.
+_CACHE_ENTRIES = 2_000
+
+
+def _sqlglot_version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return version("sqlglot")
+
+
+def cached_references(texts: list[str]) -> list[frozenset[str]]:
+    """`table_references` of each text, from the cache where its key (SHA-256 of sqlglot's
+    version and the text) is there. Parsing 29 models cost 0.6 s of every build; a key is
+    content, so an edited model misses and is parsed again. An unreadable or unwritable
+    cache only costs the parse."""
+    tag = _sqlglot_version()
+    keys = [hashlib.sha256(f"{tag}\0{t}".encode()).hexdigest() for t in texts]
+    path = references_cache()
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    found, missed = [], False
+    for key, text in zip(keys, texts, strict=True):
+        refs = known.get(key)
+        if not isinstance(refs, list):
+            refs, missed = sorted(table_references(text)), True
+            known[key] = refs
+        found.append(frozenset(refs))
+    if missed:
+        # other trees' texts (a test's models) are kept, up to a bound
+        keep = known if len(known) <= _CACHE_ENTRIES else {k: known[k] for k in keys}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
+            ) as fh:
+                json.dump(keep, fh, sort_keys=True)
+            os.replace(fh.name, path)  # atomic: parallel builds never read half a file
+        except OSError as exc:
+            log.debug("SQL references not cached (%s): %s", path, exc)
+    return found
+
+
 def sql_models(root: Path | None = None) -> list[Model]:
     """Every SQL model under `sql/`, with the tables it reads and the parameters it binds."""
     root = root or repo_dir("sql")
-    models = []
-    for layer in LAYERS:
-        for path in sorted((root / layer).glob("*.sql")):
-            sql = path.read_text(encoding="utf-8")
-            models.append(
-                Model(
-                    key=path.stem,
-                    layer=layer,
-                    kind="sql",
-                    inputs=table_references(sql),
-                    outputs=(f"{SCHEMA_OF[layer]}.{path.stem}",),
-                    path=path,
-                    parameters=frozenset(_PARAM.findall(sql)),
-                )
-            )
-    return models
+    found = [
+        (layer, path, path.read_text(encoding="utf-8"))
+        for layer in LAYERS
+        for path in sorted((root / layer).glob("*.sql"))
+    ]
+    references = cached_references([sql for _, _, sql in found])
+    return [
+        Model(
+            key=path.stem,
+            layer=layer,
+            kind="sql",
+            inputs=inputs,
+            outputs=(f"{SCHEMA_OF[layer]}.{path.stem}",),
+            path=path,
+            parameters=frozenset(_PARAM.findall(sql)),
+        )
+        for (layer, path, sql), inputs in zip(found, references, strict=True)
+    ]
 
 
 def unused_parameters(params: Iterable[str], models: Iterable[Model]) -> set[str]:
