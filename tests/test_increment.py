@@ -25,6 +25,12 @@ from observatory.warehouse import connect
 #: Period-grained marts (a `period_start` column): the ones an increment can freeze.
 PERIOD_MARTS = ("zone_index", "city_summary", "fear_gap", "day_night_gap", "zone_trends")
 FOLDERS = ("survey", "incidents", "sensors/readings")
+OVERRIDES = {
+    "index": {
+        "uncertainty_draws": 100,  # these tests compare builds, not intervals
+        "reference_period": {"start": "2025-01-01", "end": "2025-01-31"},
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +50,7 @@ def _city(generated: Path, tmp_path: Path, held: list[str]):  # noqa: ANN202
             target = aside / f.relative_to(root / "landing")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(f, target)
-    overrides = {
-        "index": {
-            "uncertainty_draws": 100,  # these tests compare builds, not intervals
-            "reference_period": {"start": "2025-01-01", "end": "2025-01-31"},
-        }
-    }
-    return root, load_config(root / "observatory.toml", overrides), aside
+    return root, load_config(root / "observatory.toml", OVERRIDES), aside
 
 
 def _deliver(root: Path, aside: Path, pattern: str = "**/*.csv") -> None:
@@ -362,3 +362,46 @@ def test_a_multi_block_increment_computes_only_the_open_block(
         )
     with connect(cfg, read_only=True) as con:
         pd.testing.assert_frame_equal(incremental_effects, con.execute(effects).df())
+
+
+def test_an_increment_keeps_the_evaluations_whose_inputs_are_unchanged(
+    generated: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18: an intervention that ended in May reads nothing of June's first day, so
+    the increment keeps its evaluations whose input digests are the previous build's
+    (the measured outcomes; the index is pooled over every month and may move), evaluates
+    the others again, and gives the tables a full build gives, row for row."""
+    root, _, aside = _city(generated, tmp_path, ["**/*_2025_06.csv"])
+    toml = root / "observatory.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert text.count("start = 2025-05-01\n") == 1
+    toml.write_text(
+        text.replace("start = 2025-05-01\n", "start = 2025-05-01\nend = 2025-05-31\n"), "utf-8"
+    )
+    cfg = load_config(toml, OVERRIDES)
+    digests = (
+        "select intervention_id, outcome, time_band, input_hash from idx.idx_intervention_inputs"
+    )
+    pipeline.run(cfg)
+    with connect(cfg, read_only=True) as con:
+        before = set(con.execute(digests).fetchall())
+    _land_first_day(root, aside)
+    with caplog.at_level("INFO", logger="observatory.interventions.step"):
+        pipeline.run(cfg)
+    assert _frozen(cfg)  # an incremental build
+    effects = "select * from idx.idx_intervention_effects"
+    events = "select * from idx.idx_intervention_event_study"
+    with connect(cfg, read_only=True) as con:
+        after = set(con.execute(digests).fetchall())
+        incremental = [con.execute(q).df() for q in (effects, events)]
+    unchanged = {row[:3] for row in before & after}
+    n_kept = int(caplog.text.split(" kept: their inputs unchanged")[0].rsplit("(", 1)[1])
+    assert n_kept == len(unchanged) > 0, caplog.text
+    # the ended intervention's measured outcomes read nothing new (an open one's are kept
+    # only where June's day adds no published cell, e.g. a withheld perception)
+    assert ("relight_dora_nord", "lux", "night") in unchanged
+    assert len(after) == len(incremental[0]) == 27
+    pipeline.build(cfg, full=True)
+    with connect(cfg, read_only=True) as con:
+        for got, query in zip(incremental, (effects, events), strict=True):
+            pd.testing.assert_frame_equal(got, con.execute(query).df())

@@ -15,9 +15,12 @@ of published cells only, so it cannot be differenced to recover a withheld one.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+from collections.abc import Callable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from observatory.config import EvaluationConfig, IndexConfig
@@ -99,13 +102,47 @@ def eligible_cells(
     return cells[keep]
 
 
+#: (intervention_id, outcome, time_band): one evaluation.
+Key = tuple[str, str, str]
+
+
+def input_hash(
+    panel: pd.DataFrame, treated: set[str], start: int, end: int | None, design: Design
+) -> str:
+    """A digest of everything `evaluate` reads for one evaluation: the panel's cells it
+    keeps (an outcome, up to the intervention's end), in their order, the treated zones,
+    the months and the settings. Two equal digests give the same evaluation (it is
+    seeded), so an incremental build reuses it (`build_intervention_effects`); outcomes
+    count as equal to 9 significant digits."""
+    cells = panel.dropna(subset=["y"])
+    if end is not None:
+        cells = cells[cells["t"] <= end]
+    digest = hashlib.sha256()
+    digest.update(repr((sorted(treated), start, end, design)).encode())
+    digest.update("\x1f".join(cells["zone_id"].astype(str)).encode())
+    digest.update(np.ascontiguousarray(cells["t"].to_numpy(dtype=np.int64)).tobytes())
+    # outcomes to 30 bits of mantissa (9 significant digits): DuckDB's parallel sums give
+    # the same figures different last bits from run to run (1e-14 relative, measured)
+    mantissa, exponent = np.frexp(cells["y"].to_numpy(dtype=np.float64))
+    digest.update(np.rint(mantissa * 2.0**30).astype(np.int64).tobytes())
+    digest.update(exponent.astype(np.int64).tobytes())
+    return digest.hexdigest()
+
+
 def run_evaluations(
-    cells: pd.DataFrame, register: pd.DataFrame, evaluation: EvaluationConfig, index: IndexConfig
+    cells: pd.DataFrame,
+    register: pd.DataFrame,
+    evaluation: EvaluationConfig,
+    index: IndexConfig,
+    *,
+    reuse: Callable[[Key, str], bool] | None = None,
 ) -> tuple:
-    """Every intervention x outcome x band: (effects, event study) frames."""
+    """Every intervention x outcome x band: (effects, event study) frames, and the input
+    digest of each (`input_hash`). `reuse(key, digest)` True: the evaluation is not run
+    (the caller keeps an earlier one of the same digest) and has no rows here."""
     design = design_of(evaluation, index)
     cells = cells.assign(t=pd.to_datetime(cells["period_start"]).map(month_number))
-    effects, events = [], []
+    effects, events, digests = [], [], {}
     for item in register.itertuples():
         mine = eligible_cells(cells, register, item.intervention_id, evaluation.comparison)
         start = month_number(item.start_date)
@@ -113,9 +150,12 @@ def run_evaluations(
         for outcome, (column, bands, unit) in OUTCOMES.items():
             for band in bands:
                 panel = mine.loc[mine["time_band"] == band, ["zone_id", "t", column]]
-                result = evaluate(
-                    panel.rename(columns={column: "y"}), set(item.zone_ids), start, end, design
-                )
+                panel = panel.rename(columns={column: "y"})
+                key = (item.intervention_id, outcome, band)
+                digests[key] = input_hash(panel, set(item.zone_ids), start, end, design)
+                if reuse is not None and reuse(key, digests[key]):
+                    continue
+                result = evaluate(panel, set(item.zone_ids), start, end, design)
                 keys = {
                     "intervention_id": item.intervention_id,
                     "outcome": outcome,
@@ -125,7 +165,11 @@ def run_evaluations(
                 effects.append({**keys, **result.effect})
                 if len(result.event_study):
                     events.append(result.event_study.assign(**keys, start_month=start))
-    return _effects_frame(effects, evaluation.comparison, index.confidence), _events_frame(events)
+    return (
+        _effects_frame(effects, evaluation.comparison, index.confidence),
+        _events_frame(events),
+        digests,
+    )
 
 
 def _effects_frame(rows: list[dict], comparison: str, confidence: float) -> pd.DataFrame:
@@ -183,6 +227,11 @@ def _settings(con: duckdb.DuckDBPyConnection) -> EvaluationConfig:
     return EvaluationConfig(**frame.iloc[0].to_dict()) if len(frame) else EvaluationConfig()
 
 
+#: The input digest each evaluation of `idx.idx_intervention_effects` was made from.
+_DIGESTS = "idx_intervention_inputs"
+_KEY = ("intervention_id", "outcome", "time_band")
+
+
 @python_step(
     inputs=[
         "ref.interventions",
@@ -191,16 +240,113 @@ def _settings(con: duckdb.DuckDBPyConnection) -> EvaluationConfig:
         "idx.idx_suppression",
         "idx.idx_composite",
     ],
-    outputs=["idx.idx_intervention_effects", "idx.idx_intervention_event_study"],
+    outputs=[
+        "idx.idx_intervention_effects",
+        "idx.idx_intervention_event_study",
+        f"idx.{_DIGESTS}",
+    ],
 )
 def build_intervention_effects(con: duckdb.DuckDBPyConnection, index: IndexConfig) -> list[str]:
-    """Evaluate the register (ref.interventions) on the index's published outcomes."""
+    """Evaluate the register (ref.interventions) on the index's published outcomes.
+
+    An incremental build evaluates again only what reads something new: an evaluation
+    whose inputs (`input_hash`) are those of the previous build's is kept, rows and all
+    (an intervention that has ended, an outcome no new batch changed); when none is new,
+    pyfixest is not even imported. A full build evaluates everything."""
     register = con.execute("select * from ref.interventions order by intervention_id").df()
     effects, events = pd.DataFrame(), pd.DataFrame()
+    digests: dict[Key, str] = {}
+    kept: set[Key] = set()
     if len(register):
         cells = con.execute(_CELLS).df()
-        effects, events = run_evaluations(cells, register, _settings(con), index)
-        log.info("evaluated %d interventions: %d effect rows", len(register), len(effects))
-    _replace(con, "idx_intervention_effects", _EFFECT_COLUMNS, effects)
-    _replace(con, "idx_intervention_event_study", _EVENT_COLUMNS, events)
-    return ["idx_intervention_effects", "idx_intervention_event_study"]
+        before = _previous_digests(con)
+
+        def reuse(key: Key, digest: str) -> bool:
+            if before.get(key) == digest:
+                kept.add(key)
+                return True
+            return False
+
+        effects, events, digests = run_evaluations(
+            cells, register, _settings(con), index, reuse=reuse if before else None
+        )
+        log.info(
+            "evaluated %d interventions: %d effect rows (%d kept: their inputs unchanged)",
+            len(register),
+            len(effects) + len(kept),
+            len(kept),
+        )
+    order = pd.DataFrame([[*k, i] for i, k in enumerate(digests)], columns=[*_KEY, "_rank"]).astype(
+        {c: str for c in _KEY}
+    )
+    con.register("_evaluation_order", order)
+    try:
+        _keep_previous(con, kept)
+        _replace(con, "idx_intervention_effects", _EFFECT_COLUMNS, effects)
+        _replace(con, "idx_intervention_event_study", _EVENT_COLUMNS, events)
+        _put_back(con, kept)
+    finally:
+        con.unregister("_evaluation_order")
+    _replace(
+        con,
+        _DIGESTS,
+        "intervention_id varchar, outcome varchar, time_band varchar, input_hash varchar",
+        pd.DataFrame([[*k, d] for k, d in digests.items()], columns=[*_KEY, "input_hash"]),
+    )
+    return ["idx_intervention_effects", "idx_intervention_event_study", _DIGESTS]
+
+
+def _previous_digests(con: duckdb.DuckDBPyConnection) -> dict[Key, str]:
+    """The previous build's digests, in an incremental build whose previous rows are all
+    there; empty otherwise (a full build, a first build, an older warehouse)."""
+    from observatory.increment import months_to_compute  # noqa: PLC0415
+    from observatory.warehouse import table_exists  # noqa: PLC0415
+
+    if months_to_compute(con) is None or not all(
+        table_exists(con, "idx", t)
+        for t in (_DIGESTS, "idx_intervention_effects", "idx_intervention_event_study")
+    ):
+        return {}
+    return {
+        (i, o, b): h
+        for i, o, b, h in con.execute(
+            f"select intervention_id, outcome, time_band, input_hash from idx.{_DIGESTS}"  # noqa: S608 (table name from code)
+        ).fetchall()
+    }
+
+
+_EVALUATION_TABLES = {
+    "idx_intervention_effects": "",
+    "idx_intervention_event_study": ", t.relative_month",
+}
+
+
+def _keep_previous(con: duckdb.DuckDBPyConnection, kept: set[Key]) -> None:
+    """Copy the kept evaluations' previous rows aside (the tables are then replaced)."""
+    if not kept:
+        return
+    keys = pd.DataFrame(sorted(kept), columns=list(_KEY))
+    con.register("_kept_evaluations", keys)
+    try:
+        for table in _EVALUATION_TABLES:
+            con.execute(
+                f"create or replace temp table _kept_{table} as select t.* from idx.{table} as t "  # noqa: S608 (table names from code)
+                "semi join _kept_evaluations as k using (intervention_id, outcome, time_band)"
+            )
+    finally:
+        con.unregister("_kept_evaluations")
+
+
+def _put_back(con: duckdb.DuckDBPyConnection, kept: set[Key]) -> None:
+    """Add the kept rows to the replaced tables, every row in evaluation order (as a build
+    that evaluated everything writes them)."""
+    if not kept:
+        return
+    for table, extra in _EVALUATION_TABLES.items():
+        con.execute(f"insert into idx.{table} select * from _kept_{table}")  # noqa: S608 (table names from code)
+        con.execute(
+            f"create or replace table idx.{table} as select t.* from idx.{table} as t "  # noqa: S608 (table names from code)
+            "left join _evaluation_order as o using (intervention_id, outcome, time_band) "
+            f"order by o._rank{extra}"
+        )
+        con.execute(f"drop table _kept_{table}")
