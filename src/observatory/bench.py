@@ -107,6 +107,23 @@ def pipeline_run(root: Path) -> int:
     return sum(b.rows_read for b in report.batches if b.status == "loaded")
 
 
+def import_stack(root: Path) -> int:  # noqa: ARG001 (a phase function's signature)
+    """What a one-day increment imports before its first row, alone (no work): the
+    observatory's ingest and index, GX (the suites), scikit-learn (the perception model)
+    and pyfixest (the interventions). A fresh process pays it on every run; it bounds
+    the increment (c) from below on this machine."""
+    import great_expectations  # noqa: F401, PLC0415
+    import pyfixest  # noqa: F401, PLC0415
+    import sklearn.ensemble  # noqa: F401, PLC0415
+    import sklearn.linear_model  # noqa: F401, PLC0415
+    import sklearn.model_selection  # noqa: F401, PLC0415
+
+    import observatory.index.steps  # noqa: F401, PLC0415
+    import observatory.pipeline  # noqa: F401, PLC0415
+
+    return 0
+
+
 def baseline(root: Path) -> int:
     """(d) the straightforward pandas + GX-DataFrame implementation."""
     from observatory.bench_baseline import run_baseline  # noqa: PLC0415
@@ -247,6 +264,7 @@ def run_bench(
                 _add_one_day(full, target / "day", scale)  # generating the day is not timed
             phases.append(_measure(name, func, roots[which]))
             bar.advance(1, rows=phases[-1].rows)
+        imports = _measure("c_imports_alone", "import_stack", full)
     by = {p.name: p for p in phases}
     a, b, d = by["a_floor_duckdb_load"], by["b_pipeline_full"], by["d_baseline_pandas_gx"]
     e = by["e_pipeline_half_workload"]
@@ -256,6 +274,7 @@ def run_bench(
         "ratio_d_over_b": round(d.seconds / b.seconds, 2),
         "growth_full_over_half": round(b.seconds / e.seconds, 2),
         "incremental_seconds": round(by["c_incremental_one_day"].seconds, 2),
+        "incremental_imports_seconds": round(imports.seconds, 2),
         "peak_rss_mb_pipeline": round(max(b.peak_rss_mb, by["c_incremental_one_day"].peak_rss_mb)),
         "profile_b": profile,
         "ingest_seconds": profile["ingest_seconds"],
@@ -317,4 +336,6 @@ def run_phases(target: Path, scale: str, letters: list[str]) -> dict[str, object
                 shutil.rmtree(kept, ignore_errors=True)
                 shutil.copytree(root / "warehouse", kept)
             bar.advance(1, rows=phases[-1].rows)
+            if name.startswith("c"):
+                phases.append(_measure("c_imports_alone", "import_stack", root))
     return {"phases": [asdict(p) | {"rows_per_second": round(p.rows_per_second)} for p in phases]}
