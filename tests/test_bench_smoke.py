@@ -29,3 +29,23 @@ def test_one_more_day_lands_as_new_files(demo_copy: DemoCity) -> None:
     new = sorted(demo_copy.root.glob("landing/**/*_day01.csv"))
     assert [p.parent.name for p in new] == ["incidents", "readings", "survey"]
     assert all(len(p.read_text().splitlines()) > 1 for p in new)
+
+
+def test_the_increment_profile_counts_only_the_batches_it_ran(demo_copy: DemoCity) -> None:
+    """Where (c)'s time went: the batches started after (b)'s last one, and the latest
+    build's steps (the increment's own, not the full build's)."""
+    before = bench._profile(demo_copy.root)
+    assert {p["batches"] for p in before["ingest"]} == {6}  # six months per source
+    assert bench._profile(demo_copy.root, after=before["last_finished"])["ingest"] == []
+    bench._add_one_day(demo_copy.root, demo_copy.root.parent / "scratch", "small")
+    assert bench.pipeline_run(demo_copy.root) > 0
+    after = bench._profile(demo_copy.root, after=before["last_finished"])
+    assert [(p["source"], p["batches"]) for p in after["ingest"]] == [
+        ("incidents_polizia", 1),
+        ("sensors_street", 1),
+        ("survey_quartieri", 1),
+    ]
+    assert sum(p["rows"] for p in after["ingest"]) < sum(p["rows"] for p in before["ingest"]) / 50
+    with demo_copy.connect() as con:
+        (builds,) = con.execute("select count(distinct build_id) from ops.build_steps").fetchone()
+    assert builds == 2 and after["build_steps"] and after["per_batch_steps"]

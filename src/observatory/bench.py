@@ -158,19 +158,27 @@ def _add_one_day(root: Path, scratch: Path, scale: str) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _profile(root: Path) -> dict[str, object]:
+def _profile(root: Path, after: object = None) -> dict[str, object]:
     """Where phase (b)'s time went, from the warehouse's own records: seconds per source's
-    batches (`ops.batches`) and per build step (`ops.build_steps`)."""
+    batches (`ops.batches`) and per build step (`ops.build_steps`) of the latest build.
+    With `after` (the `last_finished` of an earlier profile), only the batches started
+    since: where the increment (c)'s time went."""
     import duckdb  # noqa: PLC0415
 
     from observatory.config import load_config  # noqa: PLC0415
 
     con = duckdb.connect(str(load_config(root / "observatory.toml").warehouse_path), read_only=True)
+
+    def loaded(of: str = "") -> str:  # the loaded batches (since `after`, if given)
+        return f"{of}status = 'loaded' and {of}started_at > coalesce(?::timestamptz, '-infinity')"
+
+    since = [after]
     try:
         ingest = con.execute(
-            "select source_name, count(*), sum(rows_read), "
+            "select source_name, count(*), sum(rows_read), "  # noqa: S608 (fixed text)
             "round(sum(epoch(finished_at) - epoch(started_at)), 2) "
-            "from ops.batches where status = 'loaded' group by 1 order by 1"
+            f"from ops.batches where {loaded()} group by 1 order by 1",
+            since,
         ).fetchall()
         steps = con.execute(
             "select step, round(seconds, 2) from ops.build_steps "
@@ -178,14 +186,16 @@ def _profile(root: Path) -> dict[str, object]:
         ).fetchall()
         # ingest on its own: first batch started to last finished (imports of GX, zones and
         # sensor locations included, the build not), and each step's seconds per batch
-        (ingest_seconds,) = con.execute(
-            "select round(epoch(max(finished_at)) - epoch(min(started_at)), 2) "
-            "from ops.batches where status = 'loaded'"
+        ingest_seconds, last_finished = con.execute(
+            "select round(epoch(max(finished_at)) - epoch(min(started_at)), 2), "  # noqa: S608
+            f"max(finished_at)::varchar from ops.batches where {loaded()}",
+            since,
         ).fetchall()[0]
         per_batch = con.execute(
-            "select b.source_name, s.step, round(avg(s.seconds), 3) "
+            "select b.source_name, s.step, round(avg(s.seconds), 3) "  # noqa: S608 (fixed text)
             "from ops.batch_steps as s join ops.batches as b using (batch_id) "
-            "where b.status = 'loaded' group by all order by 1, min(s.rowid)"
+            f"where {loaded('b.')} group by all order by 1, min(s.rowid)",
+            since,
         ).fetchall()
     finally:
         con.close()
@@ -194,6 +204,7 @@ def _profile(root: Path) -> dict[str, object]:
         breakdown.setdefault(source, {})[step] = seconds
     return {
         "ingest_seconds": ingest_seconds,
+        "last_finished": last_finished,
         "per_batch_steps": breakdown,
         "ingest": [
             {"source": s, "batches": n, "rows": int(r), "seconds": sec} for s, n, r, sec in ingest
@@ -264,6 +275,8 @@ def run_bench(
                 _add_one_day(full, target / "day", scale)  # generating the day is not timed
             phases.append(_measure(name, func, roots[which]))
             bar.advance(1, rows=phases[-1].rows)
+            if name == "c_incremental_one_day":
+                profile_c = _profile(full, after=profile["last_finished"])
         imports = _measure("c_imports_alone", "import_stack", full)
     by = {p.name: p for p in phases}
     a, b, d = by["a_floor_duckdb_load"], by["b_pipeline_full"], by["d_baseline_pandas_gx"]
@@ -277,6 +290,7 @@ def run_bench(
         "incremental_imports_seconds": round(imports.seconds, 2),
         "peak_rss_mb_pipeline": round(max(b.peak_rss_mb, by["c_incremental_one_day"].peak_rss_mb)),
         "profile_b": profile,
+        "profile_c": profile_c,
         "ingest_seconds": profile["ingest_seconds"],
         "ratio_ingest_over_a": round(float(profile["ingest_seconds"] or 0) / a.seconds, 2),
     }

@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import duckdb
 import typer
@@ -804,28 +804,10 @@ def bench(
             f"{p['name']:<28} {p['seconds']:>9.2f} {p['rows']:>12,} "
             f"{p['rows_per_second']:>11,} {p['peak_rss_mb']:>12,.0f}"
         )
-    profile = figures["profile_b"]
-    typer.echo("where (b)'s time went (ops.batches, ops.build_steps):")
-    for p in profile["ingest"]:  # type: ignore[index]
-        typer.echo(
-            f"  ingest {p['source']:<22} {p['batches']:>3} batches {p['rows']:>12,} rows "
-            f"{p['seconds']:>8.2f} s"
-        )
-    build_total = sum(s["seconds"] for s in profile["build_steps"])  # type: ignore[index]
-    top = ", ".join(
-        f"{s['step']} {s['seconds']:.2f}"
-        for s in profile["build_steps"][:5]  # type: ignore[index]
-    )
-    typer.echo(f"  build {build_total:.2f} s; largest steps: {top}")
-    for source, steps in profile.get("per_batch_steps", {}).items():  # type: ignore[union-attr]
-        shown = ", ".join(f"{step} {sec:.2f}" for step, sec in steps.items())
-        typer.echo(f"  per batch of {source}: {shown} s (ops.batch_steps)")
-    ingest_total = sum(p["seconds"] for p in profile["ingest"])  # type: ignore[index]
-    b_seconds = next(p["seconds"] for p in figures["phases"] if p["name"] == "b_pipeline_full")  # type: ignore[union-attr]
-    typer.echo(
-        f"  other {b_seconds - ingest_total - build_total:.2f} s (interpreter and imports, "
-        "batch commits, zones, sensor locations, work tables, build commit, closing)"
-    )
+    by_name = {p["name"]: p["seconds"] for p in figures["phases"]}  # type: ignore[union-attr]
+    _echo_profile("b", figures["profile_b"], by_name["b_pipeline_full"])  # type: ignore[arg-type]
+    if figures.get("profile_c"):
+        _echo_profile("c", figures["profile_c"], by_name["c_incremental_one_day"])  # type: ignore[arg-type]
     typer.echo(
         f"ingest only = {figures['ingest_seconds']} s, {figures['ratio_ingest_over_a']}x the "
         "floor (target <= 3)"
@@ -842,6 +824,27 @@ def bench(
         typer.echo(
             f"five-year pipeline peak RSS = {figures['peak_rss_mb_five_years']} MB (target <= 1024)"
         )
+
+
+def _echo_profile(phase: str, profile: dict[str, Any], seconds: float) -> None:
+    """Where a phase's time went (bench.py `_profile`): its batches, build steps, the rest."""
+    typer.echo(f"where ({phase})'s time went (ops.batches, ops.build_steps):")
+    for p in profile["ingest"]:
+        typer.echo(
+            f"  ingest {p['source']:<22} {p['batches']:>3} batches {p['rows']:>12,} rows "
+            f"{p['seconds']:>8.2f} s"
+        )
+    build_total = sum(s["seconds"] for s in profile["build_steps"])
+    top = ", ".join(f"{s['step']} {s['seconds']:.2f}" for s in profile["build_steps"][:5])
+    typer.echo(f"  build {build_total:.2f} s; largest steps: {top}")
+    for source, steps in profile.get("per_batch_steps", {}).items():
+        shown = ", ".join(f"{step} {sec:.2f}" for step, sec in steps.items())
+        typer.echo(f"  per batch of {source}: {shown} s (ops.batch_steps)")
+    ingest_total = sum(p["seconds"] for p in profile["ingest"])
+    typer.echo(
+        f"  other {seconds - ingest_total - build_total:.2f} s (interpreter and imports, "
+        "batch commits, zones, sensor locations, work tables, build commit, closing)"
+    )
 
 
 @app.command("validate-method")
