@@ -108,20 +108,26 @@ def _posterior_draws(
     """
     if y.size == 0:
         return np.zeros((draws, 0))
+    # The (cells x grid) tables are the step's largest arrays after the draws themselves
+    # (the 5-year run's peak RSS is reached here): each is let go as soon as the next one
+    # is made, with the same operations in the same order, so the same figures.
     scale = np.maximum(y, 1.0)[:, None]
     mu = scale * _GRID[None, :]
+    log_mu = np.log(mu)
     phi = inv_k[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(phi > 0, 1.0 / np.where(phi > 0, phi, 1.0), np.inf)
-        nb = y[:, None] * np.log(mu) - (y[:, None] + k) * np.log1p(mu / k)
-        poisson = y[:, None] * np.log(mu) - mu
-        loglik = np.where(phi > 0, nb, poisson)
+        loglik = np.where(
+            phi > 0,
+            y[:, None] * log_mu - (y[:, None] + k) * np.log1p(mu / k),  # negative binomial
+            y[:, None] * log_mu - mu,  # Poisson
+        )
+    del mu
     # density per unit of log(mu): likelihood x prior mu^(-1/2) x Jacobian mu
-    logdens = loglik + 0.5 * np.log(mu)
-    dens = np.exp(logdens - logdens.max(axis=1, keepdims=True))
-    cdf = np.cumsum(dens, axis=1)
+    loglik += 0.5 * log_mu
+    loglik -= loglik.max(axis=1, keepdims=True)
+    cdf = np.cumsum(np.exp(loglik, out=loglik), axis=1, out=loglik)
     cdf /= cdf[:, -1:]
-    log_mu = np.log(mu)
     u = rng.random((draws, len(y)))
     out = np.empty_like(u)
     # cells a chunk at a time (the same figures: each cell's draws read only its own CDF

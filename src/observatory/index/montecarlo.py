@@ -261,8 +261,10 @@ def onto_nominal_scale(
 
 
 #: Band-months ranked at once: rankdata's temporaries over every draw of five years of
-#: 200 zones took 160 MB (issue 18); each band-month is ranked on its own either way.
-_RANK_ROWS = 20_000
+#: 200 zones took 160 MB (issue 18), and with 20,000 rows at once 140 MB of a 13-month
+#: block's were still the 5-year run's peak (session 9); each band-month is ranked on its
+#: own either way.
+_RANK_ROWS = 4_000
 
 
 def ranks(index: np.ndarray, published: np.ndarray) -> np.ndarray:
