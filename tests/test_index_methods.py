@@ -193,3 +193,24 @@ def test_pipeline_runs_with_each_method_choice(tmp_path: Path, method: dict[str,
         day.loc[zones[:6], "incidents_component"].max()
         < day.loc[zones[6:], "incidents_component"].min()
     )
+
+
+def test_ranks_in_chunks_are_the_ranks_of_every_band_month_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18: ranks are computed a few thousand band-month rows at a time to bound
+    rankdata's temporaries; each row is ranked on its own, so chunking changes no rank
+    (withheld cells and missing draws are NaN, ties take the lowest rank)."""
+    from scipy.stats import rankdata  # noqa: PLC0415
+
+    from observatory.index import montecarlo  # noqa: PLC0415
+
+    rng = np.random.default_rng(11)
+    index = rng.integers(0, 40, size=(60, 2, 7, 30)).astype(float)  # ties on purpose
+    index[rng.random(index.shape) < 0.05] = np.nan
+    published = rng.random(index.shape[1:]) < 0.8
+    whole = rankdata(np.where(published, -index, np.nan), axis=-1, method="min", nan_policy="omit")
+    monkeypatch.setattr(montecarlo, "_RANK_ROWS", 37)  # 840 rows: 23 chunks, the last short
+    chunked = montecarlo.ranks(index, published)
+    assert np.array_equal(chunked, whole, equal_nan=True)
+    assert np.isnan(chunked[:, ~published]).all() and np.nanmin(chunked) == 1
