@@ -14,12 +14,14 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from observatory import increment, pipeline
 from observatory.config import load_config
 from observatory.demo.generator import generate
+from observatory.interventions.step import same_inputs
 from observatory.vintage import STAMP_COLUMNS
 from observatory.warehouse import connect
 
@@ -242,18 +244,19 @@ def _every_period_mart() -> list[str]:
     return sorted(k for k, c in load_contracts().items() if "period_start" in c.column_names)
 
 
-def _land_first_day(root: Path, aside: Path) -> None:
-    """June's first day of every source, as new landing files (what a daily run gets)."""
+def _land_first_day(root: Path, aside: Path, day: int = 1) -> None:
+    """June's first day (or `day`) of every source, as new landing files (what a daily
+    run gets)."""
     import duckdb  # noqa: PLC0415
 
     con = duckdb.connect()
     for folder, column, prefix, delim in (
-        ("survey", "data_compilazione", "01/06/2025", ";"),
-        ("incidents", "occurred_at", "2025-06-01", ","),
-        ("sensors/readings", "timestamp", "2025-06-01", ","),
+        ("survey", "data_compilazione", f"{day:02d}/06/2025", ";"),
+        ("incidents", "occurred_at", f"2025-06-{day:02d}", ","),
+        ("sensors/readings", "timestamp", f"2025-06-{day:02d}", ","),
     ):
         [src] = sorted((aside / folder).glob("*_2025_06.csv"))
-        out = root / "landing" / folder / f"{src.stem}_day01.csv"
+        out = root / "landing" / folder / f"{src.stem}_day{day:02d}.csv"
         con.execute(
             f"copy (select * from read_csv('{src}', all_varchar = true, delim = '{delim}') "  # noqa: S608 (test paths and constants)
             f"where starts_with({column}, ?)) to '{out}' (header, delimiter '{delim}')",
@@ -381,11 +384,16 @@ def test_an_increment_keeps_the_evaluations_whose_inputs_are_unchanged(
     )
     cfg = load_config(toml, OVERRIDES)
     digests = (
-        "select intervention_id, outcome, time_band, input_hash from idx.idx_intervention_inputs"
+        "select intervention_id, outcome, time_band, input_hash, outcomes "
+        "from idx.idx_intervention_inputs"
     )
+
+    def inputs(con) -> dict:  # noqa: ANN001
+        return {(i, o, b): (h, np.array(y)) for i, o, b, h, y in con.execute(digests).fetchall()}
+
     pipeline.run(cfg)
     with connect(cfg, read_only=True) as con:
-        before = set(con.execute(digests).fetchall())
+        before = inputs(con)
     _land_first_day(root, aside)
     caplog.clear()  # the first build may have logged here too, whatever the suite's levels
     with caplog.at_level("INFO", logger="observatory.interventions.step"):
@@ -394,9 +402,9 @@ def test_an_increment_keeps_the_evaluations_whose_inputs_are_unchanged(
     effects = "select * from idx.idx_intervention_effects"
     events = "select * from idx.idx_intervention_event_study"
     with connect(cfg, read_only=True) as con:
-        after = set(con.execute(digests).fetchall())
+        after = inputs(con)
         incremental = [con.execute(q).df() for q in (effects, events)]
-    unchanged = {row[:3] for row in before & after}
+    unchanged = {key for key in before if same_inputs(before[key], after[key])}
     kept = re.findall(r"\((\d+) kept: their inputs unchanged\)", caplog.text)
     assert len(kept) == 1, caplog.text
     n_kept = int(kept[0])
@@ -406,6 +414,58 @@ def test_an_increment_keeps_the_evaluations_whose_inputs_are_unchanged(
     assert ("relight_dora_nord", "lux", "night") in unchanged
     assert len(after) == len(incremental[0]) == 27
     pipeline.build(cfg, full=True)
+    with connect(cfg, read_only=True) as con:
+        for got, query in zip(incremental, (effects, events), strict=True):
+            pd.testing.assert_frame_equal(got, con.execute(query).df())
+
+
+def test_evaluations_read_final_months_only_so_a_day_of_the_open_month_keeps_them(
+    generated: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A daily run lands in the month still being delivered: that month is provisional
+    (its incidents are counted over part of it), so no evaluation reads it, a second day
+    of it keeps every evaluation (pyfixest is not even needed), and the month enters the
+    evaluations once it is final, as a full build would evaluate it."""
+    root, cfg, aside = _city(generated, tmp_path, ["**/*_2025_06.csv"])
+    digests = (
+        "select intervention_id, outcome, time_band, input_hash from idx.idx_intervention_inputs"
+    )
+    effects = "select * from idx.idx_intervention_effects"
+    events = "select * from idx.idx_intervention_event_study"
+    june = dt.date(2025, 6, 1)
+
+    def daily_run(day: int, clock: dt.datetime) -> None:
+        _land_first_day(root, aside, day)
+        pipeline.ingest(cfg)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="observatory.interventions.step"):
+            pipeline.build(cfg, now=clock)
+
+    daily_run(1, dt.datetime(2025, 6, 2, 6, tzinfo=dt.UTC))
+    with connect(cfg, read_only=True) as con:
+        assert con.execute(
+            "select is_provisional from idx.idx_periods where period_start = ?", [june]
+        ).fetchone() == (True,)
+        first = set(con.execute(digests).fetchall())
+        assert con.execute(f"select max(post_end) from ({effects})").fetchone()[0] < june  # noqa: S608 (test constants)
+        assert con.execute(f"select max(period_start) from ({events})").fetchone()[0] < june  # noqa: S608 (test constants)
+        assert con.execute(f"select count(*) from ({effects})").fetchone()[0] == 27  # noqa: S608 (test constants)
+
+    daily_run(2, dt.datetime(2025, 6, 3, 6, tzinfo=dt.UTC))
+    assert _frozen(cfg)  # an incremental build
+    kept = re.findall(r"\((\d+) kept: their inputs unchanged\)", caplog.text)
+    assert kept == ["27"], caplog.text
+    with connect(cfg, read_only=True) as con:
+        assert set(con.execute(digests).fetchall()) == first
+
+    daily_run(3, dt.datetime(2025, 7, 2, 6, tzinfo=dt.UTC))  # June has ended: it is final
+    with connect(cfg, read_only=True) as con:
+        assert con.execute(
+            "select is_provisional from idx.idx_periods where period_start = ?", [june]
+        ).fetchone() == (False,)
+        assert con.execute(f"select max(post_end) from ({effects})").fetchone()[0] == june  # noqa: S608 (test constants)
+        incremental = [con.execute(q).df() for q in (effects, events)]
+    pipeline.build(cfg, full=True, now=dt.datetime(2025, 7, 2, 7, tzinfo=dt.UTC))
     with connect(cfg, read_only=True) as con:
         for got, query in zip(incremental, (effects, events), strict=True):
             pd.testing.assert_frame_equal(got, con.execute(query).df())

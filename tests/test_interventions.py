@@ -15,6 +15,7 @@ import re
 from html import unescape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,7 +25,7 @@ from observatory.demo.generator import generate
 from observatory.interventions.estimate import Design, evaluate
 from observatory.interventions.placebo import validate
 from observatory.interventions.register import register_frame
-from observatory.interventions.step import _CELLS
+from observatory.interventions.step import _CELLS, OUTCOME_TOLERANCE, same_inputs
 from observatory.report import write_report
 from observatory.zones import load_zones
 from tests.conftest import DemoCity
@@ -284,8 +285,6 @@ def test_did2s_survives_a_zone_seen_in_one_month_only() -> None:
     singleton fixed effect: pyfixest drops it from did2s' fit but not from its variance,
     which then fails on mismatched shapes and fell back to two-way fixed effects. The
     sample leaves such zones out, and did2s runs; the planted effect is found."""
-    import numpy as np  # noqa: PLC0415
-
     rng = np.random.default_rng(7)
     zones, months, start = [f"Z{i:02d}" for i in range(60)], range(24300, 24312), 24306
     treated = set(zones[:10])
@@ -303,3 +302,18 @@ def test_did2s_survives_a_zone_seen_in_one_month_only() -> None:
     assert result.effect["status"] == "ok", result.effect["reason"]
     assert result.effect["estimator"] == "did2s"
     assert 4.0 < result.effect["estimate"] < 6.0
+
+
+def test_inputs_count_as_unchanged_only_within_the_tolerance() -> None:
+    """An evaluation is kept (tests/test_increment.py) when its panel's layout and settings
+    are the same and no outcome moved by more than OUTCOME_TOLERANCE of the largest."""
+    y = np.array([40.0, 55.5, 61.25, 100.0])
+    assert same_inputs(("a", y), ("a", y + 0.5 * OUTCOME_TOLERANCE * 100))
+    assert not same_inputs(("a", y), ("a", y + np.array([0, 0, 2 * OUTCOME_TOLERANCE * 100, 0])))
+    assert not same_inputs(("a", y), ("b", y))  # another layout: zones, months or settings
+    assert not same_inputs(("a", y), ("a", y[:3]))  # a cell more or less
+    assert not same_inputs(None, ("a", y))  # nothing before
+    assert same_inputs(("a", np.array([])), ("a", np.array([])))
+    zeros = np.zeros(3)
+    assert same_inputs(("a", zeros), ("a", zeros))
+    assert not same_inputs(("a", zeros), ("a", zeros + 1e-12))  # no scale: exact only

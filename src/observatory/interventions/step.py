@@ -9,7 +9,9 @@ capped: perception is the DIRECT survey estimate (Fay-Herriot shrinkage would pu
 zone's change toward the city), lux is the measured illuminance (the goalposts stop at 30
 lux, so a relighting from 25 to 50 lux would read as 25 to 30). Withheld cells
 (idx_suppression) give no perception and no index value: a published effect is a function
-of published cells only, so it cannot be differenced to recover a withheld one.
+of published cells only, so it cannot be differenced to recover a withheld one. Only final
+months are read (idx_periods): a provisional month's figures are partial and would move
+every evaluation on every daily run until the month is complete.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ _CELLS = """
     from idx.idx_indicators as i
     inner join idx.idx_suppression as s using (zone_id, time_band, period_start)
     inner join idx.idx_composite as c using (zone_id, time_band, period_start)
+    -- final months only: a provisional month is still being delivered (its incidents are
+    -- counted over part of the month against the whole month's exposure) and enters the
+    -- evaluation once it is final (docs/interventions.md, "Final months only")
+    inner join idx.idx_periods as p using (period_start)
+    where not p.is_provisional
     order by i.period_start, i.time_band, i.zone_id
 """
 
@@ -106,14 +113,26 @@ def eligible_cells(
 Key = tuple[str, str, str]
 
 
-def input_hash(
+#: What an evaluation reads (`evaluation_inputs`): the digest of its panel's layout and
+#: settings, and its outcomes in panel order.
+Inputs = tuple[str, np.ndarray]
+
+#: Outcomes this close to the previous build's, as a fraction of their largest absolute
+#: value, count as unchanged: far below what is published (effects to 3 decimals), above
+#: the noise a closed month's figures carry from build to build (DuckDB's parallel sums;
+#: the perception component's variance pooled over every month moves it by ~1e-7 of its
+#: 100 points when a day of an open month lands).
+OUTCOME_TOLERANCE = 1e-6
+
+
+def evaluation_inputs(
     panel: pd.DataFrame, treated: set[str], start: int, end: int | None, design: Design
-) -> str:
-    """A digest of everything `evaluate` reads for one evaluation: the panel's cells it
-    keeps (an outcome, up to the intervention's end), in their order, the treated zones,
-    the months and the settings. Two equal digests give the same evaluation (it is
-    seeded), so an incremental build reuses it (`build_intervention_effects`); outcomes
-    count as equal to 9 significant digits."""
+) -> Inputs:
+    """Everything `evaluate` reads for one evaluation: the panel's cells it keeps (an
+    outcome, up to the intervention's end) as a SHA-256 of their zones and months in
+    order, the treated zones, the months and the settings, plus the outcomes themselves.
+    Equal inputs give the same evaluation (it is seeded), so an incremental build reuses
+    it (`same_inputs`, `build_intervention_effects`)."""
     cells = panel.dropna(subset=["y"])
     if end is not None:
         cells = cells[cells["t"] <= end]
@@ -121,12 +140,18 @@ def input_hash(
     digest.update(repr((sorted(treated), start, end, design)).encode())
     digest.update("\x1f".join(cells["zone_id"].astype(str)).encode())
     digest.update(np.ascontiguousarray(cells["t"].to_numpy(dtype=np.int64)).tobytes())
-    # outcomes to 30 bits of mantissa (9 significant digits): DuckDB's parallel sums give
-    # the same figures different last bits from run to run (1e-14 relative, measured)
-    mantissa, exponent = np.frexp(cells["y"].to_numpy(dtype=np.float64))
-    digest.update(np.rint(mantissa * 2.0**30).astype(np.int64).tobytes())
-    digest.update(exponent.astype(np.int64).tobytes())
-    return digest.hexdigest()
+    return digest.hexdigest(), cells["y"].to_numpy(dtype=np.float64)
+
+
+def same_inputs(before: Inputs | None, now: Inputs) -> bool:
+    """True when an evaluation read the same panel, zones, months and settings as before
+    and every outcome is within `OUTCOME_TOLERANCE` of its largest absolute value."""
+    if before is None or before[0] != now[0] or len(before[1]) != len(now[1]):
+        return False
+    if not len(now[1]):
+        return True
+    scale = max(float(np.abs(before[1]).max()), float(np.abs(now[1]).max()))
+    return bool(np.abs(before[1] - now[1]).max() <= OUTCOME_TOLERANCE * scale)
 
 
 def run_evaluations(
@@ -135,11 +160,11 @@ def run_evaluations(
     evaluation: EvaluationConfig,
     index: IndexConfig,
     *,
-    reuse: Callable[[Key, str], bool] | None = None,
+    reuse: Callable[[Key, Inputs], bool] | None = None,
 ) -> tuple:
-    """Every intervention x outcome x band: (effects, event study) frames, and the input
-    digest of each (`input_hash`). `reuse(key, digest)` True: the evaluation is not run
-    (the caller keeps an earlier one of the same digest) and has no rows here."""
+    """Every intervention x outcome x band: (effects, event study) frames, and the inputs
+    of each (`evaluation_inputs`). `reuse(key, inputs)` True: the evaluation is not run
+    (the caller keeps an earlier one of the same inputs) and has no rows here."""
     design = design_of(evaluation, index)
     cells = cells.assign(t=pd.to_datetime(cells["period_start"]).map(month_number))
     effects, events, digests = [], [], {}
@@ -152,7 +177,7 @@ def run_evaluations(
                 panel = mine.loc[mine["time_band"] == band, ["zone_id", "t", column]]
                 panel = panel.rename(columns={column: "y"})
                 key = (item.intervention_id, outcome, band)
-                digests[key] = input_hash(panel, set(item.zone_ids), start, end, design)
+                digests[key] = evaluation_inputs(panel, set(item.zone_ids), start, end, design)
                 if reuse is not None and reuse(key, digests[key]):
                     continue
                 result = evaluate(panel, set(item.zone_ids), start, end, design)
@@ -227,7 +252,7 @@ def _settings(con: duckdb.DuckDBPyConnection) -> EvaluationConfig:
     return EvaluationConfig(**frame.iloc[0].to_dict()) if len(frame) else EvaluationConfig()
 
 
-#: The input digest each evaluation of `idx.idx_intervention_effects` was made from.
+#: The inputs each evaluation of `idx.idx_intervention_effects` was made from.
 _DIGESTS = "idx_intervention_inputs"
 _KEY = ("intervention_id", "outcome", "time_band")
 
@@ -239,6 +264,7 @@ _KEY = ("intervention_id", "outcome", "time_band")
         "idx.idx_indicators",
         "idx.idx_suppression",
         "idx.idx_composite",
+        "idx.idx_periods",
     ],
     outputs=[
         "idx.idx_intervention_effects",
@@ -250,19 +276,20 @@ def build_intervention_effects(con: duckdb.DuckDBPyConnection, index: IndexConfi
     """Evaluate the register (ref.interventions) on the index's published outcomes.
 
     An incremental build evaluates again only what reads something new: an evaluation
-    whose inputs (`input_hash`) are those of the previous build's is kept, rows and all
-    (an intervention that has ended, an outcome no new batch changed); when none is new,
-    pyfixest is not even imported. A full build evaluates everything."""
+    whose inputs (`same_inputs`) are those of the previous build's is kept, rows and all
+    (an intervention that has ended, an outcome no new batch changed, every evaluation
+    while only a provisional month changed); when none is new, pyfixest is not even
+    imported. A full build evaluates everything."""
     register = con.execute("select * from ref.interventions order by intervention_id").df()
     effects, events = pd.DataFrame(), pd.DataFrame()
-    digests: dict[Key, str] = {}
+    digests: dict[Key, Inputs] = {}
     kept: set[Key] = set()
     if len(register):
         cells = con.execute(_CELLS).df()
         before = _previous_digests(con)
 
-        def reuse(key: Key, digest: str) -> bool:
-            if before.get(key) == digest:
+        def reuse(key: Key, inputs: Inputs) -> bool:
+            if same_inputs(before.get(key), inputs):
                 kept.add(key)
                 return True
             return False
@@ -270,6 +297,9 @@ def build_intervention_effects(con: duckdb.DuckDBPyConnection, index: IndexConfi
         effects, events, digests = run_evaluations(
             cells, register, _settings(con), index, reuse=reuse if before else None
         )
+        # a kept evaluation keeps the inputs it was made from, so that small moves cannot
+        # add up, build after build, past the tolerance unnoticed
+        digests.update({key: before[key] for key in kept})
         log.info(
             "evaluated %d interventions: %d effect rows (%d kept: their inputs unchanged)",
             len(register),
@@ -290,14 +320,18 @@ def build_intervention_effects(con: duckdb.DuckDBPyConnection, index: IndexConfi
     _replace(
         con,
         _DIGESTS,
-        "intervention_id varchar, outcome varchar, time_band varchar, input_hash varchar",
-        pd.DataFrame([[*k, d] for k, d in digests.items()], columns=[*_KEY, "input_hash"]),
+        "intervention_id varchar, outcome varchar, time_band varchar, input_hash varchar, "
+        "outcomes double[]",
+        pd.DataFrame(
+            [[*k, h, y.tolist()] for k, (h, y) in digests.items()],
+            columns=[*_KEY, "input_hash", "outcomes"],
+        ),
     )
     return ["idx_intervention_effects", "idx_intervention_event_study", _DIGESTS]
 
 
-def _previous_digests(con: duckdb.DuckDBPyConnection) -> dict[Key, str]:
-    """The previous build's digests, in an incremental build whose previous rows are all
+def _previous_digests(con: duckdb.DuckDBPyConnection) -> dict[Key, Inputs]:
+    """The previous build's inputs, in an incremental build whose previous rows are all
     there; empty otherwise (a full build, a first build, an older warehouse)."""
     from observatory.increment import months_to_compute  # noqa: PLC0415
     from observatory.warehouse import table_exists  # noqa: PLC0415
@@ -307,10 +341,14 @@ def _previous_digests(con: duckdb.DuckDBPyConnection) -> dict[Key, str]:
         for t in (_DIGESTS, "idx_intervention_effects", "idx_intervention_event_study")
     ):
         return {}
+    columns = {r[0] for r in con.execute(f"describe idx.{_DIGESTS}").fetchall()}  # noqa: S608 (table name from code)
+    if "outcomes" not in columns:  # written before outcomes were kept: evaluate everything
+        return {}
     return {
-        (i, o, b): h
-        for i, o, b, h in con.execute(
-            f"select intervention_id, outcome, time_band, input_hash from idx.{_DIGESTS}"  # noqa: S608 (table name from code)
+        (i, o, b): (h, np.asarray(y, dtype=np.float64))
+        for i, o, b, h, y in con.execute(
+            "select intervention_id, outcome, time_band, input_hash, outcomes "  # noqa: S608 (table name from code)
+            f"from idx.{_DIGESTS}"
         ).fetchall()
     }
 
