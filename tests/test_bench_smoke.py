@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import duckdb
 
 from observatory import bench
+from observatory.demo.generator import generate
 from tests.conftest import DemoCity
 
 
@@ -49,3 +53,28 @@ def test_the_increment_profile_counts_only_the_batches_it_ran(demo_copy: DemoCit
     with demo_copy.connect() as con:
         (builds,) = con.execute("select count(distinct build_id) from ops.build_steps").fetchone()
     assert builds == 2 and after["build_steps"] and after["per_batch_steps"]
+
+
+def test_the_increment_runs_the_morning_after_its_day(tmp_path: Path) -> None:
+    """(b) runs the morning after the workload's last day and (c) the morning after the
+    day it adds, as a daily run would: that day's month is provisional in (c), and no
+    intervention evaluation reads it, so (c) keeps every one."""
+    root = tmp_path / "small"
+    generate(root, scale="small")
+    assert bench.pipeline_run_b(root) > 0
+    bench._add_one_day(root, tmp_path / "scratch", "small")
+    assert bench.increment_run(root) > 0
+    with duckdb.connect(str(root / "warehouse" / "observatory.duckdb"), read_only=True) as con:
+        periods = dict(
+            con.execute("select period_start, is_provisional from idx.idx_periods").fetchall()
+        )
+        published = [
+            r[0] for r in con.execute("select published_at from marts.publication_log").fetchall()
+        ]
+        effects = con.execute(
+            "select count(*), max(post_end) from idx.idx_intervention_effects"
+        ).fetchone()
+    assert periods[dt.date(2026, 1, 1)] is True
+    assert not any(v for k, v in periods.items() if k < dt.date(2026, 1, 1))
+    assert {p.astimezone(dt.UTC) for p in published} == {bench.CLOCK_B, bench.CLOCK_C}
+    assert effects[0] == 27 and effects[1] < dt.date(2026, 1, 1)

@@ -401,11 +401,17 @@ def record(
 
 
 def nothing_new(
-    con: duckdb.DuckDBPyConnection, *, settings_hash: str, method_version: str, tz: str
+    con: duckdb.DuckDBPyConnection,
+    *,
+    settings_hash: str,
+    method_version: str,
+    tz: str,
+    now: dt.datetime | None = None,
 ) -> str | None:
-    """The previous build's id when a build now would publish the same thing (same
-    inputs, settings and method, no late declaration since, and the city's calendar month
-    unchanged, so no month has ended); None otherwise."""
+    """The previous build's id when a build now (the wall clock unless `now` is given)
+    would publish the same thing (same inputs, settings and method, no late declaration
+    since, and the city's calendar month unchanged, so no month has ended); None
+    otherwise."""
     if not all(
         table_exists(con, schema, name)
         for schema, name in (
@@ -423,7 +429,7 @@ def nothing_new(
         return None
     build_id, published_at = last[0], last[1]
     zone = ZoneInfo(tz)
-    if _month(published_at, zone) != _month(dt.datetime.now(dt.UTC), zone):
+    if _month(published_at, zone) != _month(now or dt.datetime.now(dt.UTC), zone):
         return None
     if table_exists(con, "ops", "late_sources"):
         late = con.execute(

@@ -221,10 +221,10 @@ def build(
 
     Every mart row is stamped with the build's `build_id`, `method_version` and
     `published_at`, and `marts.publication_log` records what the build published
-    (`observatory.vintage`). `now` and `build_id` are given only to rebuild a past
-    publication exactly (`observatory reproduce`, which passes `serve=False`: a rebuilt
-    past is not served). After the commit the marts are copied to the serving file BI
-    tools open (`observatory.serving`).
+    (`observatory.vintage`). `now` is the build's clock (a run's, `run`); `now` and
+    `build_id` together rebuild a past publication exactly (`observatory reproduce`, which
+    passes `serve=False`: a rebuilt past is not served). After the commit the marts are
+    copied to the serving file BI tools open (`observatory.serving`).
 
     The build is incremental (`observatory.increment`): months closed and untouched since
     the previous publication keep their published rows; `full=True` republishes every month.
@@ -420,7 +420,10 @@ def run(cfg: Config, now: dt.datetime | None = None, *, full: bool = False) -> R
 
     When nothing came in since the last publication (same batches, settings and method,
     no late declaration, same calendar month) the build is skipped: it would publish the
-    same figures (`increment.nothing_new`). `full=True` always builds, every month."""
+    same figures (`increment.nothing_new`). `full=True` always builds, every month. `now`
+    is the run's clock (default: the wall clock): the newest acceptable timestamp, and the
+    build's publication time, which decides the provisional months (the benchmark runs
+    its daily increment the morning after the day it adds)."""
     started = time.perf_counter()
     con = connect(cfg)
     try:
@@ -434,12 +437,13 @@ def run(cfg: Config, now: dt.datetime | None = None, *, full: bool = False) -> R
                 settings_hash=increment.settings_hash(cfg),
                 method_version=METHOD_VERSION,
                 tz=cfg.city.timezone,
+                now=now,
             )
         if same:
             log.info("nothing new since build %s: its publication stands", same)
             report.unchanged_since = same
         else:
-            report.built = build(cfg, con=con, full=full)
+            report.built = build(cfg, con=con, full=full, now=now)
     finally:
         con.close()
     report.seconds = time.perf_counter() - started
