@@ -423,9 +423,10 @@ def test_evaluations_read_final_months_only_so_a_day_of_the_open_month_keeps_the
     generated: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A daily run lands in the month still being delivered: that month is provisional
-    (its incidents are counted over part of it), so no evaluation reads it, a second day
-    of it keeps every evaluation (pyfixest is not even needed), and the month enters the
-    evaluations once it is final, as a full build would evaluate it."""
+    (its incidents are counted over part of it), so no evaluation and no perception
+    model reads it, a second day of it keeps every evaluation (pyfixest is not even
+    needed) and the model's cross-validation, as a full build would give them, and the
+    month enters the evaluations once it is final, as a full build would evaluate it."""
     root, cfg, aside = _city(generated, tmp_path, ["**/*_2025_06.csv"])
     digests = (
         "select intervention_id, outcome, time_band, input_hash from idx.idx_intervention_inputs"
@@ -438,7 +439,10 @@ def test_evaluations_read_final_months_only_so_a_day_of_the_open_month_keeps_the
         _land_first_day(root, aside, day)
         pipeline.ingest(cfg)
         caplog.clear()
-        with caplog.at_level("INFO", logger="observatory.interventions.step"):
+        with (
+            caplog.at_level("INFO", logger="observatory.interventions.step"),
+            caplog.at_level("INFO", logger="observatory.index.steps"),
+        ):
             pipeline.build(cfg, now=clock)
 
     daily_run(1, dt.datetime(2025, 6, 2, 6, tzinfo=dt.UTC))
@@ -455,8 +459,15 @@ def test_evaluations_read_final_months_only_so_a_day_of_the_open_month_keeps_the
     assert _frozen(cfg)  # an incremental build
     kept = re.findall(r"\((\d+) kept: their inputs unchanged\)", caplog.text)
     assert kept == ["27"], caplog.text
+    # the perception model trains on final months too: its cross-validation is kept
+    assert "training cells unchanged, their cross-validation kept" in caplog.text
+    perception = "select * from idx.idx_perception_eb order by all"
     with connect(cfg, read_only=True) as con:
         assert set(con.execute(digests).fetchall()) == first
+        incremental_perception = con.execute(perception).df()
+    pipeline.build(cfg, full=True, now=dt.datetime(2025, 6, 3, 6, 0, 1, tzinfo=dt.UTC))
+    with connect(cfg, read_only=True) as con:
+        pd.testing.assert_frame_equal(incremental_perception, con.execute(perception).df())
 
     daily_run(3, dt.datetime(2025, 7, 2, 6, tzinfo=dt.UTC))  # June has ended: it is final
     with connect(cfg, read_only=True) as con:

@@ -97,8 +97,23 @@ def test_prediction_intervals_are_per_cell_and_cover_unseen_zones() -> None:
         }
     )
     held_out = np.isin(zones, [f"Z{i:02d}" for i in range(45, 60)])
-    low, high = prediction_intervals(cells, ~held_out, seed=1, level=0.9)
+    low, high, _ = prediction_intervals(cells, ~held_out, seed=1, level=0.9)
     covered = (low <= raw) & (raw <= high)
     assert 0.8 <= covered[held_out].mean() <= 0.98  # 180 held-out cells
     width = high - low
     assert width[ratio > 2.5].mean() > 1.5 * width[ratio < 0.7].mean()  # its own, not one RMSE
+    # an increment whose training cells are unchanged passes the margin back: the same bounds
+    again = prediction_intervals(cells, ~held_out, seed=1, level=0.9)
+    kept = prediction_intervals(cells, ~held_out, seed=1, level=0.9, margin=again[2])
+    np.testing.assert_array_equal(kept[0], low)
+    np.testing.assert_array_equal(kept[1], high)
+    assert kept[2] == again[2]
+    # and the point model given its earlier cross-validated figures predicts the same
+    from observatory.index.models import model_perception  # noqa: PLC0415
+
+    cells["n_effective"] = 10.0
+    cells["period_start"] = "2025-01-01"
+    full = model_perception(cells, ~held_out, seed=1)
+    reused = model_perception(cells, ~held_out, seed=1, cv=(full.cv_rmse, full.null_rmse))
+    np.testing.assert_array_equal(full.prediction, reused.prediction)
+    assert (reused.cv_rmse, reused.null_rmse) == (full.cv_rmse, full.null_rmse)

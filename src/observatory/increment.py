@@ -32,6 +32,38 @@ from observatory.warehouse import columns_of, table_exists
 
 log = logging.getLogger(__name__)
 
+#: Inputs this close to the previous build's, as a fraction of their largest absolute
+#: value, count as unchanged (`unchanged`): far below anything published, above the
+#: noise a closed month's figures carry from build to build (DuckDB's parallel sums; a
+#: variance pooled over every month moves a closed month's perception by ~1e-7 of its
+#: 100 points when a day of an open month lands).
+TOLERANCE = 1e-6
+
+
+def unchanged(before: tuple[str, object] | None, now: tuple[str, object]) -> bool:
+    """Whether a step's inputs are those of the previous build: `(digest, values)` pairs,
+    the digest of what must be identical (the cells' layout, the settings) and the numbers
+    it read, equal to within `TOLERANCE` of their largest absolute value (NaN where NaN
+    was). A step that keeps its earlier result on this should keep the inputs it was made
+    from as well, so that small moves cannot add up past the tolerance build after build."""
+    import numpy as np  # noqa: PLC0415 (the ingest path imports this module)
+
+    if before is None or before[0] != now[0]:
+        return False
+    old = np.asarray(before[1], dtype=np.float64)
+    new = np.asarray(now[1], dtype=np.float64)
+    if old.shape != new.shape:
+        return False
+    missing = np.isnan(old)
+    if not np.array_equal(missing, np.isnan(new)):
+        return False
+    if missing.all():
+        return True
+    old, new = old[~missing], new[~missing]
+    scale = max(float(np.abs(old).max()), float(np.abs(new).max()))
+    return bool(np.abs(old - new).max() <= TOLERANCE * scale)
+
+
 _DDL = """
 create table if not exists ops.build_inputs (
     build_id varchar not null,

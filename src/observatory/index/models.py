@@ -72,7 +72,12 @@ def _features(cells: pd.DataFrame) -> pd.DataFrame:
     )[FEATURES]
 
 
-def model_perception(cells: pd.DataFrame, train: np.ndarray, seed: int) -> ModelledPerception:
+def model_perception(
+    cells: pd.DataFrame,
+    train: np.ndarray,
+    seed: int,
+    cv: tuple[float, float] | None = None,
+) -> ModelledPerception:
     """Fit perception ~ incidents + sensors on the `train` cells; predict every cell.
 
     Args:
@@ -80,6 +85,9 @@ def model_perception(cells: pd.DataFrame, train: np.ndarray, seed: int) -> Model
             lux_mean, footfall_per_hour, noise_leq_db, perception_raw, n_effective).
         train: boolean mask of the cells to learn from (published, enough respondents).
         seed: random seed of the model.
+        cv: the (model, null) cross-validated RMSEs of an earlier fit on the same
+            training cells (an incremental build: `observatory.increment.unchanged`),
+            which are then not measured again; the model itself is always fitted.
 
     Returns:
         Predictions (NaN everywhere if there is too little to learn from) and the RMSE of
@@ -109,18 +117,22 @@ def model_perception(cells: pd.DataFrame, train: np.ndarray, seed: int) -> Model
     # One thread: on a few thousand cells OpenMP buys nothing, and on a busy machine its
     # spinning threads make the fit many times slower.
     with threadpool_limits(limits=1):
-        cv_pred = cross_val_predict(
-            model,
-            x[train],
-            y[train],
-            groups=zones[train],
-            cv=folds,
-            params={"sample_weight": weight},
-        )
+        if cv is None:
+            cv_pred = cross_val_predict(
+                model,
+                x[train],
+                y[train],
+                groups=zones[train],
+                cv=folds,
+                params={"sample_weight": weight},
+            )
         model.fit(x[train], y[train], sample_weight=weight)
-    cv_rmse = float(np.sqrt(np.average((cv_pred - y[train]) ** 2, weights=weight)))
-    null_pred = _null_predictions(cells[train], folds, zones[train])
-    null_rmse = float(np.sqrt(np.average((null_pred - y[train]) ** 2, weights=weight)))
+    if cv is None:
+        cv_rmse = float(np.sqrt(np.average((cv_pred - y[train]) ** 2, weights=weight)))
+        null_pred = _null_predictions(cells[train], folds, zones[train])
+        null_rmse = float(np.sqrt(np.average((null_pred - y[train]) ** 2, weights=weight)))
+    else:
+        cv_rmse, null_rmse = cv
     log.info(
         "modelled perception: %d training cells, CV RMSE %.1f points (band-month mean: %.1f)",
         train.sum(),
@@ -131,9 +143,15 @@ def model_perception(cells: pd.DataFrame, train: np.ndarray, seed: int) -> Model
 
 
 def prediction_intervals(
-    cells: pd.DataFrame, train: np.ndarray, seed: int, level: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each cell's prediction interval: conformalised quantile regression, zone-grouped.
+    cells: pd.DataFrame,
+    train: np.ndarray,
+    seed: int,
+    level: float,
+    margin: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each cell's prediction interval: conformalised quantile regression, zone-grouped;
+    and the conformal margin (given `margin`, that of an earlier fit on the same training
+    cells, the calibration is not run again: the quantile models are).
 
     Quantile gradient-boosted models (scikit-learn, loss="quantile") give each cell its own
     lower and upper bound; the zone-grouped cross-validated predictions of the training
@@ -163,12 +181,17 @@ def prediction_intervals(
                 max_bins=64,
                 random_state=seed,
             )
-            oof.append(cross_val_predict(model, x[train], y[train], groups=zones[train], cv=folds))
+            if margin is None:
+                oof.append(
+                    cross_val_predict(model, x[train], y[train], groups=zones[train], cv=folds)
+                )
             bounds.append(model.fit(x[train], y[train]).predict(x))
-    score = np.maximum(oof[0] - y[train], y[train] - oof[1])
-    rank = min(len(score), int(np.ceil((len(score) + 1) * level)))
-    margin = float(np.sort(score)[rank - 1])
-    return np.clip(bounds[0] - margin, 0.0, 100.0), np.clip(bounds[1] + margin, 0.0, 100.0)
+    if margin is None:
+        score = np.maximum(oof[0] - y[train], y[train] - oof[1])
+        rank = min(len(score), int(np.ceil((len(score) + 1) * level)))
+        margin = float(np.sort(score)[rank - 1])
+    low = np.clip(bounds[0] - margin, 0.0, 100.0)
+    return low, np.clip(bounds[1] + margin, 0.0, 100.0), margin
 
 
 def _null_predictions(train: pd.DataFrame, folds: GroupKFold, zones: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from observatory.config import IndexConfig
 from observatory.graph import PythonStep, python_step
-from observatory.increment import months_to_compute
+from observatory.increment import months_to_compute, unchanged
 from observatory.index.blocks import block_rng, period_blocks
 from observatory.index.bootstrap import bootstrap_sums
 from observatory.index.design import design_effects
@@ -147,12 +147,21 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
         else no_shrinkage(raw, var)
     )
     n = cells["n_respondents"].to_numpy()
+    # final months only: a provisional month's incidents cover part of it against the
+    # whole month's exposure (its incident features read low)
+    provisional = {pd.Timestamp(r[0]) for r in con.execute(_PROVISIONAL).fetchall()}
     train = (
         ~cells["is_suppressed"].to_numpy()
         & (n >= cfg.min_respondents)
         & cells["perception_raw"].notna().to_numpy()
+        & ~pd.to_datetime(cells["period_start"]).isin(provisional).to_numpy()
     )
-    model = model_perception(cells, train, cfg.seed)
+    inputs = _model_inputs(cells, train, cfg)
+    before = _previous_model(con)
+    kept = before is not None and unchanged(before[0], inputs)
+    if kept:
+        log.info("perception model: training cells unchanged, their cross-validation kept")
+    model = model_perception(cells, train, cfg.seed, cv=before[1][:2] if kept else None)
     earns_place = model.beats_null(cfg.model_min_gain)
     if not earns_place and not np.isnan(model.cv_rmse):
         log.warning(
@@ -164,8 +173,12 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
         )
     modelled = (n == 0) & ~np.isnan(model.prediction) & earns_place
     low = high = np.full(len(cells), np.nan)
+    margin = before[1][2] if kept else float("nan")
     if modelled.any():
-        low, high = prediction_intervals(cells, train, cfg.seed, cfg.confidence)
+        low, high, margin = prediction_intervals(
+            cells, train, cfg.seed, cfg.confidence, None if np.isnan(margin) else margin
+        )
+    _record_model(con, before[0] if kept else inputs, (model.cv_rmse, model.null_rmse, margin))
     group = (grid.b, grid.t)
     out = cells[
         [*KEYS, "n_respondents", "n_effective", "perception_raw", "perception_raw_se"]
@@ -201,7 +214,61 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
     out["perception_score"] = np.where(modelled, model.prediction, out["perception_shrunk"])
     out["perception_se"] = np.where(modelled, model.cv_rmse, out["perception_shrunk_se"])
     write(con, "idx_perception_eb", out)
-    return ["idx_perception_eb"]
+    return ["idx_perception_eb", _MODEL_TABLE]
+
+
+_PROVISIONAL = "select period_start from idx.idx_periods where is_provisional"
+#: The perception model's training cells and cross-validated figures (`build_perception`):
+#: an incremental build whose training cells are unchanged keeps the figures and fits
+#: the models only (the cross-validation is 11 of the 14 fits).
+_MODEL_TABLE = "idx_perception_model"
+
+
+def _model_inputs(cells: pd.DataFrame, train: np.ndarray, cfg: IndexConfig) -> tuple:
+    """What the perception model's cross-validation reads: its training cells (which, in
+    order), the settings and the model's features, outcomes and weights."""
+    import hashlib  # noqa: PLC0415
+
+    from observatory.index.models import FEATURES  # noqa: PLC0415
+
+    rows = cells.loc[train]
+    digest = hashlib.sha256(
+        repr((cfg.seed, cfg.confidence, cfg.min_respondents, FEATURES)).encode()
+    )
+    for column in KEYS:
+        digest.update("\x1f".join(rows[column].astype(str)).encode())
+    numbers = rows[
+        ["incident_ratio", "incident_rate_per_1000", "lux_mean", "footfall_per_hour",
+         "noise_leq_db", "perception_raw", "n_effective"]
+    ]  # fmt: skip
+    return digest.hexdigest(), numbers.to_numpy(dtype=np.float64, na_value=np.nan).ravel()
+
+
+def _previous_model(con: duckdb.DuckDBPyConnection) -> tuple | None:
+    """The previous build's model inputs and (cv_rmse, null_rmse, margin), in an
+    incremental build; None in a full one (or none recorded)."""
+    if months_to_compute(con) is None or not table_exists(con, "idx", _MODEL_TABLE):
+        return None
+    row = con.execute(
+        f"select input_hash, inputs, cv_rmse, null_rmse, interval_margin from idx.{_MODEL_TABLE}"  # noqa: S608 (table name from code)
+    ).fetchone()
+    if row is None:
+        return None
+    figures = tuple(np.nan if v is None else float(v) for v in row[2:])
+    return (row[0], np.asarray(row[1], dtype=np.float64)), figures
+
+
+def _record_model(
+    con: duckdb.DuckDBPyConnection, inputs: tuple, figures: tuple[float, float, float]
+) -> None:
+    con.execute(
+        f"create or replace table idx.{_MODEL_TABLE} (input_hash varchar, inputs double[], "
+        "cv_rmse double, null_rmse double, interval_margin double)"
+    )
+    con.execute(
+        f"insert into idx.{_MODEL_TABLE} values (?, ?, ?, ?, ?)",  # noqa: S608 (table name from code)
+        [inputs[0], inputs[1].tolist(), *(None if np.isnan(v) else v for v in figures)],
+    )
 
 
 def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
@@ -629,8 +696,13 @@ PYTHON_STEPS: dict[str, PythonStep] = {
         outputs=["idx.idx_suppression"],
     )(build_suppression),
     "idx_perception_eb": python_step(
-        inputs=["idx.idx_indicators", "idx.idx_suppression", "idx.idx_respondents"],
-        outputs=["idx.idx_perception_eb"],
+        inputs=[
+            "idx.idx_indicators",
+            "idx.idx_suppression",
+            "idx.idx_respondents",
+            "idx.idx_periods",
+        ],
+        outputs=["idx.idx_perception_eb", f"idx.{_MODEL_TABLE}"],
     )(build_perception),
     "idx_composite": python_step(
         inputs=[

@@ -27,6 +27,7 @@ import pandas as pd
 
 from observatory.config import EvaluationConfig, IndexConfig
 from observatory.graph import python_step
+from observatory.increment import TOLERANCE, unchanged
 from observatory.interventions.estimate import Design, evaluate
 
 log = logging.getLogger(__name__)
@@ -118,11 +119,9 @@ Key = tuple[str, str, str]
 Inputs = tuple[str, np.ndarray]
 
 #: Outcomes this close to the previous build's, as a fraction of their largest absolute
-#: value, count as unchanged: far below what is published (effects to 3 decimals), above
-#: the noise a closed month's figures carry from build to build (DuckDB's parallel sums;
-#: the perception component's variance pooled over every month moves it by ~1e-7 of its
-#: 100 points when a day of an open month lands).
-OUTCOME_TOLERANCE = 1e-6
+#: value, count as unchanged (`observatory.increment.unchanged`): effects are published
+#: to 3 decimals.
+OUTCOME_TOLERANCE = TOLERANCE
 
 
 def evaluation_inputs(
@@ -146,12 +145,7 @@ def evaluation_inputs(
 def same_inputs(before: Inputs | None, now: Inputs) -> bool:
     """True when an evaluation read the same panel, zones, months and settings as before
     and every outcome is within `OUTCOME_TOLERANCE` of its largest absolute value."""
-    if before is None or before[0] != now[0] or len(before[1]) != len(now[1]):
-        return False
-    if not len(now[1]):
-        return True
-    scale = max(float(np.abs(before[1]).max()), float(np.abs(now[1]).max()))
-    return bool(np.abs(before[1] - now[1]).max() <= OUTCOME_TOLERANCE * scale)
+    return unchanged(before, now)
 
 
 def run_evaluations(
