@@ -317,3 +317,17 @@ def test_inputs_count_as_unchanged_only_within_the_tolerance() -> None:
     zeros = np.zeros(3)
     assert same_inputs(("a", zeros), ("a", zeros))
     assert not same_inputs(("a", zeros), ("a", zeros + 1e-12))  # no scale: exact only
+
+
+def test_a_city_with_no_final_month_gets_statuses_not_a_crash(demo_city: DemoCity) -> None:
+    """Evaluations read final months only: before the first month is final there are no
+    cells, and every evaluation says so (the config fuzz test found the crash)."""
+    from observatory.config import EvaluationConfig  # noqa: PLC0415
+    from observatory.interventions.step import run_evaluations  # noqa: PLC0415
+
+    cfg = demo_city.cfg
+    register = _query(cfg, "select * from ref.interventions order by intervention_id")
+    cells = _query(cfg, _CELLS).iloc[0:0]
+    effects, events, inputs = run_evaluations(cells, register, EvaluationConfig(), cfg.index)
+    assert len(effects) == len(inputs) == 27 and events.empty
+    assert set(effects["status"]) == {"not_measured"}, effects[["status", "reason"]]

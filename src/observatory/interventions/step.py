@@ -160,7 +160,10 @@ def run_evaluations(
     of each (`evaluation_inputs`). `reuse(key, inputs)` True: the evaluation is not run
     (the caller keeps an earlier one of the same inputs) and has no rows here."""
     design = design_of(evaluation, index)
-    cells = cells.assign(t=pd.to_datetime(cells["period_start"]).map(month_number))
+    # month numbers as integers even when no month is final yet (an empty frame's map
+    # would keep the dates' dtype, and the comparisons with the start month fail)
+    dates = pd.to_datetime(cells["period_start"])
+    cells = cells.assign(t=(dates.dt.year * 12 + dates.dt.month - 1).astype("int64"))
     effects, events, digests = [], [], {}
     for item in register.itertuples():
         mine = eligible_cells(cells, register, item.intervention_id, evaluation.comparison)
