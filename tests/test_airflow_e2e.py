@@ -139,7 +139,7 @@ def airflow(tmp_path: Path) -> Iterator[Airflow]:
         config,
         AIRFLOW_CONN_OBSERVATORY_SMTP=smtp.connection(),
         AIRFLOW_CONN_OBSERVATORY_ALERTS=hook.url,
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__EXECUTOR="observatory.ops.executors.WarmLocalExecutor",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USER}:admin",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{url}/execution/",
@@ -200,6 +200,8 @@ def test_triggered_ingest_runs_start_the_index_through_assets(airflow: Airflow) 
     for dag_id, run_id in runs.items():
         state = _wait(f"{dag_id} to finish", lambda d=dag_id, r=run_id: _done(api, d, r), airflow)
         assert state == "success", dag_id
+        # the scheduler's WarmLocalExecutor imported GX & co. before forking its workers
+        assert _returned(api, dag_id, run_id, "ingest")["preloaded"] is True, dag_id
 
     # The index DAG was never triggered: the scheduler ran it for the sources' Asset events.
     consumed = _wait("index runs covering every source", lambda: _index_covers(api), airflow)
@@ -241,6 +243,15 @@ def _land_half_bad_june(config: Path) -> Path:
     path = config.parent / "landing" / "incidents" / "segnalazioni_2025_06_late.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _returned(api: _Api, dag_id: str, run_id: str, task_id: str) -> Any:
+    """A task's return value (its XCom)."""
+    entry = api.get(
+        f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+    )
+    value = entry["value"]
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _tasks(api: _Api, dag_id: str, run_id: str) -> dict[str, str]:

@@ -78,3 +78,24 @@ def test_the_increment_runs_the_morning_after_its_day(tmp_path: Path) -> None:
     assert not any(v for k, v in periods.items() if k < dt.date(2026, 1, 1))
     assert {p.astimezone(dt.UTC) for p in published} == {bench.CLOCK_B, bench.CLOCK_C}
     assert effects[0] == 27 and effects[1] < dt.date(2026, 1, 1)
+
+
+def test_the_increment_runs_again_in_a_warm_worker_from_the_same_warehouse(
+    tmp_path: Path,
+) -> None:
+    """`bench --phase c` times the day twice from (b)'s warehouse: in a fresh process and
+    in a warm worker (the imports done before the clock starts, observatory.ops.warm). Both
+    load the day's three files, so the second started from the warehouse the first did."""
+    phases = {p["name"]: p for p in bench.run_phases(tmp_path, "small", ["c"])["phases"]}
+    assert list(phases) == [
+        "b_pipeline_full",
+        "c_incremental_one_day",
+        bench.WARM_PHASE,
+        "c_imports_alone",
+    ]
+    cold, warm = phases["c_incremental_one_day"], phases[bench.WARM_PHASE]
+    assert cold["rows"] == warm["rows"] > 0
+    assert not (tmp_path / "small" / "before-c").exists()
+    with duckdb.connect(str(tmp_path / "small" / "warehouse" / "observatory.duckdb")) as con:
+        (builds,) = con.execute("select count(distinct build_id) from ops.build_steps").fetchone()
+    assert builds == 2  # (b)'s and the warm increment's, not the cold one's as well

@@ -216,3 +216,25 @@ def test_the_network_ran_after_every_city_marts_event(
     finally:
         con.close()
     assert published == len(CITIES)
+
+
+def test_the_workers_preloaded_the_heavy_imports_for_every_task(finished: dict[str, Any]) -> None:
+    """Every ingest and index build task started in a fork of a worker that had imported
+    GX, scikit-learn and the index already (observatory.ops.celery_config), so none of them
+    paid those imports itself."""
+    api = finished["api"]
+    tasks = [
+        t
+        for t in finished["tis"]
+        if t["state"] == "success" and t["task_id"] in ("ingest", "build")
+        and not t["dag_id"].endswith(".network")
+    ]  # fmt: skip
+    assert {t["task_id"] for t in tasks} == {"ingest", "build"}
+    for t in tasks:
+        entry = api.get(
+            f"/dags/{t['dag_id']}/dagRuns/{t['dag_run_id']}/taskInstances/{t['task_id']}"
+            "/xcomEntries/return_value"
+        )
+        value = json.loads(entry["value"]) if isinstance(entry["value"], str) else entry["value"]
+        assert value["preloaded"] is True, (t["dag_id"], t["task_id"], t["hostname"])
+    print(f"\nwarm workers: {len(tasks)} ingest and build tasks started with the imports done")

@@ -55,6 +55,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from croniter import croniter
 
 from observatory.config import Config, ConfigError, SourceConfig, load_config
+from observatory.ops import warm
 from observatory.ops.alerts import Alert, links, send
 
 log = logging.getLogger(__name__)
@@ -373,6 +374,7 @@ def _held_findings(summary: dict[str, Any], dag_id: str) -> list[dict[str, Any]]
 
 def _ingest(config_path: str, source: str, context: Any) -> dict[str, Any]:
     """The ingest task (see `ingest_dag`)."""
+    preloaded = warm.preloaded()  # before this task's own imports
     from observatory import pipeline  # noqa: PLC0415 (heavy: DuckDB, GX)
     from observatory.ops import holds  # noqa: PLC0415
     from observatory.warehouse import connect  # noqa: PLC0415
@@ -407,6 +409,7 @@ def _ingest(config_path: str, source: str, context: Any) -> dict[str, Any]:
         "batches": batches,
         "unconsumed": pending,
         "released": released["batch_id"] if released else None,
+        "preloaded": preloaded,
     }
 
 
@@ -576,6 +579,7 @@ keep their published values and are flagged provisional (`idx.idx_periods.held_b
         @task(pool=pool_name(cfg), outlets=[marts])
         def build(config_path: str) -> dict[str, Any]:
             """Rebuild staging, index and marts; fail if a batch does not reconcile."""
+            preloaded = warm.preloaded()  # before this task's own imports
             from observatory import pipeline  # noqa: PLC0415 (heavy: DuckDB)
             from observatory.warehouse import connect  # noqa: PLC0415
 
@@ -608,6 +612,7 @@ keep their published values and are flagged provisional (`idx.idx_periods.held_b
                 "latest_period": latest,
                 "provisional_periods": provisional or [],
                 "is_final": latest is not None and latest not in (provisional or []),
+                "preloaded": preloaded,
             }
             get_current_context()["outlet_events"][marts].extra = stats
             return stats

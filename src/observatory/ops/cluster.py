@@ -106,6 +106,8 @@ class Cluster:
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{db}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
+            # the workers import GX, scikit-learn, pandas and DuckDB once (observatory.ops.warm)
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "observatory.ops.celery_config.CELERY_CONFIG",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.api_port),
             "AIRFLOW__API__BASE_URL": self.url,
