@@ -91,3 +91,46 @@ def test_day_bands_table_covers_the_range_in_utc() -> None:
     ).fetchall()
     assert [str(d) for d, _ in rows] == ["2025-06-20", "2025-06-21", "2025-06-22", "2025-06-23"]
     assert rows[1][1] == "03:04"  # 05:04 CEST is 03:04 UTC
+
+
+def _bands(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute("select * from ref.day_bands order by local_date").fetchall()
+
+
+def test_a_later_build_computes_only_the_dates_it_lacks_and_the_table_is_a_full_builds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A daily build keeps the dates an earlier one computed for the same city and rule (the
+    sun's times are the slow part) and computes the others; the table is then the one a
+    first build of the same range writes. Another rule or place: every date again."""
+    from observatory import timebands  # noqa: PLC0415
+
+    computed: list[dt.date] = []
+    real = timebands.band_bounds
+
+    def counting(city: CityConfig, rule: TimeBandsConfig, day: dt.date) -> tuple:
+        computed.append(day)
+        return real(city, rule, day)
+
+    monkeypatch.setattr(timebands, "band_bounds", counting)
+    con, fresh = duckdb.connect(), duckdb.connect()
+    for c in (con, fresh):
+        c.execute("create schema ref")
+    rule = TimeBandsConfig()
+    write_day_bands(con, TURIN, rule, dt.date(2025, 1, 1), dt.date(2025, 3, 31))
+    assert len(computed) == 31 + 28 + 31 + 2
+    computed.clear()
+    write_day_bands(con, TURIN, rule, dt.date(2025, 2, 1), dt.date(2025, 4, 30))
+    assert computed == [dt.date(2025, 4, d) for d in range(2, 31)] + [dt.date(2025, 5, 1)]
+    write_day_bands(fresh, TURIN, rule, dt.date(2025, 2, 1), dt.date(2025, 4, 30))
+    assert _bands(con) == _bands(fresh)  # January dropped, April added, nothing else moved
+    computed.clear()
+    later = TimeBandsConfig(offset_minutes=30)
+    write_day_bands(con, TURIN, later, dt.date(2025, 2, 1), dt.date(2025, 4, 30))
+    assert len(computed) == 28 + 31 + 30 + 2
+    write_day_bands(fresh, TURIN, later, dt.date(2025, 2, 1), dt.date(2025, 4, 30))
+    assert _bands(con) == _bands(fresh) != []
+    computed.clear()
+    north = TURIN.model_copy(update={"latitude": 59.33})
+    write_day_bands(con, north, later, dt.date(2025, 2, 1), dt.date(2025, 4, 30))
+    assert len(computed) == 28 + 31 + 30 + 2

@@ -10,6 +10,9 @@ sun computations.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from importlib.metadata import version
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -68,6 +71,25 @@ def time_band_at(city: CityConfig, rule: TimeBandsConfig, moment: dt.datetime) -
     return "day" if start <= local < end else "night"
 
 
+#: Bumped when `band_bounds` computes a date differently: the kept dates are then dropped.
+_BOUNDS_VERSION = 1
+#: The city and rule `ref.day_bands` was computed for (`_settings_key`), one row.
+_KEY_TABLE = "ref.day_bands_settings"
+
+
+def _settings_key(city: CityConfig, rule: TimeBandsConfig) -> str:
+    """What the bounds of a date depend on: the city's place and zone, and the rule."""
+    settings = {
+        "bounds": _BOUNDS_VERSION,
+        "astral": version("astral"),
+        "latitude": city.latitude,
+        "longitude": city.longitude,
+        "timezone": city.timezone,
+        "rule": rule.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
 def write_day_bands(
     con: duckdb.DuckDBPyConnection,
     city: CityConfig,
@@ -75,30 +97,66 @@ def write_day_bands(
     first: dt.date,
     last: dt.date,
 ) -> None:
-    """Replace `ref.day_bands` with one row per local date: when day and night start (UTC)."""
+    """Make `ref.day_bands` one row per local date (from the day before `first` to the day
+    after `last`): when day and night start (UTC).
+
+    The dates an earlier build computed for the same city and rule are kept: only the
+    others are computed (the sun's times cost about half a millisecond a date in Python,
+    so five years of dates took a second of every daily build). Other settings: every
+    date again."""
+    key = _settings_key(city, rule)
     days = pd.date_range(first - dt.timedelta(days=1), last + dt.timedelta(days=1), freq="D")
+    wanted = [ts.date() for ts in days]
+    known: set[dt.date] = set()
+    if _same_settings(con, key):
+        con.execute(
+            "delete from ref.day_bands where local_date < ? or local_date > ?",
+            [wanted[0], wanted[-1]],
+        )
+        known = {d for (d,) in con.execute("select local_date from ref.day_bands").fetchall()}
+    else:
+        con.execute(
+            "create or replace table ref.day_bands (local_date date, "
+            "day_starts_at timestamptz, night_starts_at timestamptz)"
+        )
     rows = []
-    for ts in days:
-        start, end = band_bounds(city, rule, ts.date())
+    for day in wanted:
+        if day in known:
+            continue
+        start, end = band_bounds(city, rule, day)
         rows.append(
             {
-                "local_date": ts.date(),
+                "local_date": day,
                 "day_starts_at": start.astimezone(dt.UTC),
                 "night_starts_at": end.astimezone(dt.UTC),
             }
         )
-    frame = pd.DataFrame(rows)
-    con.register("_bands_frame", frame)
-    try:
-        con.execute(
-            """
-            create or replace table ref.day_bands as
-            select
-                cast(local_date as date) as local_date,
-                cast(day_starts_at as timestamptz) as day_starts_at,
-                cast(night_starts_at as timestamptz) as night_starts_at
-            from _bands_frame
-            """
-        )
-    finally:
-        con.unregister("_bands_frame")
+    if rows:
+        con.register("_bands_frame", pd.DataFrame(rows))
+        try:
+            con.execute(
+                """
+                insert into ref.day_bands
+                select
+                    cast(local_date as date),
+                    cast(day_starts_at as timestamptz),
+                    cast(night_starts_at as timestamptz)
+                from _bands_frame
+                """
+            )
+        finally:
+            con.unregister("_bands_frame")
+    con.execute(f"create or replace table {_KEY_TABLE} (settings_hash varchar)")
+    con.execute(f"insert into {_KEY_TABLE} values (?)", [key])  # noqa: S608 (table name from code)
+
+
+def _same_settings(con: duckdb.DuckDBPyConnection, key: str) -> bool:
+    """Whether `ref.day_bands` holds dates computed for the settings `key` stands for."""
+    found = con.execute(
+        "select count(*) filter (where table_name = 'day_bands'), "
+        "count(*) filter (where table_name = 'day_bands_settings') "
+        "from information_schema.tables where table_schema = 'ref'"
+    ).fetchone()
+    if found != (1, 1):
+        return False
+    return con.execute(f"select settings_hash from {_KEY_TABLE}").fetchall() == [(key,)]  # noqa: S608
