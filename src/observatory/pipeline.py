@@ -19,7 +19,7 @@ import duckdb
 
 from observatory import audits, graph, increment, source_contracts, vintage
 from observatory.config import Config
-from observatory.contracts import load_contracts
+from observatory.contracts import Contract, load_contracts
 from observatory.ingest import BatchReport, ingest_source
 from observatory.interventions import write_register
 from observatory.ops import waiting
@@ -352,6 +352,7 @@ def _run_graph(
     mart then keeps the published rows of the months the plan freezes."""
     marts: list[str] = []
     frozen: tuple[dt.date, ...] | None = None
+    contracts: dict[str, Contract] = {}  # read once, by the first mart that keeps rows
     increment.forget(con)  # (a failed build rolls its plan back with the rest)
     for model in order:
         if frozen is None and (model.kind == "python" or model.layer == "marts"):
@@ -387,7 +388,8 @@ def _run_graph(
             run_model(con, "marts", model.key, params)
             vintage.stamp_mart(con, model.key, stamp)
             if kept:
-                increment.restore(con, model.key, frozen, load_contracts()[model.key].grain)
+                contracts = contracts or load_contracts()
+                increment.restore(con, model.key, frozen, contracts[model.key].grain)
             marts.append(model.key)
             built.append(f"marts.{model.key}")
             done(built[-1])
