@@ -7,8 +7,11 @@ and returns a report; none of them prints.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import gc
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -177,7 +180,35 @@ def _duckdb_cache_released(con: duckdb.DuckDBPyConnection, cfg: Config) -> Itera
     try:
         yield
     finally:
+        release_freed_memory()
         con.execute("set memory_limit = ?", [cfg.project.memory_limit])
+
+
+def release_freed_memory() -> None:
+    """Give the memory a Python step freed back to the operating system.
+
+    A step's arrays and model fits (the Monte Carlo's draws, pyfixest's demeaned panels)
+    are freed when it returns, but glibc's allocator keeps most of those pages mapped for
+    reuse, so the process's RSS stays at the step's peak, and DuckDB's buffers for the
+    marts and the commit came on top of it: the 5-year build peaked there (issue 18,
+    docs/performance.md). `malloc_trim(0)` returns the free pages (as Dask's workers do);
+    elsewhere than glibc it is skipped."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # musl and others: no malloc_trim
+        return None
+
+
+_LIBC = _glibc()
 
 
 def _build_params(
