@@ -21,6 +21,7 @@ import pytest
 from observatory import increment, pipeline
 from observatory.config import load_config
 from observatory.demo.generator import generate
+from observatory.index.outputs import DRAWN_COLUMNS
 from observatory.interventions.step import same_inputs
 from observatory.vintage import STAMP_COLUMNS
 from observatory.warehouse import connect
@@ -274,16 +275,23 @@ def test_one_more_day_recomputes_what_a_full_build_gives(
     root, cfg, aside = _city(generated, tmp_path, ["**/*_2025_06.csv"])
     pipeline.run(cfg)
     _land_first_day(root, aside)
-    with caplog.at_level("INFO", logger="observatory.increment"):
+    caplog.clear()
+    with caplog.at_level("INFO", logger="observatory"):
         pipeline.run(cfg)
     june = dt.date(2025, 6, 1)
     assert "idx.idx_environment: read from 2025-06-01 on" in caplog.text
+    # the composite drew June and the months its windows read (the fear gap's 3)
+    assert re.findall(r"composite: (\d+) of (\d+) months drawn", caplog.text) == [("3", "6")]
     assert _frozen(cfg) == [dt.date(2025, m, 1) for m in (1, 2, 3, 4, 5)]
     marts = _every_period_mart()
     assert {"group_index", "zone_index", "zone_trends", "fear_gap"} <= set(marts)
     with connect(cfg, read_only=True) as con:  # the steps wrote the open month only
         assert con.execute("select min(period_start) from idx.idx_trends").fetchone()[0] == june
     incremental = {m: _rows(cfg, m, [june], stamps=False) for m in marts}
+    drawn = "select * from idx.{} where period_start = ? order by all"
+    composite = ("idx_composite", "idx_day_night_gap", "idx_fear_gap", "idx_city")
+    with connect(cfg, read_only=True) as con:
+        june_idx = {t: con.execute(drawn.format(t), [june]).df() for t in composite}
     assert len(incremental["group_index"]) > 0 and len(incremental["zone_trends"]) > 0
     environment = "select * from idx.idx_environment order by all"  # read from June on
     with connect(cfg, read_only=True) as con:
@@ -292,6 +300,11 @@ def test_one_more_day_recomputes_what_a_full_build_gives(
     pipeline.build(cfg, full=True)
     with connect(cfg, read_only=True) as con:
         pd.testing.assert_frame_equal(kept, con.execute(environment).df())
+        assert june_idx["idx_composite"][DRAWN_COLUMNS["idx_composite"][0]].notna().any()
+        for table, rows in june_idx.items():  # June's intervals: the full build's draws
+            pd.testing.assert_frame_equal(
+                rows, con.execute(drawn.format(table), [june]).df(), obj=table
+            )
     for mart in marts:
         pd.testing.assert_frame_equal(
             incremental[mart], _rows(cfg, mart, [june], stamps=False), obj=mart
@@ -349,6 +362,10 @@ def test_a_multi_block_increment_computes_only_the_open_block(
     assert "block from 2025-01-01" in caplog.text and "block from 2025-03-01" in caplog.text
     marts = _every_period_mart()
     incremental = {m: _rows(cfg, m, [june], stamps=False) for m in marts}
+    drawn = "select * from idx.{} where period_start = ? order by all"
+    composite = ("idx_composite", "idx_day_night_gap", "idx_fear_gap", "idx_city")
+    with connect(cfg, read_only=True) as con:
+        june_idx = {t: con.execute(drawn.format(t), [june]).df() for t in composite}
     assert len(incremental["zone_trends"]) > 0
     effects = (
         "select * exclude (build_id, published_at) from marts.intervention_effects order by all"

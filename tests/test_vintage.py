@@ -149,6 +149,22 @@ def test_a_changed_mart_is_not_called_reproduced(generated: Path, tmp_path: Path
     assert result.matches["quarantine_reasons"]
 
 
+def test_a_build_of_another_method_version_is_named_as_such(
+    generated: Path, tmp_path: Path
+) -> None:
+    """A publication made by an older method (v3's draws were one stream per block, v4's
+    one per month) cannot be reproduced by this code: reproduce says why."""
+    root, cfg = _city(generated, tmp_path)
+    pipeline.run(cfg)
+    with connect(cfg) as con:
+        (build_id, *_), *_ = vintage.publications(con)
+        con.execute("update marts.publication_log set method_version = 'v3'")
+    out = CliRunner().invoke(
+        app, ["reproduce", build_id, "--config", str(root / "observatory.toml")]
+    )
+    assert f"built with method v3; this version computes {METHOD_VERSION}" in out.output
+
+
 def test_a_complete_reference_period_does_not_revise_the_past(
     generated: Path, tmp_path: Path
 ) -> None:

@@ -442,6 +442,12 @@ def reproduce(
             "  (the rows it wrote were compared; its frozen months' rows were published by "
             f"{', '.join(carried)}: reproduce those to check them)"
         )
+    if result.method_version != result.current_method:
+        typer.echo(
+            f"  (built with method {result.method_version}; this version computes "
+            f"{result.current_method}, whose draws differ: reproduce it with a release of "
+            f"method {result.method_version}, docs/methodology.md, 'What changed')"
+        )
     verdict = "reproduced exactly" if result.exact else "NOT reproduced"
     typer.echo(f"build {build_id} ({result.published_at:%Y-%m-%d %H:%M}): {verdict}")
     raise typer.Exit(0 if result.exact else 1)

@@ -189,6 +189,10 @@ class Reproduction:
     #: mart -> the earlier builds whose rows the publication kept (frozen months of an
     #: incremental build): reproduce those builds to check those rows
     carried_from: dict[str, list[str]] = field(default_factory=dict)
+    #: the method version the build logged, and this code's: another method's draws
+    #: (v3 -> v4: streams by month) cannot be reproduced by this version
+    method_version: str = ""
+    current_method: str = ""
 
     @property
     def exact(self) -> bool:
@@ -225,7 +229,8 @@ def reproduce(cfg: Config, build_id: str, workdir: Path | None = None) -> Reprod
             "select mart, "
             + ("coalesce(own_content_hash, content_hash), " if own else "content_hash, ")
             + ("coalesce(carried_from, []), " if own else "[], ")
-            + "any_value(settings) over (), any_value(published_at) over () "
+            + "any_value(settings) over (), any_value(published_at) over (), "
+            "any_value(method_version) over () "
             "from marts.publication_log where build_id = ?",
             [build_id],
         ).fetchall()
@@ -272,7 +277,9 @@ def reproduce(cfg: Config, build_id: str, workdir: Path | None = None) -> Reprod
                 for mart, logged_hash, *_ in logged
             }
         carried = {mart: list(builds) for mart, _, builds, *_ in logged if builds}
-        return Reproduction(build_id, published_at, matches, carried)
+        from observatory.index.steps import METHOD_VERSION  # noqa: PLC0415 (the index stack)
+
+        return Reproduction(build_id, published_at, matches, carried, logged[0][5], METHOD_VERSION)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

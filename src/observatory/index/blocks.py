@@ -3,10 +3,10 @@
 The Monte Carlo of the composite (draws x bands x months x zones) grows with the months
 of history: five years of 200 zones would not fit in 1 GiB (the respondent groups run one
 month at a time instead, each month with its own stream: groups.py). Up to `BLOCK_MONTHS`
-months they run as one block, as before (the same seeded streams, so the same figures); a
-longer history runs in blocks of `BLOCK_MONTHS` calendar months counted from its first
-month, each with its own seeded stream (keyed on the block's first month, so a block's
-draws do not depend on how many blocks follow). A composite block also reads the months
+months they run as one block; a longer history runs in blocks of `BLOCK_MONTHS` calendar
+months counted from its first month. The draws are seeded by month (and the few without a
+month axis by the block's first month: streams.py), so a block's draws do not depend on
+how many blocks follow. A composite block also reads the months
 before it that its windows need (the fear gap's window, the change on the previous
 month); those are computed but not kept. docs/methodology.md section 13 says what is
 pooled within a block.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 #: Months per block: the 13-month benchmark city and the demo stay one block, and every
@@ -44,8 +43,3 @@ def period_blocks(periods: Sequence[object], months: int | None = None) -> list[
     for p in ordered:
         blocks.setdefault((month_number(p) - first) // months, []).append(p)
     return [blocks[k] for k in sorted(blocks)]
-
-
-def block_rng(seed: int, block: Sequence[object]) -> np.random.Generator:
-    """The seeded generator of one block of a multi-block history."""
-    return np.random.default_rng([seed, month_number(block[0])])

@@ -8,7 +8,8 @@ perception), each taken from the same draws so correlations are respected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from observatory.index.montecarlo import (
     widen_to_direct,
 )
 from observatory.index.montecarlo import percentile_interval as _interval
+from observatory.index.streams import MonthStreams
 
 Interval = tuple[np.ndarray, np.ndarray, np.ndarray]  # point, low, high
 
@@ -80,94 +82,197 @@ class IndexResult:
     sensitivity_total: dict[str, np.ndarray]  # (B, T) mean total-order index per choice
 
 
-def compute_index(inp: IndexInputs, cfg: IndexConfig, rng: np.random.Generator) -> IndexResult:
+def compute_index(
+    inp: IndexInputs,
+    cfg: IndexConfig,
+    streams: MonthStreams,
+    variants_rng: np.random.Generator,
+    months: Sequence[int] | None = None,
+) -> IndexResult:
     """Compute the index with the default method and its uncertainty by Monte Carlo.
 
     Args:
-        inp: the inputs on the grid, including the bootstrap sums.
+        inp: the inputs on the grid, including the bootstrap sums (of the drawn months,
+            `drawn_months`; zero elsewhere).
         cfg: the index settings (method, level, Monte Carlo alternatives).
-        rng: the seeded generator of the Monte Carlo (independent of the bootstrap's).
+        streams: the month-by-month generators of the draws (streams.py).
+        variants_rng: the generator of the method variants (one per draw, every month).
+        months: positions on the period axis whose intervals are wanted (None: all).
+            Only they and the months their windows read (`drawn_months`) are drawn;
+            every point estimate, and the pooled ones (the PCA weights, the incidents'
+            dispersion), are over every month. The other months' intervals are NaN
+            (their flags False): an incremental build carries them from the last build.
     """
     shape = inp.published.shape
     draws = inp.boot.score.shape[0]
+    level = cfg.confidence
     point = inp.perception.point
     indicators = {**inp.indicators, "perception": point}
     comps = components(indicators, cfg.normalisation, cfg.goalposts, inp.published)
     pca = pca_weights(comps[inp.published & ~inp.perception.modelled])
     weights = scheme_weights(cfg.weighting, cfg.weights, pca)
     index = aggregate(comps, weights, cfg.aggregation)
-
-    # (1) sampling: perception and incident counts drawn, the default method throughout
-    boot_means = inp.boot.means().reshape(draws, *shape)
-    boot_means[:, inp.single] = np.nan
-    theta = perception_draws(inp.perception, boot_means, rng)
-    if cfg.perception_interval == "robust":
-        theta = widen_to_direct(theta, inp.perception, cfg.confidence)
     observed = np.where(np.isnan(inp.indicators["incident_ratio"]), np.nan, inp.incident_severity)
     unit = severity_unit(observed, inp.incident_severity_sq)
     inv_k = dispersion(observed, unit)
+    variants = draw_variants(cfg, pca, draws, variants_rng)
+
+    prev = inp.previous
+    has_prev = prev >= 0
+    change = np.where(has_prev[:, None], index - index[:, prev], np.nan)
+    change = np.where(inp.published & inp.published[:, prev], change, np.nan)
+    eligible = inp.published & ~inp.perception.modelled & ~np.isnan(inp.expected)
+    gap_by_band = np.where(eligible, point - inp.expected, np.nan)
+    fear_point = _fear_gap_point(point, inp.expected, inp, eligible)[0]
+    first, total = _sensitivity(inp, point, pca, index, cfg)
+
+    wanted = np.arange(shape[1]) if months is None else np.asarray(months, dtype=int)
+    sub = drawn_months(inp.previous, inp.fear_window, wanted)
+    s = _at_months(inp, sub)
+    s_point, s_index, s_change = point[:, sub], index[:, sub], change[:, sub]
+    s_shape = s.published.shape
+    s_streams = streams.at(sub)
+
+    # (1) sampling: perception and incident counts drawn, the default method throughout
+    boot_means = s.boot.means().reshape(draws, *s_shape)
+    boot_means[:, s.single] = np.nan
+    theta = perception_draws(s.perception, boot_means, s_streams)
+    del boot_means
+    if cfg.perception_interval == "robust":
+        theta = widen_to_direct(theta, s.perception, level)
     ratio = ratio_draws(
-        inp.indicators["incident_ratio"],
-        observed,
-        inp.incident_expected,
+        s.indicators["incident_ratio"],
+        observed[:, sub],
+        s.incident_expected,
         unit,
         inv_k,
         draws=draws,
-        rng=rng,
+        rng=s_streams,
     )
-    fixed = {k: v for k, v in inp.indicators.items() if k != "incident_ratio"}
+    fixed = {k: v for k, v in s.indicators.items() if k != "incident_ratio"}
     index_draws = composite(
         fixed,
         {"perception": theta, "incident_ratio": ratio},
         default_variants(cfg, weights, draws),
         cfg.goalposts,
-        inp.published,
+        s.published,
     )
+    del ratio
     # (2) method: every variant at the point estimates, on the default method's scale
-    variants = draw_variants(cfg, pca, draws, rng)
-    method_band = _interval(_at_point(inp, point, variants, index, cfg), cfg.confidence)
+    method_band = _interval(_at_point(s, s_point, variants, s_index, cfg), level)
 
-    level = cfg.confidence
-    rank_draws = ranks(index_draws, inp.published)
-    prev = inp.previous
-    has_prev = prev >= 0
-    change = np.where(has_prev[:, None], index - index[:, prev], np.nan)
-    change = np.where(inp.published & inp.published[:, prev], change, np.nan)
-    change_draws = np.where(has_prev[:, None], index_draws - index_draws[:, :, prev], np.nan)
-    change_p = change_p_values(change, change_draws)
-    period_of = np.broadcast_to(np.arange(shape[1])[None, :, None], shape)
-    significant = benjamini_hochberg(change_p, period_of, cfg.fdr_q).reshape(shape)
-    eligible = inp.published & ~inp.perception.modelled & ~np.isnan(inp.expected)
-    gap_by_band = np.where(eligible, point - inp.expected, np.nan)
+    rank_draws = ranks(index_draws, s.published)
+    s_prev = s.previous
+    change_draws = np.where((s_prev >= 0)[:, None], index_draws - index_draws[:, :, s_prev], np.nan)
+    change_p = change_p_values(s_change, change_draws)
+    period_of = np.broadcast_to(np.arange(s_shape[1])[None, :, None], s_shape)
+    significant = benjamini_hochberg(change_p, period_of, cfg.fdr_q).reshape(s_shape)
     with np.errstate(invalid="ignore", divide="ignore"):  # band-months without answers
-        city = inp.boot.score.reshape(draws, *shape).sum(-1) / inp.boot.weight.reshape(
-            draws, *shape
+        city = s.boot.score.reshape(draws, *s_shape).sum(-1) / s.boot.weight.reshape(
+            draws, *s_shape
         ).sum(-1)
-    first, total = _sensitivity(inp, point, pca, index, cfg)
+    fear = _fear_gaps(s_point, theta, s, eligible[:, sub], cfg)
+
+    keep = np.isin(sub, wanted)
+    put = _Placer(sub[keep], keep, shape[1])
     return IndexResult(
         components=comps,
         weights=weights,
         pca_weights=pca,
-        index=(index, *_interval(index_draws, level)),
-        method_band=method_band,
-        perception=(point, *_interval(theta, level)),
-        rank=(ranks(index, inp.published), *_interval(rank_draws, level)),
+        index=(index, *put.each(_interval(index_draws, level), axis=1)),
+        method_band=tuple(put.each(method_band, axis=1)),
+        perception=(point, *put.each(_interval(theta, level), axis=1)),
+        rank=(ranks(index, inp.published), *put.each(_interval(rank_draws, level), axis=1)),
         day_night_index=(
             index[1] - index[0],
-            *_interval(index_draws[:, 1] - index_draws[:, 0], level),
+            *put.each(_interval(index_draws[:, 1] - index_draws[:, 0], level), axis=0),
         ),
-        day_night_perception=(point[1] - point[0], *_interval(theta[:, 1] - theta[:, 0], level)),
-        change=(change, *_interval(change_draws, level)),
-        change_p_value=change_p,
-        is_change_significant=significant,
+        day_night_perception=(
+            point[1] - point[0],
+            *put.each(_interval(theta[:, 1] - theta[:, 0], level), axis=0),
+        ),
+        change=(change, *put.each(_interval(change_draws, level), axis=1)),
+        change_p_value=put(change_p, axis=1),
+        is_change_significant=put(significant, axis=1, fill=False),
         incident_dispersion=inv_k,
         expected=(inp.expected, *_interval(inp.expected_draws, level)),
-        **_fear_gaps(point, theta, inp, eligible, cfg),
+        fear_gap=(fear_point, *put.each(fear["fear_gap"][1:], axis=0)),
+        fear_gap_p_value=put(fear["fear_gap_p_value"], axis=0),
+        is_fear_gap=put(fear["is_fear_gap"], axis=0, fill=False),
         fear_gap_by_band=gap_by_band,
-        city_perception=(inp.city_perception, *_interval(city, level)),
+        city_perception=(inp.city_perception, *put.each(_interval(city, level), axis=1)),
         sensitivity=first,
         sensitivity_total=total,
     )
+
+
+def drawn_months(previous: np.ndarray, window: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The period positions the Monte Carlo draws for the intervals of `wanted`: those
+    months, the month before each (the change), and the months of their fear-gap window."""
+    wanted = np.asarray(wanted, dtype=int)
+    before = previous[wanted]
+    windows = np.flatnonzero(window[wanted].sum(axis=0) > 0) if len(wanted) else wanted
+    return np.unique(np.concatenate([wanted, before[before >= 0], windows])).astype(int)
+
+
+def _at_months(inp: IndexInputs, sub: np.ndarray) -> IndexInputs:
+    """The inputs of the months at positions `sub` only (a grid of those months)."""
+
+    def cut(a: np.ndarray, axis: int = 1) -> np.ndarray:
+        return np.take(a, sub, axis=axis) if a.ndim > axis else a
+
+    draws = inp.boot.score.shape[0]
+    b, t, z = inp.published.shape
+    boot = BootstrapSums(
+        *(
+            np.take(x.reshape(draws, b, t, z), sub, axis=2).reshape(draws, -1)
+            for x in (inp.boot.score, inp.boot.weight)
+        )
+    )
+    model = inp.perception
+    position = np.full(t, -1)
+    position[sub] = np.arange(len(sub))
+    before = inp.previous[sub]
+    return IndexInputs(
+        indicators={k: cut(v) for k, v in inp.indicators.items()},
+        incident_severity=cut(inp.incident_severity),
+        incident_severity_sq=cut(inp.incident_severity_sq),
+        incident_expected=cut(inp.incident_expected),
+        perception=replace(
+            model,
+            **{
+                f.name: cut(getattr(model, f.name))
+                for f in fields(model)
+                if isinstance(getattr(model, f.name), np.ndarray)
+            },
+        ),
+        published=cut(inp.published),
+        expected=cut(inp.expected),
+        expected_draws=cut(inp.expected_draws, axis=2),
+        boot=boot,
+        single=cut(inp.single),
+        previous=np.where(before >= 0, position[np.maximum(before, 0)], -1),
+        fear_window=inp.fear_window[np.ix_(sub, sub)],
+        city_perception=cut(inp.city_perception),
+    )
+
+
+class _Placer:
+    """Put a sub-grid's figures of the wanted months back on the whole period axis."""
+
+    def __init__(self, at: np.ndarray, keep: np.ndarray, periods: int) -> None:
+        self.at, self.keep, self.periods = at, keep, periods
+
+    def __call__(self, values: np.ndarray, *, axis: int, fill: object = np.nan) -> np.ndarray:
+        shape = list(values.shape)
+        shape[axis] = self.periods
+        out = np.full(shape, fill, dtype=values.dtype if fill is False else float)
+        index = (slice(None),) * axis
+        out[(*index, self.at)] = np.compress(self.keep, values, axis=axis)
+        return out
+
+    def each(self, values: Sequence[np.ndarray], *, axis: int) -> list[np.ndarray]:
+        return [self(v, axis=axis) for v in values]
 
 
 def _at_point(
@@ -227,16 +332,16 @@ def _fear_gaps(
     zone-month is flagged when it is a discovery and its whole interval lies below the
     minimum.
     """
-    window = inp.fear_window
-    count = np.einsum("bsz,ts->tz", eligible.astype(float), window)
-    shown = eligible.any(axis=0) & (count > 0) & inp.published.all(axis=0)
+    gap, count, shown = _fear_gap_point(point, inp.expected, inp, eligible)
     with np.errstate(invalid="ignore", divide="ignore"):
-        gap = np.einsum("bsz,ts->tz", np.where(eligible, point - inp.expected, 0.0), window) / count
         draws = (
-            np.einsum("rbsz,ts->rtz", np.where(eligible, theta - inp.expected_draws, 0.0), window)
+            np.einsum(
+                "rbsz,ts->rtz",
+                np.where(eligible, theta - inp.expected_draws, 0.0),
+                inp.fear_window,
+            )
             / count
         )
-    gap = np.where(shown, gap, np.nan)
     draws = np.where(shown, draws, np.nan)
     low, high = _interval(draws, cfg.confidence)
     p = deficit_p_values(gap, draws, cfg.fear_gap_min_points)
@@ -247,6 +352,19 @@ def _fear_gaps(
         "fear_gap_p_value": p,
         "is_fear_gap": discovery & (high < -cfg.fear_gap_min_points),
     }
+
+
+def _fear_gap_point(
+    point: np.ndarray, expected: np.ndarray, inp: IndexInputs, eligible: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pooled fear gap of each zone-month (NaN where not shown), the count of
+    eligible cells in its window, and whether it is shown (`_fear_gaps`)."""
+    window = inp.fear_window
+    count = np.einsum("bsz,ts->tz", eligible.astype(float), window)
+    shown = eligible.any(axis=0) & (count > 0) & inp.published.all(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.einsum("bsz,ts->tz", np.where(eligible, point - expected, 0.0), window) / count
+    return np.where(shown, gap, np.nan), count, shown
 
 
 def _mean_over_zones(values: np.ndarray, published: np.ndarray) -> np.ndarray:

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from observatory.index.streams import MonthStreams
+
 #: Zones need this many months with incident data for the dispersion to be estimated.
 _MIN_MONTHS = 3
 
@@ -69,7 +71,7 @@ def ratio_draws(
     inv_k: np.ndarray,
     *,
     draws: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | MonthStreams,
 ) -> np.ndarray:
     """Draws of each cell's incident ratio, (draws, B, T, Z); fixed where it cannot vary.
 
@@ -80,13 +82,18 @@ def ratio_draws(
         unit: severity unit c per band (B,).
         inv_k: dispersion 1/k per band (B,), 0 for Poisson.
         draws: number of draws.
-        rng: seeded generator.
+        rng: seeded generator, or the month-by-month streams (streams.py): then each
+            cell's uniforms come from its month's stream.
     """
     ok = ~np.isnan(ratio) & (expected > 0) & ~np.isnan(severity)
     c = np.broadcast_to(unit[:, None, None], ratio.shape)
     y = np.where(ok, np.nan_to_num(severity) / c, 0.0)  # the total in incidents of unit size
     shape = np.broadcast_to((inv_k * unit)[:, None, None], ratio.shape)  # 1/k in those units
-    mean = _posterior_draws(y[ok], shape[ok], draws, rng)  # (draws, cells)
+    if isinstance(rng, MonthStreams):
+        u = rng.uniform("incidents", draws, np.nonzero(ok)[1])
+    else:
+        u = rng.random((draws, int(ok.sum())))
+    mean = _posterior_draws(y[ok], shape[ok], u)  # (draws, cells)
     out = np.broadcast_to(ratio, (draws, *ratio.shape)).copy()
     out[:, ok] = mean * c[ok] / expected[ok]
     return out
@@ -98,14 +105,14 @@ _GRID = np.logspace(-4.0, 3.0, 241)
 _CHUNK_ENTRIES = 1_000_000
 
 
-def _posterior_draws(
-    y: np.ndarray, inv_k: np.ndarray, draws: int, rng: np.random.Generator
-) -> np.ndarray:
+def _posterior_draws(y: np.ndarray, inv_k: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Draws of the mean count mu given one count y, per cell: (draws, cells).
 
     Likelihood negative binomial in mu (Poisson where 1/k = 0), prior Jeffreys' mu^(-1/2);
-    the posterior is tabulated on a log grid and sampled by inverting its CDF.
+    the posterior is tabulated on a log grid and sampled by inverting its CDF at the
+    uniforms `u` (draws, cells).
     """
+    draws = u.shape[0]
     if y.size == 0:
         return np.zeros((draws, 0))
     # The (cells x grid) tables are the step's largest arrays after the draws themselves
@@ -128,7 +135,6 @@ def _posterior_draws(
     loglik -= loglik.max(axis=1, keepdims=True)
     cdf = np.cumsum(np.exp(loglik, out=loglik), axis=1, out=loglik)
     cdf /= cdf[:, -1:]
-    u = rng.random((draws, len(y)))
     out = np.empty_like(u)
     # cells a chunk at a time (the same figures: each cell's draws read only its own CDF
     # and uniforms), so the temporaries stay (draws x chunk) whatever the months x zones

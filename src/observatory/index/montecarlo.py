@@ -25,6 +25,10 @@ from scipy.stats import rankdata
 
 from observatory.config import IndexConfig
 from observatory.index.aggregate import aggregate, components, scheme_weights
+from observatory.index.streams import MonthStreams
+
+#: The perception draws' stream of each month (streams.py).
+_STREAM = "perception"
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Variants:
 
 
 def perception_draws(
-    model: PerceptionModel, boot_means: np.ndarray, rng: np.random.Generator
+    model: PerceptionModel, boot_means: np.ndarray, streams: MonthStreams
 ) -> np.ndarray:
     """Draws of each cell's true perception: (R, B, T, Z), clipped to 0-100.
 
@@ -68,21 +72,23 @@ def perception_draws(
     assumes (as in Rao and Wu's rescaling bootstrap: resampling n people understates the
     variance by about (n-1)/n), keeping their shape and the day-night correlation.
     Where resampling cannot vary a cell (a single respondent, or everyone gave the same
-    answer) or a draw picked nobody, raw* is drawn from N(raw, D) instead.
+    answer) or a draw picked nobody, raw* is drawn from N(raw, D) instead. Every normal
+    of month t comes from month t's stream (streams.py), so a month's draws do not
+    depend on the months drawn with it.
     """
     r = boot_means.shape[0]
     g, var = model.gamma, np.nan_to_num(model.variance)
     # the arrays are (draws x cells): summed in place, and each freed once added, so that
     # five years of 200 zones hold a few of them at a time (the same figures, issue 18)
     own = model.raw + _rescaled(boot_means - model.raw, var)
-    fallback = rng.standard_normal(own.shape)
+    fallback = streams.normal(_STREAM, own.shape, axis=2)
     fallback *= np.sqrt(var)
     fallback += model.raw
     np.copyto(own, fallback, where=np.isnan(own))
     del fallback
     # one normal per band-month: exact for the city mean, and for covariates it treats the
     # target's errors in the zones of a band-month as perfectly correlated
-    shared = rng.standard_normal((r, *model.target.shape[:-1]))[..., None]
+    shared = streams.normal(_STREAM, (r, *model.target.shape[:-1]), axis=2)[..., None]
     city = model.target + np.sqrt(np.nan_to_num(model.target_var)) * shared
     pull = np.where(g < 1.0, (1.0 - g) * np.nan_to_num(city), 0.0)
     del city
@@ -90,7 +96,7 @@ def perception_draws(
     del own
     theta += pull
     del pull
-    spread = rng.standard_normal(boot_means.shape)
+    spread = streams.normal(_STREAM, boot_means.shape, axis=2)
     spread *= np.sqrt(np.clip(g * (1.0 - g) * var, 0.0, None))
     theta += spread
     del spread
@@ -100,22 +106,22 @@ def perception_draws(
         0.0,
         None,
     )
-    extra = rng.standard_normal(boot_means.shape)
+    extra = streams.normal(_STREAM, boot_means.shape, axis=2)
     extra *= np.sqrt(np.where(np.isnan(g), 0.0, extra_var))
     theta += extra
     del extra
-    modelled = _modelled_draws(model, boot_means.shape, rng)
+    modelled = _modelled_draws(model, boot_means.shape, streams)
     np.copyto(theta, modelled, where=np.broadcast_to(model.modelled, theta.shape))
     del modelled
     return np.clip(theta, 0.0, 100.0, out=theta)
 
 
 def _modelled_draws(
-    model: PerceptionModel, shape: tuple[int, ...], rng: np.random.Generator
+    model: PerceptionModel, shape: tuple[int, ...], streams: MonthStreams
 ) -> np.ndarray:
     """Modelled cells: a two-piece normal through the cell's own prediction interval
     (its 5th and 95th percentiles are the interval's ends), else N(prediction, CV RMSE^2)."""
-    z = rng.standard_normal(shape)
+    z = streams.normal(_STREAM, shape, axis=2)
     rmse = np.nan_to_num(model.model_rmse)
     if model.model_low is None or model.model_high is None:
         return model.point + rmse * z

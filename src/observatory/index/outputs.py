@@ -9,6 +9,34 @@ from observatory.config import IndexConfig
 from observatory.index.engine import IndexResult
 from observatory.index.grid import BANDS, KEYS, Grid
 
+#: The columns of each table drawn by the Monte Carlo (the intervals, and the p-values and
+#: flags taken from draws): an incremental build draws only its open months' and carries
+#: the other months' from the last build (`steps._carry_drawn`); the rest are point figures.
+DRAWN_COLUMNS = {
+    "idx_composite": [
+        "index_ci_low",
+        "index_ci_high",
+        "perception_ci_low",
+        "perception_ci_high",
+        "index_rank_ci_low",
+        "index_rank_ci_high",
+        "change_ci_low",
+        "change_ci_high",
+        "index_method_low",
+        "index_method_high",
+        "change_p_value",
+        "is_change_significant",
+    ],
+    "idx_day_night_gap": [
+        "index_gap_ci_low",
+        "index_gap_ci_high",
+        "perception_gap_ci_low",
+        "perception_gap_ci_high",
+    ],
+    "idx_fear_gap": ["fear_gap_ci_low", "fear_gap_ci_high", "fear_gap_p_value", "is_fear_gap"],
+    "idx_city": ["city_perception_ci_low", "city_perception_ci_high"],
+}
+
 
 def result_tables(
     result: IndexResult, grid: Grid, cells: pd.DataFrame, expected: np.ndarray, cfg: IndexConfig

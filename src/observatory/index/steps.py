@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import duckdb
 import numpy as np
@@ -20,10 +20,10 @@ import pandas as pd
 from observatory.config import IndexConfig
 from observatory.graph import PythonStep, python_step
 from observatory.increment import months_to_compute, unchanged
-from observatory.index.blocks import block_rng, period_blocks
-from observatory.index.bootstrap import bootstrap_sums
+from observatory.index.blocks import period_blocks
+from observatory.index.bootstrap import BootstrapSums, bootstrap_sums
 from observatory.index.design import design_effects
-from observatory.index.engine import IndexInputs, compute_index
+from observatory.index.engine import IndexInputs, compute_index, drawn_months
 from observatory.index.flags import benjamini_hochberg, trend_tests
 from observatory.index.grid import KEYS, Grid
 from observatory.index.groups import build_groups
@@ -33,8 +33,9 @@ from observatory.index.models import (
     prediction_intervals,
 )
 from observatory.index.montecarlo import PerceptionModel
-from observatory.index.outputs import result_tables
+from observatory.index.outputs import DRAWN_COLUMNS, result_tables
 from observatory.index.shrinkage import fay_herriot, no_shrinkage, sampling_variance
+from observatory.index.streams import MonthStreams, block_generator
 from observatory.index.suppression import suppress
 from observatory.interventions.step import build_intervention_effects
 from observatory.warehouse import table_exists
@@ -42,7 +43,7 @@ from observatory.warehouse import table_exists
 log = logging.getLogger(__name__)
 
 #: Recorded in every mart row, so a dashboard knows which method made a figure.
-METHOD_VERSION = "v3"
+METHOD_VERSION = "v4"
 
 _CELLS = """
     select
@@ -279,14 +280,23 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
     cells = read(con, _CELLS.format(**_WITH_PERCEPTION))
     periods = sorted({pd.Timestamp(p) for p in pd.to_datetime(cells["period_start"])})
     blocks = period_blocks(periods)
+    open_months = months_to_compute(con)
     kept_months: list[object] = []
     if len(blocks) == 1:
         respondents = _composite_respondents(con)
-        tables = _composite(cells, respondents, cfg, np.random.default_rng(cfg.seed))
+        tables = _composite(cells, respondents, cfg, periods[:1], months=open_months)
+        if open_months is not None and not _carry_drawn(con, tables, open_months):
+            log.warning("composite: the last build's intervals are not all there: all drawn")
+            tables = _composite(cells, respondents, cfg, periods[:1])
         suppressed = cells["is_suppressed"]
     else:
         kept = _frozen_blocks(con, blocks, periods, cfg)
-        tables = _composite_in_blocks(con, cells, cfg, periods, blocks, skip=kept)
+        tables = _composite_in_blocks(
+            con, cells, cfg, periods, blocks, skip=kept, months=open_months
+        )
+        if open_months is not None and not _carry_drawn(con, tables, open_months):
+            log.warning("composite: the last build's intervals are not all there: all drawn")
+            return _build_composite_in_full(con, cfg, cells, periods, blocks)
         kept_months = [m for block in kept for m in block]
         composite = tables["idx_composite"]
         if kept_months:  # their rows of the previous build: the trend windows read them
@@ -309,7 +319,7 @@ def build_composite(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[st
         composite if len(blocks) > 1 else tables["idx_composite"],
         suppressed,
         cfg,
-        months=months_to_compute(con),
+        months=open_months,
     )
     if kept_months and not _write_keeping(con, tables, kept_months):
         log.warning("composite: kept blocks' columns changed: every block computed")
@@ -368,7 +378,7 @@ def _frozen_blocks(
 ) -> list[list[object]]:
     """The blocks an increment need not compute: every month of the block and of the
     months before it that its windows read is closed (frozen), the previous build ran the
-    same block (same months, so the same seeded stream) and left its rows. Their published
+    same block (same months, so the same pooled estimates) and left its rows. Their published
     rows are frozen in the marts; their idx rows are the previous build's, which the
     trend windows and the interventions read (a full build computes them again: the same
     point figures, as a frozen month's, docs/build-graph.md). Never the last block, whose
@@ -462,11 +472,13 @@ def _composite_in_blocks(
     blocks: list[list[object]],
     *,
     skip: list[list[object]] | None = None,
+    months: Collection[dt.date] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The composite per block of months, each with the months before it that the fear
     gap's window and the change on the previous month read (computed, not kept). Each
     block reads only its window's survey units (five years of them took 380 MB). The
-    blocks of `skip` are not computed (an increment's frozen blocks)."""
+    blocks of `skip` are not computed (an increment's frozen blocks); with `months`, only
+    those months' intervals are drawn (`_composite`)."""
     period = pd.to_datetime(cells["period_start"])
     context = max(cfg.fear_gap_months - 1, 1)
     parts: dict[str, list[pd.DataFrame]] = {}
@@ -480,7 +492,8 @@ def _composite_in_blocks(
             cells[period.isin(window)].reset_index(drop=True),
             _composite_respondents(con, window),
             cfg,
-            block_rng(cfg.seed, block),
+            block,
+            months=None if months is None else _in_block(months, block),
         )
         for name, frame in tables.items():
             by_month = "period_start" in frame and name not in _NOT_BY_MONTH
@@ -492,10 +505,29 @@ def _composite_in_blocks(
     }
 
 
+def _in_block(months: Collection[dt.date], block: list[object]) -> list[pd.Timestamp]:
+    ours = {pd.Timestamp(m) for m in block}
+    return [pd.Timestamp(m) for m in months if pd.Timestamp(m) in ours]
+
+
 def _composite(
-    cells: pd.DataFrame, respondents: pd.DataFrame, cfg: IndexConfig, rng: np.random.Generator
+    cells: pd.DataFrame,
+    respondents: pd.DataFrame,
+    cfg: IndexConfig,
+    block: Sequence[object],
+    *,
+    months: Collection[object] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The composite step's tables (but the trends) over the months of `cells`."""
+    """The composite step's tables (but the trends) over the months of `cells`, the block
+    of months starting at `block[0]` (whose generators the draws without a month axis
+    use: streams.py).
+
+    With `months` (an increment's open months), only their intervals are drawn, with the
+    months their windows read (`engine.drawn_months`); every point figure and pooled
+    estimate is still over every month, and the other months' intervals are NaN, for
+    the caller to carry from the last build (`_carry_drawn`). An empty `months` draws
+    the last month alone (a block must draw something; its intervals are a full
+    build's all the same)."""
     grid = Grid.from_frame(cells)
     position = pd.Series(
         np.ravel_multi_index((grid.b, grid.t, grid.z), grid.shape),
@@ -510,11 +542,21 @@ def _composite(
         ["respondent_id", "zone_id", "period_start"], sort=False
     ).ngroup()
     _add_design(respondents)
-    # independent streams (spawning a third leaves the first two as they were)
-    boot_rng, mc_rng, fear_rng = rng.spawn(3)
-    boot = bootstrap_sums(
-        respondents, cell, int(np.prod(grid.shape)), cfg.uncertainty_draws, boot_rng
+    streams = MonthStreams(cfg.seed, grid.periods)
+    wanted = None
+    if months is not None:
+        at = {p: i for i, p in enumerate(grid.periods)}
+        wanted = sorted(at[pd.Timestamp(m)] for m in months if pd.Timestamp(m) in at)
+        wanted = wanted or [len(grid.periods) - 1]
+    drawn = drawn_months(
+        grid.previous_period(),
+        grid.window(cfg.fear_gap_months),
+        np.arange(len(grid.periods)) if wanted is None else np.asarray(wanted),
     )
+    boot = _bootstrap_by_month(
+        respondents, cell, grid, draws=cfg.uncertainty_draws, streams=streams, months=drawn
+    )
+    log.info("composite: %d of %d months drawn", len(drawn), len(grid.periods))
 
     n = cells["n_respondents"].to_numpy()
     published = ~cells["is_suppressed"].to_numpy()
@@ -528,7 +570,13 @@ def _composite(
         & ~modelled
         & cells["perception_raw"].notna().to_numpy()
     )
-    baseline = fear_baseline(cells, train, cfg.uncertainty_draws, cfg.confidence, fear_rng)
+    baseline = fear_baseline(
+        cells,
+        train,
+        cfg.uncertainty_draws,
+        cfg.confidence,
+        block_generator(cfg.seed, "fear", block),
+    )
     expected_draws = np.full((cfg.uncertainty_draws, *grid.shape), np.nan)
     expected_draws[:, grid.b, grid.t, grid.z] = baseline.draws
     inputs = IndexInputs(
@@ -554,10 +602,76 @@ def _composite(
         fear_window=grid.window(cfg.fear_gap_months),
         city_perception=_city_means(respondents, cell, grid),
     )
-    result = compute_index(inputs, cfg, mc_rng)
+    result = compute_index(
+        inputs, cfg, streams, block_generator(cfg.seed, "variants", block), months=wanted
+    )
     tables = result_tables(result, grid, cells, baseline.expected, cfg)
     tables["idx_fear_gap_model"] = baseline.terms
     return tables
+
+
+def _bootstrap_by_month(
+    respondents: pd.DataFrame,
+    cell: np.ndarray,
+    grid: Grid,
+    *,
+    draws: int,
+    streams: MonthStreams,
+    months: np.ndarray,
+) -> BootstrapSums:
+    """The bootstrap sums of the months at positions `months` (zero elsewhere), each
+    month's counts from its own stream (streams.py): a respondent is one month's (a
+    person is a respondent in a zone and month; strata and PSUs are within months)."""
+    n_cells = int(np.prod(grid.shape))
+    score, weight = np.zeros((draws, n_cells)), np.zeros((draws, n_cells))
+    month_of = np.unravel_index(cell, grid.shape)[1]
+    for t in months:
+        rows = np.flatnonzero(month_of == t)
+        if not len(rows):
+            continue
+        cells, local = np.unique(cell[rows], return_inverse=True)
+        sums = bootstrap_sums(
+            respondents.iloc[rows], local, len(cells), draws, streams.of("bootstrap", int(t))
+        )
+        score[:, cells], weight[:, cells] = sums.score, sums.weight
+    return BootstrapSums(score, weight)
+
+
+def _carry_drawn(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], months: Collection[dt.date]
+) -> bool:
+    """An increment's composite tables get the last build's intervals (and the flags
+    drawn with them: `outputs.DRAWN_COLUMNS`) for every month but the open `months`,
+    which it drew. Those months are never published by this build (the marts put back
+    their frozen rows); their point figures are this build's. False if the last build
+    left no such row for one of them: the caller then draws every month."""
+    wanted = {pd.Timestamp(m) for m in months}
+    for name, columns in DRAWN_COLUMNS.items():
+        frame = tables[name]
+        period = pd.to_datetime(frame["period_start"])
+        other = ~period.isin(wanted).to_numpy()
+        if not other.any():
+            continue
+        if not table_exists(con, "idx", name):
+            return False
+        have = {r[0] for r in con.execute(f"describe idx.{name}").fetchall()}  # noqa: S608 (table name from code)
+        keys = [k for k in KEYS if k in frame]
+        if not {*keys, *columns} <= have:
+            return False
+        days = sorted({p.date() for p in period[other]})
+        before = con.execute(
+            f"select {', '.join([*keys, *columns])} from idx.{name} "  # noqa: S608 (names from code)
+            "where period_start in (select unnest(cast($m as date[])))",
+            {"m": days},
+        ).df()
+        before["period_start"] = pd.to_datetime(before["period_start"])
+        rows = frame.loc[other, keys].assign(period_start=period[other])
+        found = rows.merge(before, on=keys, how="left", validate="one_to_one", indicator=True)
+        if (found["_merge"] != "both").any():
+            return False
+        for column in columns:
+            frame.loc[other, column] = found[column].to_numpy()
+    return True
 
 
 def build_respondent_groups(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[str]:
