@@ -165,6 +165,29 @@ def test_a_build_of_another_method_version_is_named_as_such(
     assert f"built with method v3; this version computes {METHOD_VERSION}" in out.output
 
 
+def test_the_logs_hashes_in_one_pass_are_content_hashs(generated: Path, tmp_path: Path) -> None:
+    """`log_publication` hashes each mart in one pass (issue 18): the same hashes as
+    `content_hash` over all rows and over one build's, and the same other builds."""
+    _, cfg = _city(generated, tmp_path)
+    pipeline.run(cfg)
+    with connect(cfg) as con:
+        (build_id, *_), *_ = vintage.publications(con)
+        con.execute(  # rows "kept" from an earlier build, as an increment's frozen months
+            "update marts.zone_index set build_id = 'b-earlier' "
+            "where period_start = (select min(period_start) from marts.zone_index)"
+        )
+        for mart in ("zone_index", "data_quality"):
+            n, whole, own, others = vintage._mart_hashes(con, mart, build_id)
+            assert n == con.execute(f"select count(*) from marts.{mart}").fetchone()[0]
+            assert whole == vintage.content_hash(con, f"marts.{mart}")
+            assert own == vintage.content_hash(con, f"marts.{mart}", f"build_id = '{build_id}'")
+            assert others == (["b-earlier"] if mart == "zone_index" else [])
+            assert (own != whole) == (mart == "zone_index")
+        assert vintage._mart_hashes(con, "zone_index", "b-none")[2] == vintage.content_hash(
+            con, "marts.zone_index", "false"
+        )
+
+
 def test_a_complete_reference_period_does_not_revise_the_past(
     generated: Path, tmp_path: Path
 ) -> None:

@@ -95,6 +95,25 @@ def content_hash(con: duckdb.DuckDBPyConnection, table: str, where: str = "true"
     return str(value)
 
 
+def _mart_hashes(
+    con: duckdb.DuckDBPyConnection, mart: str, build_id: str
+) -> tuple[int, str, str, list[str]]:
+    """A mart's row count, `content_hash` of all its rows and of the rows `build_id`
+    wrote, and the other builds whose rows it holds: one pass over the mart (four
+    queries per mart took 0.2 s of a daily increment's build; issue 18)."""
+    table = f"marts.{mart}"
+    cols = [c for c in columns_of(con, table) if c not in STAMP_COLUMNS]
+    row = ", ".join(quote_ident(c) for c in cols)
+    n, whole, own, others = con.execute(
+        "select count(*), md5(coalesce(string_agg(h, '' order by h), '')), "  # noqa: S608 (mart names from code; columns quoted; build bound)
+        "md5(coalesce(string_agg(h, '' order by h) filter (where build_id = $b), '')), "
+        "coalesce(list(distinct build_id order by build_id) filter (where build_id <> $b), []) "
+        f"from (select md5(cast(row({row}) as varchar)) as h, build_id from {table})",
+        {"b": build_id},
+    ).fetchone()
+    return int(n), str(whole), str(own), list(others)
+
+
 def settings_of(cfg: Config) -> dict:
     """Everything in the project file that the build's figures depend on."""
     return {
@@ -157,16 +176,7 @@ def log_publication(
             reference[0],
             reference[1],
             mart,
-            con.execute(f"select count(*) from marts.{mart}").fetchone()[0],  # noqa: S608 (mart names from code)
-            content_hash(con, f"marts.{mart}"),
-            content_hash(con, f"marts.{mart}", f"build_id = {literal(stamp.build_id)}"),
-            [
-                b
-                for (b,) in con.execute(
-                    f"select distinct build_id from marts.{mart} where build_id <> ? order by 1",  # noqa: S608 (mart names from code; build bound)
-                    [stamp.build_id],
-                ).fetchall()
-            ],
+            *_mart_hashes(con, mart, stamp.build_id),
         )
         for mart in marts
     ]
