@@ -282,6 +282,8 @@ def test_one_more_day_recomputes_what_a_full_build_gives(
     assert "idx.idx_environment: read from 2025-06-01 on" in caplog.text
     # the composite drew June and the months its windows read (the fear gap's 3)
     assert re.findall(r"composite: (\d+) of (\d+) months drawn", caplog.text) == [("3", "6")]
+    # the perception model trains on final months, unchanged: its fits were loaded
+    assert re.search(r"perception model: [13] fits kept", caplog.text), caplog.text[-3000:]
     assert _frozen(cfg) == [dt.date(2025, m, 1) for m in (1, 2, 3, 4, 5)]
     marts = _every_period_mart()
     assert {"group_index", "zone_index", "zone_trends", "fear_gap"} <= set(marts)

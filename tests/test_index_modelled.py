@@ -97,7 +97,7 @@ def test_prediction_intervals_are_per_cell_and_cover_unseen_zones() -> None:
         }
     )
     held_out = np.isin(zones, [f"Z{i:02d}" for i in range(45, 60)])
-    low, high, _ = prediction_intervals(cells, ~held_out, seed=1, level=0.9)
+    low, high, _, _ = prediction_intervals(cells, ~held_out, seed=1, level=0.9)
     covered = (low <= raw) & (raw <= high)
     assert 0.8 <= covered[held_out].mean() <= 0.98  # 180 held-out cells
     width = high - low
@@ -108,6 +108,11 @@ def test_prediction_intervals_are_per_cell_and_cover_unseen_zones() -> None:
     np.testing.assert_array_equal(kept[0], low)
     np.testing.assert_array_equal(kept[1], high)
     assert kept[2] == again[2]
+    # and given the earlier fit's models too, they predict without a fit: the same bounds
+    loaded = prediction_intervals(cells, ~held_out, 1, 0.9, again[2], fitted=again[3])
+    assert loaded[3][0] is again[3][0] and loaded[3][1] is again[3][1]
+    np.testing.assert_array_equal(loaded[0], low)
+    np.testing.assert_array_equal(loaded[1], high)
     # and the point model given its earlier cross-validated figures predicts the same
     from observatory.index.models import model_perception  # noqa: PLC0415
 
@@ -117,3 +122,7 @@ def test_prediction_intervals_are_per_cell_and_cover_unseen_zones() -> None:
     reused = model_perception(cells, ~held_out, seed=1, cv=(full.cv_rmse, full.null_rmse))
     np.testing.assert_array_equal(full.prediction, reused.prediction)
     assert (reused.cv_rmse, reused.null_rmse) == (full.cv_rmse, full.null_rmse)
+    cv = (full.cv_rmse, full.null_rmse)
+    given = model_perception(cells, ~held_out, seed=1, cv=cv, fitted=full.model)
+    assert given.model is full.model
+    np.testing.assert_array_equal(full.prediction, given.prediction)

@@ -49,10 +49,14 @@ class ModelledPerception:
     #: Each cell's conformalised prediction interval (NaN until `prediction_intervals`).
     low: np.ndarray | None = None
     high: np.ndarray | None = None
+    #: The fitted model (None where there was too little to learn from).
+    model: HistGradientBoostingRegressor | None = None
 
     def with_interval(self, low: np.ndarray, high: np.ndarray) -> ModelledPerception:
         """The same model with each cell's prediction interval."""
-        return ModelledPerception(self.prediction, self.cv_rmse, self.null_rmse, low, high)
+        return ModelledPerception(
+            self.prediction, self.cv_rmse, self.null_rmse, low, high, self.model
+        )
 
     def beats_null(self, margin: float) -> bool:
         """Whether the model's CV error is at least `margin` (a share) below the null's."""
@@ -77,6 +81,7 @@ def model_perception(
     train: np.ndarray,
     seed: int,
     cv: tuple[float, float] | None = None,
+    fitted: HistGradientBoostingRegressor | None = None,
 ) -> ModelledPerception:
     """Fit perception ~ incidents + sensors on the `train` cells; predict every cell.
 
@@ -87,7 +92,10 @@ def model_perception(
         seed: random seed of the model.
         cv: the (model, null) cross-validated RMSEs of an earlier fit on the same
             training cells (an incremental build: `observatory.increment.unchanged`),
-            which are then not measured again; the model itself is always fitted.
+            which are then not measured again.
+        fitted: with `cv`, that earlier fit's model (`perception_model(seed)` fitted on
+            the same training cells: the same model, a fit being deterministic), which
+            then predicts without being fitted again.
 
     Returns:
         Predictions (NaN everywhere if there is too little to learn from) and the RMSE of
@@ -100,18 +108,7 @@ def model_perception(
     if train.sum() < MIN_TRAINING_CELLS or n_zones < MIN_TRAINING_ZONES:
         log.warning("too few published cells to model perception (%d): not modelled", train.sum())
         return ModelledPerception(np.full(len(cells), np.nan), float("nan"))
-    model = HistGradientBoostingRegressor(
-        max_iter=150,
-        learning_rate=0.05,
-        max_leaf_nodes=8,
-        min_samples_leaf=20,
-        l2_regularization=1.0,
-        # 64 bins per feature is plenty for a few thousand cells, and with sample weights
-        # scikit-learn finds each bin edge by a weighted percentile: 255 bins made binning
-        # three quarters of the build's modelling time (2.3 of 3.1 s on the XL benchmark).
-        max_bins=64,
-        random_state=seed,
-    )
+    model = perception_model(seed)
     weight = cells["n_effective"].to_numpy(dtype=float)[train]
     folds = GroupKFold(n_splits=min(5, n_zones))
     # One thread: on a few thousand cells OpenMP buys nothing, and on a busy machine its
@@ -126,7 +123,10 @@ def model_perception(
                 cv=folds,
                 params={"sample_weight": weight},
             )
-        model.fit(x[train], y[train], sample_weight=weight)
+        if cv is not None and fitted is not None:
+            model = fitted
+        else:
+            model.fit(x[train], y[train], sample_weight=weight)
     if cv is None:
         cv_rmse = float(np.sqrt(np.average((cv_pred - y[train]) ** 2, weights=weight)))
         null_pred = _null_predictions(cells[train], folds, zones[train])
@@ -139,7 +139,27 @@ def model_perception(
         cv_rmse,
         null_rmse,
     )
-    return ModelledPerception(np.clip(model.predict(x), 0.0, 100.0), cv_rmse, null_rmse)
+    return ModelledPerception(
+        np.clip(model.predict(x), 0.0, 100.0), cv_rmse, null_rmse, model=model
+    )
+
+
+def perception_model(seed: int, quantile: float | None = None) -> HistGradientBoostingRegressor:
+    """The perception model (or, with `quantile`, one bound of its prediction interval),
+    unfitted."""
+    return HistGradientBoostingRegressor(
+        **({"loss": "quantile", "quantile": quantile} if quantile is not None else {}),
+        max_iter=150,
+        learning_rate=0.05,
+        max_leaf_nodes=8,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        # 64 bins per feature is plenty for a few thousand cells, and with sample weights
+        # scikit-learn finds each bin edge by a weighted percentile: 255 bins made binning
+        # three quarters of the build's modelling time (2.3 of 3.1 s on the XL benchmark).
+        max_bins=64,
+        random_state=seed,
+    )
 
 
 def prediction_intervals(
@@ -148,10 +168,13 @@ def prediction_intervals(
     seed: int,
     level: float,
     margin: float | None = None,
-) -> tuple[np.ndarray, np.ndarray, float]:
+    *,
+    fitted: tuple[HistGradientBoostingRegressor, HistGradientBoostingRegressor] | None = None,
+) -> tuple[np.ndarray, np.ndarray, float, tuple[HistGradientBoostingRegressor, ...]]:
     """Each cell's prediction interval: conformalised quantile regression, zone-grouped;
-    and the conformal margin (given `margin`, that of an earlier fit on the same training
-    cells, the calibration is not run again: the quantile models are).
+    the conformal margin (given `margin`, that of an earlier fit on the same training
+    cells, the calibration is not run again: the quantile models are, unless that fit's
+    two models are given as `fitted`); and the two fitted quantile models.
 
     Quantile gradient-boosted models (scikit-learn, loss="quantile") give each cell its own
     lower and upper bound; the zone-grouped cross-validated predictions of the training
@@ -167,31 +190,26 @@ def prediction_intervals(
     # three folds: the calibration needs out-of-zone scores, not the fivefold error estimate
     folds = GroupKFold(n_splits=min(3, len(np.unique(zones[train]))))
     alpha = 1.0 - level
-    bounds, oof = [], []
+    bounds, oof, models = [], [], []
     with threadpool_limits(limits=1):
-        for q in (alpha / 2.0, 1.0 - alpha / 2.0):
-            model = HistGradientBoostingRegressor(
-                loss="quantile",
-                quantile=q,
-                max_iter=150,
-                learning_rate=0.05,
-                max_leaf_nodes=8,
-                min_samples_leaf=20,
-                l2_regularization=1.0,
-                max_bins=64,
-                random_state=seed,
-            )
+        for i, q in enumerate((alpha / 2.0, 1.0 - alpha / 2.0)):
+            model = perception_model(seed, quantile=q)
             if margin is None:
                 oof.append(
                     cross_val_predict(model, x[train], y[train], groups=zones[train], cv=folds)
                 )
-            bounds.append(model.fit(x[train], y[train]).predict(x))
+            if margin is not None and fitted is not None:
+                model = fitted[i]
+            else:
+                model.fit(x[train], y[train])
+            models.append(model)
+            bounds.append(model.predict(x))
     if margin is None:
         score = np.maximum(oof[0] - y[train], y[train] - oof[1])
         rank = min(len(score), int(np.ceil((len(score) + 1) * level)))
         margin = float(np.sort(score)[rank - 1])
     low = np.clip(bounds[0] - margin, 0.0, 100.0)
-    return low, np.clip(bounds[1] + margin, 0.0, 100.0), margin
+    return low, np.clip(bounds[1] + margin, 0.0, 100.0), margin, tuple(models)
 
 
 def _null_predictions(train: pd.DataFrame, folds: GroupKFold, zones: np.ndarray) -> np.ndarray:

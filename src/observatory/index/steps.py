@@ -20,6 +20,7 @@ import pandas as pd
 from observatory.config import IndexConfig
 from observatory.graph import PythonStep, python_step
 from observatory.increment import months_to_compute, unchanged
+from observatory.index import fits
 from observatory.index.blocks import period_blocks
 from observatory.index.bootstrap import BootstrapSums, bootstrap_sums
 from observatory.index.design import design_effects
@@ -30,6 +31,7 @@ from observatory.index.groups import build_groups
 from observatory.index.models import (
     fear_baseline,
     model_perception,
+    perception_model,
     prediction_intervals,
 )
 from observatory.index.montecarlo import PerceptionModel
@@ -157,29 +159,7 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
         & cells["perception_raw"].notna().to_numpy()
         & ~pd.to_datetime(cells["period_start"]).isin(provisional).to_numpy()
     )
-    inputs = _model_inputs(cells, train, cfg)
-    before = _previous_model(con)
-    kept = before is not None and unchanged(before[0], inputs)
-    if kept:
-        log.info("perception model: training cells unchanged, their cross-validation kept")
-    model = model_perception(cells, train, cfg.seed, cv=before[1][:2] if kept else None)
-    earns_place = model.beats_null(cfg.model_min_gain)
-    if not earns_place and not np.isnan(model.cv_rmse):
-        log.warning(
-            "modelled perception not published: CV RMSE %.1f does not beat the band-month "
-            "mean's %.1f by %.0f%%",
-            model.cv_rmse,
-            model.null_rmse,
-            100 * cfg.model_min_gain,
-        )
-    modelled = (n == 0) & ~np.isnan(model.prediction) & earns_place
-    low = high = np.full(len(cells), np.nan)
-    margin = before[1][2] if kept else float("nan")
-    if modelled.any():
-        low, high, margin = prediction_intervals(
-            cells, train, cfg.seed, cfg.confidence, None if np.isnan(margin) else margin
-        )
-    _record_model(con, before[0] if kept else inputs, (model.cv_rmse, model.null_rmse, margin))
+    model, modelled, low, high = _modelled_perception(con, cells, train, cfg)
     group = (grid.b, grid.t)
     out = cells[
         [*KEYS, "n_respondents", "n_effective", "perception_raw", "perception_raw_se"]
@@ -215,7 +195,74 @@ def build_perception(con: duckdb.DuckDBPyConnection, cfg: IndexConfig) -> list[s
     out["perception_score"] = np.where(modelled, model.prediction, out["perception_shrunk"])
     out["perception_se"] = np.where(modelled, model.cv_rmse, out["perception_shrunk_se"])
     write(con, "idx_perception_eb", out)
-    return ["idx_perception_eb", _MODEL_TABLE]
+    return ["idx_perception_eb", _MODEL_TABLE, fits.TABLE]
+
+
+def _modelled_perception(
+    con: duckdb.DuckDBPyConnection, cells: pd.DataFrame, train: np.ndarray, cfg: IndexConfig
+) -> tuple:
+    """The perception model (`models.model_perception`), which cells it stands in for
+    (no respondents, and the model beats the band-month mean), and their prediction
+    intervals; an increment with the same training cells keeps the cross-validated
+    figures and loads the fits (`observatory.index.fits`)."""
+    n = cells["n_respondents"].to_numpy()
+    inputs = _model_inputs(cells, train, cfg)
+    before = _previous_model(con)
+    kept = before is not None and unchanged(before[0], inputs)
+    if kept:
+        log.info("perception model: training cells unchanged, their cross-validation kept")
+    loaded = _kept_fits(con, cfg, before[0][0]) if kept else {}
+    model = model_perception(
+        cells,
+        train,
+        cfg.seed,
+        cv=before[1][:2] if kept else None,
+        fitted=loaded.get("model"),
+    )
+    earns_place = model.beats_null(cfg.model_min_gain)
+    if not earns_place and not np.isnan(model.cv_rmse):
+        log.warning(
+            "modelled perception not published: CV RMSE %.1f does not beat the band-month "
+            "mean's %.1f by %.0f%%",
+            model.cv_rmse,
+            model.null_rmse,
+            100 * cfg.model_min_gain,
+        )
+    modelled = (n == 0) & ~np.isnan(model.prediction) & earns_place
+    low = high = np.full(len(cells), np.nan)
+    margin = before[1][2] if kept else float("nan")
+    bounds: tuple = ()
+    if modelled.any():
+        low, high, margin, bounds = prediction_intervals(
+            cells,
+            train,
+            cfg.seed,
+            cfg.confidence,
+            None if np.isnan(margin) else margin,
+            fitted=(loaded["low"], loaded["high"]) if {"low", "high"} <= set(loaded) else None,
+        )
+    _record_model(con, before[0] if kept else inputs, (model.cv_rmse, model.null_rmse, margin))
+    fitted = dict(zip(("low", "high"), bounds, strict=False))
+    if model.model is not None:
+        fitted["model"] = model.model
+    if set(fitted) != set(loaded) or not table_exists(con, "idx", fits.TABLE):
+        fits.keep(con, (before[0] if kept else inputs)[0], fitted)
+    return model, modelled, low, high
+
+
+def _kept_fits(con: duckdb.DuckDBPyConnection, cfg: IndexConfig, input_hash: str) -> dict:
+    """The perception model's fits an earlier build kept for these training cells
+    (`observatory.index.fits`), by name: model, low, high."""
+    alpha = 1.0 - cfg.confidence
+    wanted = {
+        "model": perception_model(cfg.seed),
+        "low": perception_model(cfg.seed, quantile=alpha / 2.0),
+        "high": perception_model(cfg.seed, quantile=1.0 - alpha / 2.0),
+    }
+    loaded = fits.load(con, input_hash, wanted)
+    if loaded:
+        log.info("perception model: %d fits kept (their training cells unchanged)", len(loaded))
+    return loaded
 
 
 _PROVISIONAL = "select period_start from idx.idx_periods where is_provisional"
@@ -816,7 +863,7 @@ PYTHON_STEPS: dict[str, PythonStep] = {
             "idx.idx_respondents",
             "idx.idx_periods",
         ],
-        outputs=["idx.idx_perception_eb", f"idx.{_MODEL_TABLE}"],
+        outputs=["idx.idx_perception_eb", f"idx.{_MODEL_TABLE}", f"idx.{fits.TABLE}"],
     )(build_perception),
     "idx_composite": python_step(
         inputs=[
