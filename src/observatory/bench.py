@@ -135,14 +135,15 @@ def increment_run(root: Path) -> int:
 
 def import_stack(root: Path) -> int:  # noqa: ARG001 (a phase function's signature)
     """What a one-day increment imports before its first row, alone (no work): the
-    observatory's ingest and index, GX (the suites), scikit-learn (the perception model)
-    and pyfixest (the interventions). A fresh process pays it on every run; it bounds
-    the increment (c) from below on this machine."""
+    observatory's ingest and index, GX (the suites), scikit-learn (the perception model),
+    skops (its kept fits) and pyfixest (the interventions). A fresh process pays it on
+    every run; it bounds the increment (c) from below on this machine."""
     import great_expectations  # noqa: F401, PLC0415
     import pyfixest  # noqa: F401, PLC0415
     import sklearn.ensemble  # noqa: F401, PLC0415
     import sklearn.linear_model  # noqa: F401, PLC0415
     import sklearn.model_selection  # noqa: F401, PLC0415
+    import skops.io  # noqa: F401, PLC0415
 
     import observatory.index.steps  # noqa: F401, PLC0415
     import observatory.pipeline  # noqa: F401, PLC0415

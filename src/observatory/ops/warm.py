@@ -47,6 +47,7 @@ MODULES = (
     "sklearn.decomposition",
     "scipy.sparse",
     "scipy.stats",
+    "skops.io",
     "pandas",
     "duckdb",
     "observatory.pipeline",
