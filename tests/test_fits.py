@@ -46,6 +46,17 @@ def test_a_fit_naming_an_untrusted_type_is_not_loaded(
     assert "names types it may not" in caplog.text
 
 
+def test_a_damaged_fit_is_fitted_again(
+    con: duckdb.DuckDBPyConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    model, _ = _fitted()
+    fits.keep(con, "h1", {"model": model})
+    (blob,) = con.execute(f"select fit from idx.{fits.TABLE}").fetchone()
+    con.execute(f"update idx.{fits.TABLE} set fit = ?", [bytes(blob)[: len(blob) // 2]])
+    assert fits.load(con, "h1", {"model": perception_model(4)}) == {}
+    assert "cannot be read" in caplog.text
+
+
 def test_a_fit_of_other_settings_or_another_version_is_not_loaded(
     con: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -61,6 +61,7 @@ def load(
     if not table_exists(con, "idx", TABLE):
         return {}
     import skops.io  # noqa: PLC0415
+    from skops.io.exceptions import UntrustedTypesFoundException  # noqa: PLC0415
 
     rows = con.execute(
         f"select name, sklearn_version, fit from idx.{TABLE} where input_hash = ?",  # noqa: S608 (table name from code)
@@ -70,16 +71,20 @@ def load(
     for name, version, blob in rows:
         if name not in expected or version != sklearn.__version__:
             continue
-        data = bytes(blob)
-        untrusted = set(skops.io.get_untrusted_types(data=data))
-        if not untrusted <= TRUSTED:
+        try:  # skops refuses, before building anything, a file naming an untrusted type
+            model = skops.io.loads(bytes(blob), trusted=sorted(TRUSTED))
+        except UntrustedTypesFoundException as refused:
             log.warning(
                 "perception model: the kept fit %r names types it may not (%s): fitted again",
                 name,
-                ", ".join(sorted(untrusted - TRUSTED)),
+                refused,
             )
             continue
-        model = skops.io.loads(data, trusted=sorted(untrusted))
+        except Exception as broken:  # noqa: BLE001 (a damaged file is fitted again, whatever broke)
+            log.warning(
+                "perception model: the kept fit %r cannot be read (%s): fitted again", name, broken
+            )
+            continue
         if type(model) is not HistGradientBoostingRegressor or (
             model.get_params() != expected[name].get_params()
         ):
