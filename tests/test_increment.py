@@ -280,6 +280,7 @@ def test_one_more_day_recomputes_what_a_full_build_gives(
         pipeline.run(cfg)
     june = dt.date(2025, 6, 1)
     assert "idx.idx_environment: read from 2025-06-01 on" in caplog.text
+    assert "idx.idx_respondents: read from 2025-06-01 on" in caplog.text
     # the composite drew June and the months its windows read (the fear gap's 3)
     assert re.findall(r"composite: (\d+) of (\d+) months drawn", caplog.text) == [("3", "6")]
     # the perception model trains on final months, unchanged: its fits were loaded
@@ -295,13 +296,16 @@ def test_one_more_day_recomputes_what_a_full_build_gives(
     with connect(cfg, read_only=True) as con:
         june_idx = {t: con.execute(drawn.format(t), [june]).df() for t in composite}
     assert len(incremental["group_index"]) > 0 and len(incremental["zone_trends"]) > 0
-    environment = "select * from idx.idx_environment order by all"  # read from June on
+    by_month = {  # read from June on, the months before kept
+        m: f"select * from idx.{m} order by all" for m in ("idx_environment", "idx_respondents")
+    }
     with connect(cfg, read_only=True) as con:
-        kept = con.execute(environment).df()
-    assert kept["period_start"].nunique() == 6
+        kept = {m: con.execute(q).df() for m, q in by_month.items()}
+    assert all(k["period_start"].nunique() == 6 for k in kept.values())
     pipeline.build(cfg, full=True)
     with connect(cfg, read_only=True) as con:
-        pd.testing.assert_frame_equal(kept, con.execute(environment).df())
+        for m, q in by_month.items():
+            pd.testing.assert_frame_equal(kept[m], con.execute(q).df(), obj=m)
         assert june_idx["idx_composite"][DRAWN_COLUMNS["idx_composite"][0]].notna().any()
         for table, rows in june_idx.items():  # June's intervals: the full build's draws
             pd.testing.assert_frame_equal(

@@ -10,10 +10,14 @@
 -- specific to the band (`from_any_band`), so a survey with day and night questions keeps
 -- its general question out of both, and a survey with only general questions still has a
 -- perception per band, flagged, that makes no day/night gap (day_night_gap).
+-- Nothing here crosses months: an incremental build reads the answers from the first month
+-- it may republish on ($recompute_since, UTC) and keeps the earlier months' rows
+-- (increment.BY_MONTH); a full build reads every answer.
 with responses as (
     select * from staging.stg_survey
     where score is not null
         and weight > 0
+        and surveyed_at >= $recompute_since
 ),
 
 bands as (

@@ -272,7 +272,7 @@ def settle(con: duckdb.DuckDBPyConnection, plan_: Plan) -> tuple[dt.date, ...]:
 #: Index models that aggregate each month from that month's rows alone (no window, no
 #: pooling): an increment recomputes them from `recompute_since` on and keeps the earlier
 #: months' rows (`run_by_month`). Their SQL reads its rows from `$recompute_since` (UTC).
-BY_MONTH = ("idx_environment",)
+BY_MONTH = ("idx_environment", "idx_respondents")
 
 #: `$recompute_since` of a full build: every row.
 EARLIEST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
