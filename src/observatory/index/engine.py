@@ -216,7 +216,10 @@ def drawn_months(previous: np.ndarray, window: np.ndarray, wanted: np.ndarray) -
 
 
 def _at_months(inp: IndexInputs, sub: np.ndarray) -> IndexInputs:
-    """The inputs of the months at positions `sub` only (a grid of those months)."""
+    """The inputs of the months at positions `sub` only (a grid of those months); `inp`
+    itself when that is every month (a full build: no copy of its arrays)."""
+    if np.array_equal(sub, np.arange(inp.published.shape[1])):
+        return inp
 
     def cut(a: np.ndarray, axis: int = 1) -> np.ndarray:
         return np.take(a, sub, axis=axis) if a.ndim > axis else a
